@@ -1,0 +1,4 @@
+"""cityshare — a data sharing platform for smart cities."""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

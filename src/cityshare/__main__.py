@@ -1,0 +1,5 @@
+"""Allow ``python -m cityshare``."""
+
+from cityshare.cli import main
+
+main()

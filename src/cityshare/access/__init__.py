@@ -1,0 +1,31 @@
+"""Access: who the actor is and the ONE place that decides what it may do."""
+
+from cityshare.access.actions import ACTIONS, Action, Role, Scope
+from cityshare.access.actor import ANONYMOUS, Actor
+from cityshare.access.policy import (
+    DatasetResource,
+    OrganisationResource,
+    Resource,
+    SiteResource,
+    UserResource,
+    allowed,
+    ensure_allowed,
+    visible_datasets,
+)
+
+__all__ = [
+    "ACTIONS",
+    "ANONYMOUS",
+    "Action",
+    "Actor",
+    "DatasetResource",
+    "OrganisationResource",
+    "Resource",
+    "Role",
+    "Scope",
+    "SiteResource",
+    "UserResource",
+    "allowed",
+    "ensure_allowed",
+    "visible_datasets",
+]

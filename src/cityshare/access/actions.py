@@ -1,0 +1,143 @@
+"""Every action cityshare knows, declared as data in one registry.
+
+An action names the resource kind it applies to, the token scope it needs and
+who may perform it. :mod:`cityshare.access.policy` reads this registry and
+nothing else; an action missing here is denied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Scope(StrEnum):
+    """What an API token may be used for. ``admin`` implies ``write`` implies ``read``."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+class Role(StrEnum):
+    """A member's role in an organisation, from least to most powerful."""
+
+    MEMBER = "member"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        """Orders roles: member < editor < admin."""
+        return _ROLE_RANK[self]
+
+
+_ROLE_RANK = {Role.MEMBER: 1, Role.EDITOR: 2, Role.ADMIN: 3}
+
+
+class Rule(StrEnum):
+    """Who an action is for, besides site administrators (who may do everything)."""
+
+    ANYONE = "anyone"  # anonymous included
+    SIGNED_IN = "signed-in"
+    SELF = "self"  # the user the resource is
+    ROLE = "role"  # members of the owning organisation with at least ``role``
+    VISIBILITY_METADATA = "visibility-metadata"  # by the dataset's visibility (metadata)
+    VISIBILITY_DATA = "visibility-data"  # by the dataset's visibility (rows)
+    SITE_ADMIN = "site-admin"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing an actor may try to do."""
+
+    name: str
+    resource: str
+    scope: Scope
+    rule: Rule
+    role: Role | None = None
+    description: str = ""
+
+
+def _actions(*actions: Action) -> MappingProxyType[str, Action]:
+    return MappingProxyType({action.name: action for action in actions})
+
+
+ACTIONS = _actions(
+    Action("site.view", "site", Scope.READ, Rule.ANYONE, None, "See the site's description."),
+    Action("user.list", "site", Scope.READ, Rule.SITE_ADMIN, None, "List all users."),
+    Action("user.create", "site", Scope.ADMIN, Rule.SITE_ADMIN, None, "Create a user."),
+    Action("user.view", "user", Scope.READ, Rule.SELF, None, "See a user's account."),
+    Action("token.manage", "user", Scope.ADMIN, Rule.SELF, None, "Create/list/revoke tokens."),
+    Action("organisation.create", "site", Scope.ADMIN, Rule.SITE_ADMIN, None, "Create an org."),
+    Action("organisation.list", "site", Scope.READ, Rule.ANYONE, None, "List organisations."),
+    Action("organisation.view", "organisation", Scope.READ, Rule.ANYONE, None, "See an org."),
+    Action(
+        "organisation.update",
+        "organisation",
+        Scope.WRITE,
+        Rule.ROLE,
+        Role.ADMIN,
+        "Edit an organisation's title and description.",
+    ),
+    Action(
+        "organisation.members.view",
+        "organisation",
+        Scope.READ,
+        Rule.ROLE,
+        Role.MEMBER,
+        "List an organisation's members.",
+    ),
+    Action(
+        "organisation.members.manage",
+        "organisation",
+        Scope.ADMIN,
+        Rule.ROLE,
+        Role.ADMIN,
+        "Add, change or remove members.",
+    ),
+    Action(
+        "dataset.create",
+        "organisation",
+        Scope.WRITE,
+        Rule.ROLE,
+        Role.EDITOR,
+        "Create a dataset owned by the organisation.",
+    ),
+    Action("dataset.list", "site", Scope.READ, Rule.ANYONE, None, "List the datasets one may see."),
+    Action(
+        "dataset.view",
+        "dataset",
+        Scope.READ,
+        Rule.VISIBILITY_METADATA,
+        None,
+        "See a dataset's metadata and versions.",
+    ),
+    Action("dataset.read", "dataset", Scope.READ, Rule.VISIBILITY_DATA, None, "Query rows."),
+    Action(
+        "dataset.update",
+        "dataset",
+        Scope.WRITE,
+        Rule.ROLE,
+        Role.EDITOR,
+        "Edit a dataset's metadata.",
+    ),
+    Action(
+        "dataset.upload",
+        "dataset",
+        Scope.WRITE,
+        Rule.ROLE,
+        Role.EDITOR,
+        "Publish a new version of the data.",
+    ),
+    Action(
+        "dataset.visibility",
+        "dataset",
+        Scope.ADMIN,
+        Rule.ROLE,
+        Role.ADMIN,
+        "Change who can see a dataset.",
+    ),
+    Action("dataset.delete", "dataset", Scope.ADMIN, Rule.ROLE, Role.ADMIN, "Delete a dataset."),
+)

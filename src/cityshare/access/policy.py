@@ -1,0 +1,172 @@
+"""The one access decision point. Default deny; no bypass.
+
+Services call :func:`ensure_allowed` before touching anything; lists filter
+with :func:`visible_datasets`, the same rule expressed in SQL. Example::
+
+    ensure_allowed(actor, "dataset.read", DatasetResource(id=3, organisation_id=1,
+                                                          visibility="open"))
+
+A resource the actor may not even see raises :class:`NotFound` (private things are
+invisible, not merely forbidden); a visible one the actor may not act on raises
+:class:`Unauthorized` for anonymous visitors and :class:`Forbidden` otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from sqlalchemy import ColumnElement, Table, false, or_, true
+
+from cityshare.access.actions import ACTIONS, Action, Role, Rule
+from cityshare.access.actor import Actor
+from cityshare.errors import Forbidden, NotFound, Unauthorized
+
+VISIBILITIES = ("open", "shared", "private")
+
+
+@dataclass(frozen=True)
+class SiteResource:
+    """The site as a whole."""
+
+
+@dataclass(frozen=True)
+class OrganisationResource:
+    """An organisation, by id."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class UserResource:
+    """A user account, by id."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class DatasetResource:
+    """A dataset: who owns it and who may see it."""
+
+    id: int
+    organisation_id: int
+    visibility: str
+
+
+Resource = SiteResource | OrganisationResource | UserResource | DatasetResource
+
+
+class Decision(Enum):
+    """The outcome of a check."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    HIDDEN = "hidden"
+
+
+def decide(actor: Actor, action_name: str, resource: Resource) -> Decision:
+    """Decide whether ``actor`` may perform ``action_name`` on ``resource``."""
+    action = ACTIONS.get(action_name)
+    if action is None or not _resource_matches(action, resource):
+        return Decision.DENY
+    if isinstance(resource, DatasetResource) and not can_see_dataset(actor, resource):
+        return Decision.HIDDEN
+    if not actor.has_scope(action.scope):
+        return Decision.DENY
+    if actor.is_site_admin or _rule_allows(actor, action, resource):
+        return Decision.ALLOW
+    return Decision.DENY
+
+
+def allowed(actor: Actor, action_name: str, resource: Resource) -> bool:
+    """True when ``actor`` may perform ``action_name`` on ``resource``."""
+    return decide(actor, action_name, resource) is Decision.ALLOW
+
+
+def ensure_allowed(actor: Actor, action_name: str, resource: Resource) -> None:
+    """Raise unless ``actor`` may perform ``action_name`` on ``resource``."""
+    decision = decide(actor, action_name, resource)
+    if decision is Decision.ALLOW:
+        return
+    if decision is Decision.HIDDEN:
+        raise NotFound("No such dataset, or you may not see it.")
+    if actor.is_anonymous:
+        raise Unauthorized("Sign in: send an API token as 'Authorization: Bearer <token>'.")
+    action = ACTIONS.get(action_name)
+    if action is not None and not actor.has_scope(action.scope):
+        raise Forbidden(f"Your token lacks the '{action.scope}' scope needed to {action_name}.")
+    raise Forbidden(f"You may not {action_name} here{_role_hint(action)}.")
+
+
+def can_see_dataset(actor: Actor, dataset: DatasetResource) -> bool:
+    """Whether a dataset's metadata exists for ``actor`` (the rule behind 404s)."""
+    if dataset.visibility == "open" or actor.is_site_admin:
+        return True
+    if dataset.visibility == "shared":
+        return not actor.is_anonymous
+    return actor.role_in(dataset.organisation_id) is not None
+
+
+def visible_datasets(actor: Actor, datasets: Table) -> ColumnElement[bool]:
+    """The SQL condition selecting exactly the datasets ``actor`` may see."""
+    if actor.is_site_admin:
+        return true()
+    visibility = datasets.c.visibility
+    open_condition = visibility == "open"
+    if actor.is_anonymous:
+        return open_condition
+    member_of = list(actor.roles)
+    own = datasets.c.organisation_id.in_(member_of) if member_of else false()
+    return or_(visibility.in_(("open", "shared")), own)
+
+
+def _resource_matches(action: Action, resource: Resource) -> bool:
+    kinds = {
+        "site": SiteResource,
+        "organisation": OrganisationResource,
+        "user": UserResource,
+        "dataset": DatasetResource,
+    }
+    return isinstance(resource, kinds[action.resource])
+
+
+def _rule_allows(actor: Actor, action: Action, resource: Resource) -> bool:
+    rule = action.rule
+    if rule in (Rule.ANYONE, Rule.VISIBILITY_METADATA):
+        return True  # dataset visibility was already checked by can_see_dataset
+    if rule is Rule.VISIBILITY_DATA:
+        return _may_read_data(actor, resource)
+    if rule is Rule.SITE_ADMIN or actor.is_anonymous:
+        return False
+    if rule is Rule.SIGNED_IN:
+        return True
+    if rule is Rule.SELF:
+        return isinstance(resource, UserResource) and resource.id == actor.user_id
+    if rule is Rule.ROLE:
+        return _has_role(actor, resource, action.role)
+    return False
+
+
+def _may_read_data(actor: Actor, resource: Resource) -> bool:
+    if not isinstance(resource, DatasetResource):
+        return False
+    if resource.visibility == "open":
+        return True
+    return actor.role_in(resource.organisation_id) is not None
+
+
+def _has_role(actor: Actor, resource: Resource, needed: Role | None) -> bool:
+    if isinstance(resource, DatasetResource):
+        organisation_id = resource.organisation_id
+    elif isinstance(resource, OrganisationResource):
+        organisation_id = resource.id
+    else:
+        return False
+    role = actor.role_in(organisation_id)
+    return role is not None and needed is not None and role.rank >= needed.rank
+
+
+def _role_hint(action: Action | None) -> str:
+    if action is None or action.role is None:
+        return ""
+    return f" (needs the organisation role '{action.role}' or higher)"

@@ -1,0 +1,73 @@
+"""Typed settings, read once from ``CITYSHARE_*`` environment variables and CLI flags.
+
+Nothing reads the environment at import time: :func:`load_settings` builds a
+:class:`Settings` once (in the CLI or a test) and the value is passed explicitly.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
+
+
+class Limits(BaseSettings):
+    """Limits that protect the service from oversized or abusive input."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYSHARE_LIMIT_", extra="ignore")
+
+    max_upload_bytes: int = Field(2 * 1024**3, description="Largest accepted upload body.")
+    max_json_body_bytes: int = Field(1024**2, description="Largest accepted JSON API body.")
+    max_columns: int = Field(1000, description="Most columns a dataset may have.")
+    max_cell_chars: int = Field(1_000_000, description="Longest accepted cell, in characters.")
+    max_page_rows: int = Field(10_000, description="Largest `_limit` a query may ask for.")
+    default_page_rows: int = Field(100, description="Rows per page when `_limit` is absent.")
+    max_json_depth: int = Field(32, description="Deepest accepted JSON nesting.")
+    max_xlsx_ratio: int = Field(100, description="Largest uncompressed/compressed ratio of .xlsx.")
+    max_indexed_columns: int = Field(16, description="Columns indexed per dataset version.")
+
+
+class Settings(BaseSettings):
+    """All settings of one cityshare site."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYSHARE_", extra="ignore")
+
+    data_dir: Path = Field(Path("cityshare-data"), description="Folder for the store and keys.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: a SQLite file in the data folder."
+    )
+    secret_key: str | None = Field(
+        None, description="Signs cursors; generated into the data folder when absent."
+    )
+    host: str = Field("127.0.0.1", description="Address `cityshare serve` listens on.")
+    port: int = Field(8000, description="Port `cityshare serve` listens on.")
+    base_url: str | None = Field(None, description="Public URL of the site, for links.")
+    workers: int = Field(1, description="API worker processes for `cityshare serve`.")
+    limits: Limits = Field(default_factory=lambda: Limits())
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``sqlite:///DATA_DIR/cityshare.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'cityshare.db').resolve()}"
+
+    def resolved_secret_key(self) -> bytes:
+        """The site secret; created (0600) in the data folder on first use if not configured."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / SECRET_KEY_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment once; explicit overrides (CLI flags) win."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**clean)  # type: ignore[arg-type]

@@ -1,0 +1,170 @@
+"""Running a plan: row pages with keyset cursors, counts, aggregates, as JSON.
+
+``run_json`` answers::
+
+    rows:       {"rows": [{field: value, ...}, ...], "next": "<cursor>" | null,
+                 "total": N}                       # "total" only with _count=true
+    aggregates: {"groups": [{key: value, ..., "count": N, "avg:f": x}, ...],
+                 "truncated": true | false}        # true when _limit cut groups off
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, Select, func, select
+
+from cityshare.query.aggregate import aggregate_select, group_row
+from cityshare.query.filters import where_clauses
+from cityshare.query.keyset import resolve_position, segments
+from cityshare.query.plan import QueryPlan
+from cityshare.query.spec import Position
+from cityshare.query.values import json_value
+from cityshare.tables.model import ROW_ID, Field
+
+STREAM_CHUNK_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Selected columns: output ``fields``, then the sort keys, then ``_id``, then
+    ``extras`` (e.g. geometry columns for GeoJSON)."""
+
+    fields: tuple[Field, ...]
+    keys: int
+    columns: tuple[ColumnElement[Any], ...]
+
+    def record(self, row: Row[Any]) -> dict[str, Any]:
+        """The output fields of ``row`` as a JSON-native dict."""
+        return {
+            field.name: json_value(field.type, row[index])
+            for index, field in enumerate(self.fields)
+        }
+
+    def key_values(self, row: Row[Any]) -> tuple[Any, ...]:
+        """The sort key values of ``row``."""
+        start = len(self.fields)
+        return tuple(row[start : start + self.keys])
+
+    def row_id(self, row: Row[Any]) -> int:
+        """The ``_id`` of ``row``."""
+        return int(row[len(self.fields) + self.keys])
+
+    def extra_value(self, row: Row[Any], index: int) -> Any:
+        """Extra column ``index`` of ``row``."""
+        return row[len(self.fields) + self.keys + 1 + index]
+
+
+def projection(
+    plan: QueryPlan,
+    fields: tuple[Field, ...] | None = None,
+    extras: tuple[ColumnElement[Any], ...] = (),
+) -> Projection:
+    """The columns a row query selects (``plan.fields`` unless ``fields`` is given)."""
+    table = plan.version.table
+    chosen = plan.fields if fields is None else fields
+    columns = (
+        *(table.c[field.column] for field in chosen),
+        *(table.c[key.field.column] for key in plan.sort),
+        table.c[ROW_ID],
+        *extras,
+    )
+    return Projection(fields=chosen, keys=len(plan.sort), columns=columns)
+
+
+def start_position(connection: Connection, plan: QueryPlan) -> Position | None:
+    """The plan's cursor position with its sort key values known."""
+    if plan.position is None:
+        return None
+    return resolve_position(connection, plan.version.table, plan.sort, plan.position)
+
+
+def row_statements(
+    plan: QueryPlan,
+    columns: tuple[ColumnElement[Any], ...],
+    dialect: str,
+    position: Position | None,
+) -> Iterator[Select[Any]]:
+    """One SELECT per keyset segment, in output order (see :mod:`.keyset`)."""
+    where = where_clauses(plan.version, plan.filters, plan.bbox, dialect)
+    for segment in segments(plan.version.table, plan.sort, position, dialect):
+        statement = select(*columns).select_from(plan.version.table)
+        yield statement.where(*where, *segment.conditions).order_by(*segment.order_by)
+
+
+def iter_rows(
+    connection: Connection,
+    plan: QueryPlan,
+    columns: tuple[ColumnElement[Any], ...],
+    limit: int | None,
+    *,
+    stream: bool = False,
+) -> Iterator[Row[Any]]:
+    """Rows after the plan's position in order, at most ``limit`` (None: all);
+    ``stream`` reads through a server-side cursor in chunks."""
+    position = start_position(connection, plan)
+    remaining = limit
+    if stream:
+        connection = connection.execution_options(stream_results=True, yield_per=STREAM_CHUNK_ROWS)
+    for statement in row_statements(plan, columns, connection.dialect.name, position):
+        if remaining is not None:
+            if remaining <= 0:
+                return
+            statement = statement.limit(remaining)
+        with connection.execute(statement) as result:  # closes a server cursor early too
+            for row in result:
+                yield row
+                if remaining is not None:
+                    remaining -= 1
+
+
+def count_rows(connection: Connection, plan: QueryPlan) -> int:
+    """The exact number of rows matching the filters and bbox."""
+    dialect = connection.dialect.name
+    statement = select(func.count()).select_from(plan.version.table)
+    statement = statement.where(*where_clauses(plan.version, plan.filters, plan.bbox, dialect))
+    return int(connection.execute(statement).scalar_one())
+
+
+def next_cursor(plan: QueryPlan, view: Projection, rows: list[Row[Any]]) -> str | None:
+    """The cursor after the page when ``rows`` (read with limit + 1) has one row more."""
+    if plan.limit is None or len(rows) <= plan.limit:
+        return None
+    last = rows[plan.limit - 1]
+    return plan.cursor_after(view.key_values(last), view.row_id(last))
+
+
+def run_json(connection: Connection, plan: QueryPlan) -> dict[str, Any]:
+    """Run ``plan`` and return the JSON response body (see the module docstring)."""
+    if plan.aggregate is not None:
+        return _run_aggregate(connection, plan)
+    view = projection(plan)
+    limit = plan.limit if plan.limit is not None else 0
+    rows = list(iter_rows(connection, plan, view.columns, limit + 1))
+    body: dict[str, Any] = {
+        "rows": [view.record(row) for row in rows[:limit]],
+        "next": next_cursor(plan, view, rows),
+    }
+    if plan.count:
+        body["total"] = count_rows(connection, plan)
+    return body
+
+
+def aggregate_statement(connection: Connection, plan: QueryPlan) -> Select[Any]:
+    """The aggregate SELECT of ``plan`` for this connection's dialect."""
+    assert plan.aggregate is not None
+    return aggregate_select(
+        plan.version, plan.aggregate, plan.filters, plan.bbox, connection.dialect.name
+    )
+
+
+def _run_aggregate(connection: Connection, plan: QueryPlan) -> dict[str, Any]:
+    assert plan.aggregate is not None
+    limit = plan.limit if plan.limit is not None else 0
+    rows = connection.execute(aggregate_statement(connection, plan).limit(limit + 1)).all()
+    return {
+        "groups": [group_row(plan.aggregate, tuple(row)) for row in rows[:limit]],
+        "truncated": len(rows) > limit,
+    }
