@@ -20,15 +20,21 @@ class Limits(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CITYSHARE_LIMIT_", extra="ignore")
 
-    max_upload_bytes: int = Field(2 * 1024**3, description="Largest accepted upload body.")
-    max_json_body_bytes: int = Field(1024**2, description="Largest accepted JSON API body.")
-    max_columns: int = Field(1000, description="Most columns a dataset may have.")
-    max_cell_chars: int = Field(1_000_000, description="Longest accepted cell, in characters.")
-    max_page_rows: int = Field(10_000, description="Largest `_limit` a query may ask for.")
-    default_page_rows: int = Field(100, description="Rows per page when `_limit` is absent.")
-    max_json_depth: int = Field(32, description="Deepest accepted JSON nesting.")
-    max_xlsx_ratio: int = Field(100, description="Largest uncompressed/compressed ratio of .xlsx.")
-    max_indexed_columns: int = Field(16, description="Columns indexed per dataset version.")
+    max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Largest accepted upload body.")
+    max_json_body_bytes: int = Field(1024**2, gt=0, description="Largest accepted JSON API body.")
+    max_columns: int = Field(1000, gt=0, description="Most columns a dataset may have.")
+    max_cell_chars: int = Field(
+        1_000_000, gt=0, description="Longest accepted cell, in characters."
+    )
+    max_page_rows: int = Field(10_000, gt=0, description="Largest `_limit` a query may ask for.")
+    default_page_rows: int = Field(100, gt=0, description="Rows per page when `_limit` is absent.")
+    max_json_depth: int = Field(32, gt=0, description="Deepest accepted JSON nesting.")
+    max_xlsx_ratio: int = Field(
+        100, gt=0, description="Largest uncompressed/compressed ratio of .xlsx."
+    )
+    max_indexed_columns: int = Field(16, gt=0, description="Columns indexed per dataset version.")
+    query_seconds: float = Field(10.0, gt=0, description="Time limit of one query page or count.")
+    export_seconds: float = Field(900.0, gt=0, description="Time limit of one streamed export.")
 
 
 class Settings(BaseSettings):
@@ -44,10 +50,9 @@ class Settings(BaseSettings):
         None, description="Signs cursors; generated into the data folder when absent."
     )
     host: str = Field("127.0.0.1", description="Address `cityshare serve` listens on.")
-    port: int = Field(8000, description="Port `cityshare serve` listens on.")
-    base_url: str | None = Field(None, description="Public URL of the site, for links.")
-    workers: int = Field(1, description="API worker processes for `cityshare serve`.")
-    limits: Limits = Field(default_factory=lambda: Limits())
+    port: int = Field(8000, ge=1, le=65535, description="Port `cityshare serve` listens on.")
+    workers: int = Field(1, ge=1, le=64, description="API worker processes for `cityshare serve`.")
+    limits: Limits = Field(default_factory=Limits)
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to ``sqlite:///DATA_DIR/cityshare.db``."""

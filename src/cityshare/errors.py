@@ -15,7 +15,9 @@ The tree::
     ├── Conflict (409)             a name already taken
     ├── PayloadTooLarge (413)      a body over the configured limit
     ├── UnsupportedMediaType (415) an upload format cityshare cannot read
-    └── TooManyRequests (429)      throttled; ``retry_after`` seconds
+    ├── TooManyRequests (429)      throttled; ``retry_after`` seconds
+    ├── QueryTimeout (503)         a query ran past its time limit
+    └── StoreBusy (503)            the store's write lock could not be had in time
 """
 
 from __future__ import annotations
@@ -102,3 +104,16 @@ class TooManyRequests(CityshareError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class QueryTimeout(CityshareError):
+    status = 503
+    title = "Query took too long"
+    slug = "query-timeout"
+
+
+class StoreBusy(CityshareError):
+    status = 503
+    title = "Store busy"
+    slug = "store-busy"
+    retry_after = 5

@@ -6,9 +6,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _HASHER = PasswordHasher()  # immutable configuration, safe to share
-# A real hash to verify against when the user does not exist, so that an unknown
-# username takes as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("cityshare-timing-equaliser")
+# A real hash (of a throwaway password, same parameters) to verify against when the user
+# does not exist, so that an unknown username takes as long as a wrong password.
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$qQ4jxNZB7vAM8hsL+NL59A$"
+    "aymcHEqk4rWb8q1UXjuhyf1uSe++l/omINNaSnTr8Mk"
+)
 
 MIN_PASSWORD_LENGTH = 12
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,6 @@ SQLITE_PRAGMAS = (
     # FULL: an acknowledged commit survives a killed process and a power cut.
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=10000",
     "PRAGMA cache_size=-65536",
 )
 
@@ -25,7 +25,9 @@ def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
         return _sqlite_engine(url, pool_size)
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    event.listen(engine, "begin", _postgresql_begin)
+    return engine
 
 
 def _sqlite_engine(url: str, pool_size: int) -> Engine:
@@ -56,13 +58,63 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
 def _sqlite_begin(connection: Any) -> None:
     # Writers take the write lock up front (IMMEDIATE) so that two writers queue on
     # busy_timeout instead of failing on a lock upgrade; readers never block (WAL).
-    write = connection.get_execution_options().get("write", False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    options = connection.get_execution_options()
+    driver = connection.connection.driver_connection
+    driver.set_progress_handler(None, 0)  # a previous transaction's time limit ends here
+    busy_ms = int(options.get(BUSY_TIMEOUT_OPTION, DEFAULT_BUSY_TIMEOUT_MS))
+    connection.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get("write", False) else "BEGIN")
+    limit = options.get(TIME_LIMIT_OPTION)
+    if limit:
+        deadline = time.monotonic() + float(limit)
+        driver.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+
+
+def _postgresql_begin(connection: Any) -> None:
+    limit = connection.get_execution_options().get(TIME_LIMIT_OPTION)
+    if limit:
+        milliseconds = max(1, int(float(limit) * 1000))
+        # On the DBAPI cursor: a streaming connection would wrap exec_driver_sql in a
+        # server-side cursor, which cannot hold SET.
+        cursor = connection.connection.cursor()
+        cursor.execute(f"SET LOCAL statement_timeout = {milliseconds}")
+        cursor.close()
+
+
+TIME_LIMIT_OPTION = "cityshare_time_limit"
+BUSY_TIMEOUT_OPTION = "cityshare_busy_timeout_ms"
+DEFAULT_BUSY_TIMEOUT_MS = 10_000
 
 
 def writer(engine: Engine) -> Engine:
     """The same engine, marked so that its transactions take the write lock at once."""
     return engine.execution_options(write=True)
+
+
+def impatient_writer(engine: Engine, milliseconds: int) -> Engine:
+    """A writer that waits at most ``milliseconds`` for SQLite's write lock (for writes
+    that may be skipped, such as bookkeeping)."""
+    return writer(engine).execution_options(**{BUSY_TIMEOUT_OPTION: milliseconds})
+
+
+def is_busy_error(error: BaseException) -> bool:
+    """True when ``error`` means the store's write lock could not be had in time."""
+    return "database is locked" in str(getattr(error, "orig", error)).lower()
+
+
+def time_limited(engine: Engine, seconds: float) -> Engine:
+    """The same engine, whose transactions are cancelled after ``seconds``.
+
+    SQLite: a progress handler interrupts the statement; PostgreSQL: ``SET LOCAL
+    statement_timeout``. :func:`is_time_limit_error` recognises the resulting error.
+    """
+    return engine.execution_options(**{TIME_LIMIT_OPTION: seconds})
+
+
+def is_time_limit_error(error: BaseException) -> bool:
+    """True when ``error`` comes from a statement cancelled by :func:`time_limited`."""
+    text = str(getattr(error, "orig", error)).lower()
+    return "interrupted" in text or "statement timeout" in text
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -1,7 +1,7 @@
 """The metadata tables. Migrations in ``migrations/versions`` create and upgrade them.
 
 Dataset rows live in one real typed table per version (see :mod:`cityshare.tables`);
-those tables are named ``dsv_<version id>`` and are not declared here.
+those tables are named ``dsv_<dataset id>_<version number>`` and are not declared here.
 """
 
 from __future__ import annotations

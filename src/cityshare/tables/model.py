@@ -1,6 +1,7 @@
 """The contract between stored tables and everything that reads them.
 
-A dataset version is stored as one real SQL table named ``dsv_<version id>``.
+A dataset version is stored as one real SQL table named
+``dsv_<dataset id>_<version number>``.
 Its columns are never named after user text: field *i* (0-based) of the
 Frictionless Table Schema is stored in column ``c<i>``, so header names that are
 SQL keywords, contain quotes or are very long are harmless. The table also has

@@ -1,0 +1,84 @@
+"""The app factory: one FastAPI app, built from a Site, with no configuration read at import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from cityshare import __version__
+from cityshare.access import SiteResource, ensure_allowed
+from cityshare.api.deps import ActorDep
+from cityshare.api.middleware import (
+    AuthenticationMiddleware,
+    BodyLimitMiddleware,
+    SecurityHeadersMiddleware,
+)
+from cityshare.api.problems import install_problem_handlers
+from cityshare.api.routes import datasets, identity, organisations, rows
+from cityshare.site import Site
+
+API_PREFIX = "/api/v1"
+_PROBLEM = {
+    "description": "An RFC 9457 problem",
+    "content": {
+        "application/problem+json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "instance": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: _PROBLEM for status in (400, 401, 403, 404, 409, 413, 415, 429)
+}
+
+
+def create_app(site: Site) -> FastAPI:
+    """Build the HTTP app serving ``site``."""
+    app = FastAPI(
+        title="cityshare",
+        version=__version__,
+        description="Publish, find and share city data.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.site = site
+    app.include_router(_api_router(), prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    install_problem_handlers(app)
+    limits = site.settings.limits
+    app.add_middleware(AuthenticationMiddleware, site=site)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=limits.max_json_body_bytes,
+        upload_limit=limits.max_upload_bytes,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app
+
+
+def _api_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("", tags=["site"])
+    def index(actor: ActorDep) -> dict[str, Any]:
+        """What this site is and where its API lives."""
+        ensure_allowed(actor, "site.view", SiteResource())
+        return {
+            "name": "cityshare",
+            "version": __version__,
+            "openapi": f"{API_PREFIX}/openapi.json",
+            "datasets": f"{API_PREFIX}/datasets",
+        }
+
+    for module in (identity, organisations, datasets, rows):
+        router.include_router(module.router)
+    return router

@@ -1,0 +1,14 @@
+"""ASGI entry point for uvicorn workers: settings are read when the factory runs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from cityshare.api.app import create_app
+from cityshare.config import load_settings
+from cityshare.site import Site
+
+
+def app_from_environment() -> FastAPI:
+    """Build the app from ``CITYSHARE_*`` settings (called once per worker process)."""
+    return create_app(Site.open(load_settings(), migrate=False))

@@ -1,0 +1,26 @@
+"""Per-request values handed to route functions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from cityshare.access import Actor
+from cityshare.api.middleware import actor_of
+from cityshare.site import Site
+
+
+def get_site(request: Request) -> Site:
+    """The Site this app serves."""
+    site: Site = request.app.state.site
+    return site
+
+
+def get_actor(request: Request) -> Actor:
+    """Who is asking (set by the authentication middleware)."""
+    return actor_of(request.state)
+
+
+SiteDep = Annotated[Site, Depends(get_site)]
+ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -1,0 +1,142 @@
+"""Pure ASGI middleware: authentication, body limits and security headers.
+
+Authentication is the only place that reads credentials: it turns the
+``Authorization: Bearer`` header into an :class:`~cityshare.access.Actor` stored
+in ``scope["state"]["actor"]``; nothing downstream reads headers for identity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from anyio import to_thread
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cityshare.access import ANONYMOUS, Actor
+from cityshare.api.responses import problem_response
+from cityshare.catalogue.tokens import authenticate_token
+from cityshare.errors import BadRequest, CityshareError, PayloadTooLarge, Unauthorized
+from cityshare.site import Site
+
+TOKEN_QUERY_NAMES = frozenset({"access_token", "token", "api_key", "apikey", "auth_token"})
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+
+
+class AuthenticationMiddleware:
+    """Resolve the request's Actor once; refuse tokens anywhere but the header."""
+
+    def __init__(self, app: ASGIApp, site: Site) -> None:
+        self.app = app
+        self.site = site
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            actor = await self._actor(scope)
+        except CityshareError as error:
+            await problem_response(error, scope.get("path"))(scope, receive, send)
+            return
+        scope.setdefault("state", {})["actor"] = actor
+        await self.app(scope, receive, send)
+
+    async def _actor(self, scope: Scope) -> Actor:
+        query = scope.get("query_string", b"").decode("latin-1")
+        if query and any(key.lower() in TOKEN_QUERY_NAMES for key, _ in parse_qsl(query)):
+            raise BadRequest(
+                "Tokens are never accepted in the query string (they would end up in logs): "
+                "send 'Authorization: Bearer <token>' instead."
+            )
+        header = _header(scope, b"authorization")
+        if header is None:
+            return ANONYMOUS
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise Unauthorized("Use 'Authorization: Bearer <token>'.")
+        return await to_thread.run_sync(authenticate_token, self.site, credentials.strip())
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over the limit before reading them, and stop streams that exceed it."""
+
+    def __init__(self, app: ASGIApp, *, default_limit: int, upload_limit: int) -> None:
+        self.app = app
+        self.default_limit = default_limit
+        self.upload_limit = upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.upload_limit if _is_upload(scope) else self.default_limit
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            error = PayloadTooLarge(f"The body is over the limit of {limit} bytes.", limit=limit)
+            await problem_response(error, scope.get("path"))(scope, receive, send)
+            return
+        await self.app(scope, _counting(receive, limit), send)
+
+
+class SecurityHeadersMiddleware:
+    """Add security headers to every response; never cache authenticated answers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        private = _header(scope, b"authorization") is not None
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.extend(SECURITY_HEADERS)
+                headers.append((b"vary", b"Authorization"))
+                if private:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise PayloadTooLarge(f"The body is over the limit of {limit} bytes.")
+        return message
+
+    return counted
+
+
+def _is_upload(scope: Scope) -> bool:
+    return scope["method"] == "PUT" and str(scope["path"]).endswith("/data")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def actor_of(state: Any) -> Actor:
+    """The Actor the authentication middleware attached to a request's state."""
+    actor = getattr(state, "actor", None)
+    return actor if isinstance(actor, Actor) else ANONYMOUS

@@ -1,0 +1,87 @@
+"""Routes for sign-in, the current user, users and API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from cityshare.access import Actor
+from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.api.models import SignIn, TokenCreate, UserCreate
+from cityshare.api.responses import JSON
+from cityshare.catalogue import tokens as token_service
+from cityshare.catalogue import users as user_service
+
+router = APIRouter(tags=["identity"])
+
+
+@router.post("/auth/token", status_code=201)
+async def sign_in(body: SignIn, site: SiteDep) -> JSON:
+    """Exchange a username and password for a new API token (shown once)."""
+    actor: Actor = await run_in_threadpool(user_service.sign_in, site, body.username, body.password)
+    created = await run_in_threadpool(
+        token_service.create_token,
+        site,
+        actor,
+        name=body.name or "sign-in",
+        scopes=token_service.parse_scopes(body.scopes),
+        expires_in_days=body.expires_in_days,
+    )
+    return JSON(created, status_code=201)
+
+
+@router.get("/me")
+def me(site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+    """Who you are: your account, memberships and your token's scopes."""
+    if actor.username is None:
+        return {"anonymous": True}
+    user = user_service.get_user(site, actor, actor.username)
+    user["scopes"] = sorted(scope.value for scope in actor.scopes)
+    return user
+
+
+@router.get("/users")
+def list_users(site: SiteDep, actor: ActorDep) -> list[dict[str, Any]]:
+    """All users (site administrators)."""
+    return user_service.list_users(site, actor)
+
+
+@router.post("/users", status_code=201)
+def create_user(body: UserCreate, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+    """Create a user (site administrators)."""
+    return user_service.create_user(site, actor, **body.model_dump())
+
+
+@router.get("/users/{username}")
+def get_user(username: str, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+    """A user's account (the user themself and site administrators)."""
+    return user_service.get_user(site, actor, username)
+
+
+@router.get("/tokens")
+def list_tokens(
+    site: SiteDep, actor: ActorDep, username: str | None = None
+) -> list[dict[str, Any]]:
+    """Your API tokens (site administrators: anyone's with ``?username=``), without secrets."""
+    return token_service.list_tokens(site, actor, username)
+
+
+@router.post("/tokens", status_code=201)
+def create_token(body: TokenCreate, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+    """Create an API token; its secret is in this response only."""
+    return token_service.create_token(
+        site,
+        actor,
+        username=body.username,
+        name=body.name,
+        scopes=token_service.parse_scopes(body.scopes),
+        expires_in_days=body.expires_in_days,
+    )
+
+
+@router.delete("/tokens/{token_id}", status_code=204)
+def revoke_token(token_id: int, site: SiteDep, actor: ActorDep) -> None:
+    """Revoke a token; it stops working at once."""
+    token_service.revoke_token(site, actor, token_id)

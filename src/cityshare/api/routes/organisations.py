@@ -1,0 +1,59 @@
+"""Routes for organisations and their members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.api.models import MemberSet, OrganisationCreate, OrganisationUpdate
+from cityshare.catalogue import organisations as service
+
+router = APIRouter(tags=["organisations"])
+
+
+@router.get("/organisations")
+def list_organisations(site: SiteDep, actor: ActorDep) -> list[dict[str, Any]]:
+    """All organisations."""
+    return service.list_organisations(site, actor)
+
+
+@router.post("/organisations", status_code=201)
+def create_organisation(body: OrganisationCreate, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+    """Create an organisation (site administrators)."""
+    return service.create_organisation(site, actor, **body.model_dump())
+
+
+@router.get("/organisations/{name}")
+def get_organisation(name: str, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+    """One organisation."""
+    return service.get_organisation(site, actor, name)
+
+
+@router.patch("/organisations/{name}")
+def update_organisation(
+    name: str, body: OrganisationUpdate, site: SiteDep, actor: ActorDep
+) -> dict[str, Any]:
+    """Change an organisation's title or description (its admins)."""
+    return service.update_organisation(site, actor, name, body.model_dump(exclude_unset=True))
+
+
+@router.get("/organisations/{name}/members")
+def list_members(name: str, site: SiteDep, actor: ActorDep) -> list[dict[str, Any]]:
+    """Members and their roles (visible to members)."""
+    return service.list_members(site, actor, name)
+
+
+@router.put("/organisations/{name}/members/{username}")
+def set_member(
+    name: str, username: str, body: MemberSet, site: SiteDep, actor: ActorDep
+) -> dict[str, Any]:
+    """Add a member or change their role (the organisation's admins)."""
+    return service.set_member(site, actor, name, username, body.role)
+
+
+@router.delete("/organisations/{name}/members/{username}", status_code=204)
+def remove_member(name: str, username: str, site: SiteDep, actor: ActorDep) -> None:
+    """Remove a member (the organisation's admins)."""
+    service.remove_member(site, actor, name, username)

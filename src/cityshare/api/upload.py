@@ -1,0 +1,130 @@
+"""Receive an upload: check access first, stream the body to disk, then publish it."""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import suppress
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from cityshare.access import Actor
+from cityshare.catalogue import versions
+from cityshare.catalogue.datasets import dataset_row
+from cityshare.errors import BadRequest, UnsupportedMediaType
+from cityshare.site import Site
+from cityshare.tables import media_type_for_filename
+
+CHUNK = 1 << 20
+
+
+async def receive_upload(
+    request: Request,
+    site: Site,
+    actor: Actor,
+    name: str,
+    *,
+    filename: str | None,
+    schema: str | None,
+) -> dict[str, Any]:
+    """Handle ``PUT /datasets/{name}/data``: returns the new version's summary."""
+    await run_in_threadpool(_check_may_upload, site, actor, name)
+    spool = _spool_path(site)
+    try:
+        media_type, table_schema, source_name = await _receive(request, spool, filename)
+        if schema == "current":
+            table_schema = (await run_in_threadpool(versions.get_version, site, actor, name, None))[
+                "schema"
+            ]
+        elif schema is not None:
+            raise BadRequest("schema= accepts only 'current'.", parameter="schema")
+        return await run_in_threadpool(
+            lambda: versions.publish_version(
+                site,
+                actor,
+                name,
+                source=spool,
+                media_type=media_type,
+                schema=table_schema,
+                source_name=source_name,
+            )
+        )
+    finally:
+        with suppress(FileNotFoundError):
+            spool.unlink()
+
+
+def _check_may_upload(site: Site, actor: Actor, name: str) -> None:
+    with site.engine.connect() as connection:
+        dataset_row(connection, actor, name, "dataset.upload")
+
+
+def _spool_path(site: Site) -> Path:
+    folder = site.settings.data_dir / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"upload-{secrets.token_hex(16)}"
+
+
+async def _receive(
+    request: Request, spool: Path, filename: str | None
+) -> tuple[str, dict[str, Any] | None, str | None]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        return await _receive_multipart(request, spool)
+    with spool.open("wb") as handle:
+        async for chunk in request.stream():
+            handle.write(chunk)
+    return _media_type(content_type, filename), None, safe_filename(filename)
+
+
+async def _receive_multipart(
+    request: Request, spool: Path
+) -> tuple[str, dict[str, Any] | None, str | None]:
+    async with request.form(max_files=1, max_fields=2) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise BadRequest("Multipart uploads need a 'file' part.", parameter="file")
+        with spool.open("wb") as handle:
+            while chunk := await upload.read(CHUNK):
+                handle.write(chunk)
+        schema_text = form.get("schema")
+        name = safe_filename(upload.filename)
+        media_type = _media_type(upload.content_type or "", name)
+    return media_type, _parse_schema(schema_text), name
+
+
+def _parse_schema(text: object) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        schema = orjson.loads(str(text))
+    except orjson.JSONDecodeError:
+        raise BadRequest("The 'schema' part is not valid JSON.", parameter="schema") from None
+    if not isinstance(schema, dict):
+        raise BadRequest("The 'schema' part must be a Table Schema object.", parameter="schema")
+    return schema
+
+
+def _media_type(content_type: str, filename: str | None) -> str:
+    base = content_type.split(";")[0].strip().lower()
+    if base in ("", "application/octet-stream") and filename:
+        guessed = media_type_for_filename(filename)
+        if guessed:
+            return guessed
+    if not base:
+        raise UnsupportedMediaType(
+            "Send the file's media type in Content-Type (for example text/csv)."
+        )
+    return content_type
+
+
+def safe_filename(name: str | None) -> str | None:
+    """The last path component of a client-supplied file name, for display only."""
+    if not name:
+        return None
+    base = PureWindowsPath(PurePosixPath(name.replace("\x00", "")).name).name
+    return base[:300] or None

@@ -1,0 +1,1 @@
+"""The catalogue: organisations, users, tokens, datasets and their versions."""

@@ -1,0 +1,171 @@
+"""Datasets: metadata create, read, update, delete and listing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from cityshare.access import (
+    Actor,
+    DatasetResource,
+    OrganisationResource,
+    SiteResource,
+    ensure_allowed,
+    visible_datasets,
+)
+from cityshare.catalogue.metadata import check_visibility, clean_metadata
+from cityshare.catalogue.names import check_slug
+from cityshare.catalogue.organisations import organisation_id
+from cityshare.catalogue.rows import iso
+from cityshare.errors import BadRequest, Conflict, NotFound
+from cityshare.site import Site, utcnow
+from cityshare.storage.schema import dataset_versions, datasets, organisations
+from cityshare.tables.drop import drop_version_tables
+
+MAX_LIST_LIMIT = 1000
+EDITABLE = frozenset(
+    {"title", "description", "tags", "licence", "update_frequency", "spatial", "temporal"}
+)
+ADMIN_EDITABLE = frozenset({"visibility"})
+
+
+def dataset_resource(row: Row[Any]) -> DatasetResource:
+    """The access-policy view of a dataset row."""
+    return DatasetResource(
+        id=row.id, organisation_id=row.organisation_id, visibility=row.visibility
+    )
+
+
+def _with_organisation() -> Select[Any]:
+    return select(datasets, organisations.c.name.label("organisation")).join(
+        organisations, organisations.c.id == datasets.c.organisation_id
+    )
+
+
+def dataset_row(connection: Connection, actor: Actor, name: str, action: str) -> Row[Any]:
+    """The dataset called ``name`` after checking ``action``; NotFound if invisible."""
+    row = connection.execute(_with_organisation().where(datasets.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"No dataset named {name[:100]!r}, or you may not see it.")
+    ensure_allowed(actor, action, dataset_resource(row))
+    return row
+
+
+def describe(row: Row[Any]) -> dict[str, Any]:
+    """The public description of a dataset."""
+    return {
+        "name": row.name,
+        "title": row.title,
+        "description": row.description,
+        "tags": list(row.tags or []),
+        "licence": row.licence,
+        "organisation": row.organisation,
+        "visibility": row.visibility,
+        "kind": row.kind,
+        "update_frequency": row.update_frequency,
+        "spatial": row.spatial,
+        "temporal": {"start": row.temporal_start, "end": row.temporal_end},
+        "current_version": row.current_version,
+        "created_at": iso(row.created_at),
+        "modified_at": iso(row.modified_at),
+    }
+
+
+def create_dataset(
+    site: Site, actor: Actor, *, organisation: str, name: str, **metadata: Any
+) -> dict[str, Any]:
+    """Create a dataset (no data yet) owned by ``organisation``; editors and admins."""
+    check_slug(name, "dataset")
+    values = clean_metadata({"visibility": "private", **metadata})
+    values.setdefault("title", name)
+    with site.writer.begin() as connection:
+        owner = organisation_id(connection, organisation)
+        ensure_allowed(actor, "dataset.create", OrganisationResource(owner))
+        if values["visibility"] != "private":
+            # Opening data up is an admin's decision, at creation as later.
+            draft = DatasetResource(id=0, organisation_id=owner, visibility="private")
+            ensure_allowed(actor, "dataset.visibility", draft)
+        now = utcnow()
+        row = {
+            "name": name,
+            "description": "",
+            "tags": [],
+            "kind": "table",
+            **values,
+            "organisation_id": owner,
+            "created_by": actor.user_id,
+            "created_at": now,
+            "modified_at": now,
+        }
+        try:
+            with connection.begin_nested():
+                connection.execute(datasets.insert().values(row))
+        except IntegrityError:
+            raise Conflict(f"The dataset name {name!r} is taken.") from None
+        return describe(dataset_row(connection, actor, name, "dataset.view"))
+
+
+def get_dataset(site: Site, actor: Actor, name: str) -> dict[str, Any]:
+    """A dataset's metadata, if the actor may see it."""
+    with site.engine.connect() as connection:
+        return describe(dataset_row(connection, actor, name, "dataset.view"))
+
+
+def list_datasets(
+    site: Site,
+    actor: Actor,
+    *,
+    organisation: str | None = None,
+    after: str | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """The datasets the actor may see, by name, paged with ``after``."""
+    ensure_allowed(actor, "dataset.list", SiteResource())
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIST_LIMIT}.", parameter="limit")
+    query = _with_organisation().where(visible_datasets(actor, datasets))
+    if organisation is not None:
+        query = query.where(organisations.c.name == organisation)
+    if after is not None:
+        query = query.where(datasets.c.name > after)
+    query = query.order_by(datasets.c.name).limit(limit + 1)
+    with site.engine.connect() as connection:
+        rows = connection.execute(query).all()
+    items = [describe(row) for row in rows[:limit]]
+    following = items[-1]["name"] if len(rows) > limit else None
+    return {"datasets": items, "next": following}
+
+
+def update_dataset(site: Site, actor: Actor, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change a dataset's metadata (editors); its visibility too (admins)."""
+    unknown = set(changes) - EDITABLE - ADMIN_EDITABLE
+    if unknown:
+        raise BadRequest(
+            f"Cannot change {sorted(unknown)}: editable fields are "
+            f"{sorted(EDITABLE | ADMIN_EDITABLE)}.",
+            parameter=sorted(unknown)[0],
+        )
+    values = clean_metadata(changes)
+    with site.writer.begin() as connection:
+        row = dataset_row(connection, actor, name, "dataset.update")
+        if "visibility" in values:
+            check_visibility(values["visibility"])
+            ensure_allowed(actor, "dataset.visibility", dataset_resource(row))
+        if values:
+            values["modified_at"] = utcnow()
+            connection.execute(update(datasets).where(datasets.c.id == row.id).values(values))
+        return describe(dataset_row(connection, actor, name, "dataset.view"))
+
+
+def delete_dataset(site: Site, actor: Actor, name: str) -> None:
+    """Delete a dataset with all its versions and their tables (admins)."""
+    with site.writer.begin() as connection:
+        row = dataset_row(connection, actor, name, "dataset.delete")
+        table_names = connection.execute(
+            select(dataset_versions.c.table_name).where(dataset_versions.c.dataset_id == row.id)
+        ).scalars()
+        drop_version_tables(connection, list(table_names))
+        connection.execute(delete(dataset_versions).where(dataset_versions.c.dataset_id == row.id))
+        connection.execute(delete(datasets).where(datasets.c.id == row.id))

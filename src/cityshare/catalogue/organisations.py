@@ -1,0 +1,185 @@
+"""Organisations and their members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from cityshare.access import Actor, OrganisationResource, SiteResource, ensure_allowed
+from cityshare.access.actions import Role
+from cityshare.catalogue.names import check_slug
+from cityshare.catalogue.rows import as_dict
+from cityshare.catalogue.users import user_id_for
+from cityshare.errors import BadRequest, Conflict, NotFound
+from cityshare.site import Site, utcnow
+from cityshare.storage.schema import memberships, organisations, users
+
+
+def create_organisation(
+    site: Site, actor: Actor, *, name: str, title: str, description: str = ""
+) -> dict[str, Any]:
+    """Create an organisation (site administrators)."""
+    ensure_allowed(actor, "organisation.create", SiteResource())
+    with site.writer.begin() as connection:
+        return insert_organisation(connection, name=name, title=title, description=description)
+
+
+def insert_organisation(
+    connection: Connection, *, name: str, title: str, description: str
+) -> dict[str, Any]:
+    """Insert an organisation row; used by the service and by the demo loader."""
+    check_slug(name, "organisation")
+    values = {
+        "name": name,
+        "title": title.strip() or name,
+        "description": description,
+        "created_at": utcnow(),
+    }
+    try:
+        with connection.begin_nested():
+            row = connection.execute(
+                organisations.insert().values(values).returning(organisations)
+            ).one()
+    except IntegrityError:
+        raise Conflict(f"The organisation name {name!r} is taken.") from None
+    return as_dict(row)
+
+
+def list_organisations(site: Site, actor: Actor) -> list[dict[str, Any]]:
+    """All organisations (their existence is public)."""
+    ensure_allowed(actor, "organisation.list", SiteResource())
+    with site.engine.connect() as connection:
+        rows = connection.execute(select(organisations).order_by(organisations.c.name)).all()
+    return [as_dict(row) for row in rows]
+
+
+def get_organisation(site: Site, actor: Actor, name: str) -> dict[str, Any]:
+    """One organisation."""
+    with site.engine.connect() as connection:
+        row = _organisation_row(connection, name)
+    ensure_allowed(actor, "organisation.view", OrganisationResource(row.id))
+    return as_dict(row)
+
+
+def update_organisation(
+    site: Site, actor: Actor, name: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Change an organisation's title or description (its admins)."""
+    unknown = set(changes) - {"title", "description"}
+    if unknown:
+        raise BadRequest(f"Cannot change {sorted(unknown)}: only title and description.")
+    if "title" in changes and not (changes["title"] or "").strip():
+        raise BadRequest("title cannot be empty.", parameter="title")
+    if "description" in changes and changes["description"] is None:
+        changes = {**changes, "description": ""}
+    with site.writer.begin() as connection:
+        row = _organisation_row(connection, name)
+        ensure_allowed(actor, "organisation.update", OrganisationResource(row.id))
+        if changes:
+            connection.execute(
+                update(organisations).where(organisations.c.id == row.id).values(changes)
+            )
+        return as_dict(_organisation_row(connection, name))
+
+
+def list_members(site: Site, actor: Actor, name: str) -> list[dict[str, Any]]:
+    """An organisation's members and roles (visible to its members)."""
+    with site.engine.connect() as connection:
+        organisation = _organisation_row(connection, name)
+        ensure_allowed(actor, "organisation.members.view", OrganisationResource(organisation.id))
+        rows = connection.execute(
+            select(users.c.username, users.c.display_name, memberships.c.role)
+            .join(memberships, memberships.c.user_id == users.c.id)
+            .where(memberships.c.organisation_id == organisation.id)
+            .order_by(users.c.username)
+        ).all()
+    return [dict(row._mapping) for row in rows]
+
+
+def set_member(site: Site, actor: Actor, name: str, username: str, role: str) -> dict[str, Any]:
+    """Add ``username`` to the organisation or change their role (its admins)."""
+    member_role = _role(role)
+    with site.writer.begin() as connection:
+        organisation = _organisation_row(connection, name)
+        ensure_allowed(actor, "organisation.members.manage", OrganisationResource(organisation.id))
+        user_id = _user_id(connection, username)
+        if member_role is not Role.ADMIN:
+            _keep_an_admin(connection, organisation.id, user_id)
+        set_membership(connection, organisation.id, user_id, member_role)
+    return {"username": username, "role": member_role.value}
+
+
+def set_membership(connection: Connection, organisation_id: int, user_id: int, role: Role) -> None:
+    """Insert or update one membership row."""
+    key = (memberships.c.organisation_id == organisation_id) & (memberships.c.user_id == user_id)
+    changed = connection.execute(update(memberships).where(key).values(role=role.value))
+    if changed.rowcount == 0:
+        connection.execute(
+            memberships.insert().values(
+                organisation_id=organisation_id,
+                user_id=user_id,
+                role=role.value,
+                created_at=utcnow(),
+            )
+        )
+
+
+def remove_member(site: Site, actor: Actor, name: str, username: str) -> None:
+    """Remove ``username`` from the organisation (its admins)."""
+    with site.writer.begin() as connection:
+        organisation = _organisation_row(connection, name)
+        ensure_allowed(actor, "organisation.members.manage", OrganisationResource(organisation.id))
+        user_id = _user_id(connection, username)
+        _keep_an_admin(connection, organisation.id, user_id)
+        removed = connection.execute(
+            delete(memberships).where(
+                memberships.c.organisation_id == organisation.id,
+                memberships.c.user_id == user_id,
+            )
+        )
+        if removed.rowcount == 0:
+            raise NotFound(f"{username!r} is not a member of {name!r}.")
+
+
+def _keep_an_admin(connection: Connection, organisation_id: int, user_id: int) -> None:
+    """Refuse a change that would leave the organisation without any admin."""
+    admins = set(
+        connection.execute(
+            select(memberships.c.user_id).where(
+                memberships.c.organisation_id == organisation_id,
+                memberships.c.role == Role.ADMIN.value,
+            )
+        ).scalars()
+    )
+    if admins == {user_id}:
+        raise Conflict("This is the organisation's last admin: make someone else admin first.")
+
+
+def organisation_id(connection: Connection, name: str) -> int:
+    """The id of the organisation called ``name``; NotFound otherwise."""
+    return int(_organisation_row(connection, name).id)
+
+
+def _organisation_row(connection: Connection, name: str) -> Any:
+    row = connection.execute(select(organisations).where(organisations.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"No organisation named {name[:80]!r}.")
+    return row
+
+
+def _user_id(connection: Connection, username: str) -> int:
+    user_id = user_id_for(connection, username)
+    if user_id is None:
+        raise NotFound(f"No user named {username[:80]!r}.")
+    return user_id
+
+
+def _role(role: str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        raise BadRequest(
+            f"Unknown role {role[:40]!r}: use member, editor or admin.", parameter="role"
+        ) from None

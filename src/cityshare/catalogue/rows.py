@@ -1,0 +1,23 @@
+"""Turn database rows into the plain dictionaries services return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def iso(value: datetime | None) -> str | None:
+    """An ISO 8601 UTC timestamp (``...Z``) for a stored naive-UTC datetime."""
+    if value is None:
+        return None
+    return value.isoformat(timespec="seconds") + "Z"
+
+
+def as_dict(row: Any, *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A SQLAlchemy row as a dictionary with datetimes in ISO 8601."""
+    out: dict[str, Any] = {}
+    for key, value in row._mapping.items():
+        if key in exclude:
+            continue
+        out[key] = iso(value) if isinstance(value, datetime) else value
+    return out

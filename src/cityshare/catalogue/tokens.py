@@ -1,0 +1,180 @@
+"""API tokens: create (shown once), list, revoke, and authenticate a request."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import OperationalError
+
+from cityshare.access import Actor, UserResource, allowed, ensure_allowed
+from cityshare.access.actions import Scope
+from cityshare.access.actor import expand_scopes
+from cityshare.access.tokens import digests_match, looks_like_token, mint_token, token_digest
+from cityshare.catalogue.rows import as_dict, iso
+from cityshare.catalogue.users import load_actor, user_id_for
+from cityshare.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from cityshare.site import Site, utcnow
+from cityshare.storage.engine import impatient_writer, is_busy_error
+from cityshare.storage.schema import tokens
+
+# Writing last_used_at on every request would turn reads into writes; a minute is enough.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+_LISTED = ("id", "name", "prefix", "scopes", "created_at", "expires_at", "revoked_at")
+
+
+def parse_scopes(raw: list[str] | str) -> frozenset[Scope]:
+    """Scopes from a list or comma-separated text; unknown names are a BadRequest."""
+    names = raw.split(",") if isinstance(raw, str) else raw
+    try:
+        scopes = frozenset(Scope(name.strip()) for name in names if name.strip())
+    except ValueError:
+        allowed_names = ", ".join(scope.value for scope in Scope)
+        raise BadRequest(
+            f"Unknown token scope in {names!r}: use {allowed_names}.", parameter="scopes"
+        ) from None
+    if not scopes:
+        raise BadRequest("A token needs at least one scope.", parameter="scopes")
+    return expand_scopes(scopes)
+
+
+def create_token(
+    site: Site,
+    actor: Actor,
+    *,
+    username: str | None = None,
+    name: str = "",
+    scopes: frozenset[Scope] = frozenset({Scope.READ}),
+    expires_in_days: int | None = None,
+) -> dict[str, Any]:
+    """Mint a token for ``username`` (default: the actor). The secret is in the result only."""
+    if not scopes <= actor.scopes:
+        raise Forbidden("A token cannot have scopes its creator's credentials lack.")
+    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
+        raise BadRequest("expires_in_days must be between 1 and 3650.", parameter="expires")
+    with site.writer.begin() as connection:
+        user_id = _user_id(connection, actor, username)
+        ensure_allowed(actor, "token.manage", UserResource(user_id))
+        return insert_token(connection, user_id, name, scopes, expires_in_days)
+
+
+def insert_token(
+    connection: Connection,
+    user_id: int,
+    name: str,
+    scopes: frozenset[Scope],
+    expires_in_days: int | None,
+) -> dict[str, Any]:
+    """Store a new token's hash and return its description with the secret."""
+    new = mint_token()
+    now = utcnow()
+    expires = now + timedelta(days=expires_in_days) if expires_in_days else None
+    scope_text = ",".join(sorted(scope.value for scope in scopes))
+    token_id = connection.execute(
+        tokens.insert()
+        .values(
+            user_id=user_id,
+            name=name[:200],
+            prefix=new.prefix,
+            token_hash=new.digest,
+            scopes=scope_text,
+            created_at=now,
+            expires_at=expires,
+        )
+        .returning(tokens.c.id)
+    ).scalar_one()
+    return {
+        "id": token_id,
+        "name": name[:200],
+        "prefix": new.prefix,
+        "scopes": scope_text.split(","),
+        "created_at": iso(now),
+        "expires_at": iso(expires),
+        "token": new.secret,
+    }
+
+
+def list_tokens(site: Site, actor: Actor, username: str | None = None) -> list[dict[str, Any]]:
+    """The tokens of ``username`` (default: the actor), without their secrets."""
+    with site.engine.connect() as connection:
+        user_id = _user_id(connection, actor, username)
+        ensure_allowed(actor, "token.manage", UserResource(user_id))
+        rows = connection.execute(
+            select(*(tokens.c[name] for name in (*_LISTED, "last_used_at")))
+            .where(tokens.c.user_id == user_id)
+            .order_by(tokens.c.id)
+        ).all()
+    listed = []
+    for row in rows:
+        item = as_dict(row)
+        item["scopes"] = item["scopes"].split(",")
+        listed.append(item)
+    return listed
+
+
+def revoke_token(site: Site, actor: Actor, token_id: int) -> None:
+    """Revoke a token at once; it is refused from the next request on."""
+    with site.writer.begin() as connection:
+        owner = connection.execute(
+            select(tokens.c.user_id).where(tokens.c.id == token_id)
+        ).scalar_one_or_none()
+        if owner is None or not allowed(actor, "user.view", UserResource(owner)):
+            raise NotFound(f"No token with id {token_id}.")
+        ensure_allowed(actor, "token.manage", UserResource(owner))
+        connection.execute(
+            update(tokens)
+            .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+
+
+def authenticate_token(site: Site, secret: str) -> Actor:
+    """The Actor a bearer token stands for; Unauthorized if it is not a live token."""
+    if not looks_like_token(secret):
+        raise Unauthorized("Malformed API token.")
+    digest = token_digest(secret)
+    with site.engine.connect() as connection:
+        row = connection.execute(select(tokens).where(tokens.c.token_hash == digest)).first()
+        if row is None or not digests_match(row.token_hash, digest):
+            raise Unauthorized("Unknown API token.")
+        _check_live(row.revoked_at, row.expires_at)
+        actor = load_actor(
+            connection, row.user_id, scopes=parse_scopes(row.scopes), token_id=row.id
+        )
+    _touch(site, row.id, row.last_used_at)
+    return actor
+
+
+def _check_live(revoked_at: datetime | None, expires_at: datetime | None) -> None:
+    if revoked_at is not None:
+        raise Unauthorized("This API token was revoked.")
+    if expires_at is not None and expires_at <= utcnow():
+        raise Unauthorized("This API token has expired: create a new one.")
+
+
+def _touch(site: Site, token_id: int, last_used: datetime | None) -> None:
+    now = utcnow()
+    if last_used is not None and now - last_used < LAST_USED_RESOLUTION:
+        return
+    # Bookkeeping must never hold up a request: while a long upload holds SQLite's
+    # write lock, the time is recorded on a later request instead.
+    try:
+        with impatient_writer(site.engine, 50).begin() as connection:
+            connection.execute(
+                update(tokens).where(tokens.c.id == token_id).values(last_used_at=now)
+            )
+    except OperationalError as error:
+        if not is_busy_error(error):
+            raise
+
+
+def _user_id(connection: Connection, actor: Actor, username: str | None) -> int:
+    if username is None or username == actor.username:
+        if actor.user_id is None:
+            raise Unauthorized("Sign in to manage API tokens.")
+        return actor.user_id
+    user_id = user_id_for(connection, username)
+    if user_id is None or not allowed(actor, "user.view", UserResource(user_id)):
+        raise NotFound(f"No user named {username[:80]!r}.")
+    return user_id

@@ -1,0 +1,178 @@
+"""Dataset versions: publish a file as a new immutable version; open one for querying."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+
+from cityshare.access import Actor, DatasetResource
+from cityshare.catalogue.datasets import dataset_resource, dataset_row
+from cityshare.catalogue.rows import as_dict
+from cityshare.errors import NotFound
+from cityshare.site import Site, utcnow
+from cityshare.storage.schema import dataset_versions, datasets
+from cityshare.tables import load_into_table
+from cityshare.tables.model import VersionTable, version_table
+
+_SUMMARY = ("number", "row_count", "media_type", "source_name", "byte_size", "sha256")
+
+
+@dataclass(frozen=True)
+class OpenVersion:
+    """A version ready to query: which dataset, which number, which table."""
+
+    dataset: DatasetResource
+    dataset_name: str
+    number: int
+    table: VersionTable
+
+
+def publish_version(
+    site: Site,
+    actor: Actor,
+    name: str,
+    *,
+    source: Path,
+    media_type: str,
+    schema: dict[str, Any] | None = None,
+    source_name: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Load ``source`` as the dataset's new current version, all or nothing.
+
+    Rows go into a new typed table inside one transaction, so a failure of any kind
+    leaves the previous version current and intact.
+    """
+    byte_size, digest = _file_digest(source)
+    with site.writer.begin() as connection:
+        row = dataset_row(connection, actor, name, "dataset.upload")
+        _lock_dataset(connection, row.id)
+        number = _next_number(connection, row.id)
+        table_name = f"dsv_{row.id}_{number}"
+        loaded = load_into_table(
+            connection,
+            source=source,
+            media_type=media_type,
+            table_name=table_name,
+            schema=schema,
+            limits=site.settings.limits,
+            progress=progress,
+        )
+        now = utcnow()
+        connection.execute(
+            dataset_versions.insert().values(
+                dataset_id=row.id,
+                number=number,
+                table_name=table_name,
+                schema=loaded.schema,
+                row_count=loaded.row_count,
+                media_type=media_type.split(";")[0].strip(),
+                source_name=(source_name or "")[:300] or None,
+                byte_size=byte_size,
+                sha256=digest,
+                created_by=actor.user_id,
+                created_at=now,
+            )
+        )
+        connection.execute(
+            update(datasets)
+            .where(datasets.c.id == row.id)
+            .values(current_version=number, modified_at=now)
+        )
+        return _version_summary(connection, row.id, number)
+
+
+def list_versions(site: Site, actor: Actor, name: str) -> list[dict[str, Any]]:
+    """All versions of a dataset, newest first (without schemas)."""
+    with site.engine.connect() as connection:
+        row = dataset_row(connection, actor, name, "dataset.view")
+        rows = connection.execute(
+            select(*(dataset_versions.c[key] for key in _SUMMARY), dataset_versions.c.created_at)
+            .where(dataset_versions.c.dataset_id == row.id)
+            .order_by(dataset_versions.c.number.desc())
+        ).all()
+    return [as_dict(version) for version in rows]
+
+
+def get_version(site: Site, actor: Actor, name: str, number: int | None) -> dict[str, Any]:
+    """One version with its Table Schema (default: the current version)."""
+    with site.engine.connect() as connection:
+        row = dataset_row(connection, actor, name, "dataset.view")
+        wanted = _wanted_number(row, number)
+        return _version_summary(connection, row.id, wanted, with_schema=True)
+
+
+def open_version(site: Site, actor: Actor, name: str, number: int | None) -> OpenVersion:
+    """The version to read rows from, after checking the actor may read the data."""
+    with site.engine.connect() as connection:
+        row = dataset_row(connection, actor, name, "dataset.read")
+        wanted = _wanted_number(row, number)
+        version = connection.execute(
+            select(dataset_versions.c.table_name, dataset_versions.c.schema).where(
+                dataset_versions.c.dataset_id == row.id,
+                dataset_versions.c.number == wanted,
+            )
+        ).first()
+    if version is None:
+        raise NotFound(f"Dataset {name!r} has no version {wanted}.")
+    return OpenVersion(
+        dataset=dataset_resource(row),
+        dataset_name=name,
+        number=wanted,
+        table=version_table(version.table_name, version.schema),
+    )
+
+
+def _wanted_number(row: Any, number: int | None) -> int:
+    if number is not None:
+        return number
+    if row.current_version is None:
+        raise NotFound(f"Dataset {row.name!r} has no data yet: upload a file first.")
+    return int(row.current_version)
+
+
+def _version_summary(
+    connection: Connection, dataset_id: int, number: int, *, with_schema: bool = False
+) -> dict[str, Any]:
+    columns = [dataset_versions.c[key] for key in _SUMMARY]
+    columns.append(dataset_versions.c.created_at)
+    if with_schema:
+        columns.append(dataset_versions.c.schema)
+    row = connection.execute(
+        select(*columns).where(
+            dataset_versions.c.dataset_id == dataset_id, dataset_versions.c.number == number
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"No version {number} of this dataset.")
+    return as_dict(row)
+
+
+def _lock_dataset(connection: Connection, dataset_id: int) -> None:
+    # PostgreSQL: serialise concurrent uploads to one dataset (SQLite already holds
+    # the database write lock; SQLAlchemy omits FOR UPDATE there).
+    connection.execute(select(datasets.c.id).where(datasets.c.id == dataset_id).with_for_update())
+
+
+def _next_number(connection: Connection, dataset_id: int) -> int:
+    latest = connection.execute(
+        select(func.max(dataset_versions.c.number)).where(
+            dataset_versions.c.dataset_id == dataset_id
+        )
+    ).scalar_one()
+    return int(latest or 0) + 1
+
+
+def _file_digest(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()

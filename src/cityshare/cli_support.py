@@ -1,0 +1,163 @@
+"""What the CLI commands share: opening the site, acting as a user, progress, serving."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from cityshare.access import Actor
+from cityshare.access.actor import ALL_SCOPES
+from cityshare.catalogue import datasets, versions
+from cityshare.catalogue.tokens import insert_token
+from cityshare.catalogue.users import insert_user, load_actor, user_id_for
+from cityshare.config import Settings
+from cityshare.errors import CityshareError, NotFound
+from cityshare.site import Site
+from cityshare.tables import SUPPORTED_MEDIA_TYPES, media_type_for_filename
+
+SETTINGS_KEY = "settings"
+
+
+def open_site(ctx: typer.Context) -> Site:
+    """The Site for the settings the main callback read."""
+    settings: Settings = ctx.obj[SETTINGS_KEY]
+    site = Site.open(settings)
+    ctx.call_on_close(site.close)
+    return site
+
+
+def console_actor(site: Site, username: str) -> Actor:
+    """The Actor for a local CLI user: the console is a user too, with its full rights."""
+    with site.engine.connect() as connection:
+        user_id = user_id_for(connection, username)
+        if user_id is None:
+            raise NotFound(
+                f"No user named {username!r}: run `cityshare init` first, or pass --as USER."
+            )
+        return load_actor(connection, user_id, scopes=ALL_SCOPES)
+
+
+def initialise(site: Site, username: str) -> str:
+    """Create the site administrator (first run) and return a new admin token."""
+    with site.writer.begin() as connection:
+        user_id = user_id_for(connection, username)
+        if user_id is None:
+            user_id = insert_user(
+                connection,
+                username=username,
+                password=None,
+                email=None,
+                display_name="Site administrator",
+                is_site_admin=True,
+            )["id"]
+        created = insert_token(connection, user_id, "init", ALL_SCOPES, None)
+    return str(created["token"])
+
+
+def publish_with_progress(
+    site: Site,
+    actor: Actor,
+    file: Path,
+    *,
+    dataset: str,
+    organisation: str | None,
+    title: str | None,
+    visibility: str,
+    schema_path: Path | None,
+    console: Console,
+) -> dict[str, Any]:
+    """Create the dataset if needed, then publish ``file`` with a progress bar."""
+    try:
+        datasets.get_dataset(site, actor, dataset)
+    except NotFound:
+        if organisation is None:
+            raise NotFound(f"No dataset {dataset!r}: pass --org to create it.") from None
+        datasets.create_dataset(
+            site,
+            actor,
+            organisation=organisation,
+            name=dataset,
+            title=title or dataset,
+            visibility=visibility,
+        )
+    media_type = media_type_for_filename(file.name)
+    if media_type is None:
+        raise CityshareError(
+            f"Cannot tell the format of {file.name} from its extension; cityshare reads "
+            f"{', '.join(SUPPORTED_MEDIA_TYPES)}."
+        )
+    schema = json.loads(schema_path.read_text()) if schema_path else None
+    with _progress(console) as progress:
+        task = progress.add_task(f"Loading {file.name}", total=None)
+        return versions.publish_version(
+            site,
+            actor,
+            dataset,
+            source=file,
+            media_type=media_type,
+            schema=schema,
+            source_name=file.name,
+            progress=lambda done: progress.update(task, completed=done),
+        )
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        "[progress.description]{task.description}",
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} rows"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def serve_site(settings: Settings) -> None:
+    """Run uvicorn on the settings' host and port (several workers if configured)."""
+    import uvicorn
+
+    site = Site.open(settings)  # migrate once, before workers start
+    site.close()
+    os.environ["CITYSHARE_DATA_DIR"] = str(settings.data_dir.resolve())
+    if settings.database_url:
+        os.environ["CITYSHARE_DATABASE_URL"] = settings.database_url
+    uvicorn.run(
+        "cityshare.api.asgi:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+def run_cli(app: typer.Typer, console: Console) -> None:
+    """Run the CLI, showing service errors as one clear line instead of a traceback."""
+    try:
+        app()
+    except CityshareError as error:
+        console.print(f"[red]Error:[/] {error.detail}", markup=True, highlight=False)
+        raise SystemExit(1) from None
+    except ValidationError as error:
+        problems = "; ".join(
+            f"CITYSHARE_{'_'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+            for item in error.errors()
+        )
+        console.print(f"[red]Error in settings:[/] {problems}", highlight=False)
+        raise SystemExit(2) from None

@@ -1,0 +1,264 @@
+"""The access matrix: every route × every kind of actor × every dataset visibility.
+
+Each route of the app must appear in ROUTES with the status every actor gets; a new
+route without a row here fails ``test_every_route_is_in_the_matrix``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import iter_route_contexts
+from starlette.testclient import TestClient
+
+from cityshare.api import create_app
+from cityshare.catalogue import organisations, tokens, users
+from cityshare.cli_support import console_actor
+from tests.conftest import ENGINES, store_url
+from tests.world import OWNER, SAMPLE_CSV, VISIBILITIES, World, add_dataset, build_world, make_site
+
+ACTORS = ("anonymous", "outsider", "member", "editor", "admin", "readonly", "siteadmin")
+OWNER_MEMBERS = frozenset({"member", "editor", "admin", "readonly"})
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to call one route and what each actor gets."""
+
+    expect: Callable[[str, str | None], int]
+    prepare: Callable[[World, str | None], tuple[str, dict[str, Any]]]
+    by_visibility: bool = False
+
+
+def sees(actor: str, visibility: str | None) -> bool:
+    """Whether ``actor`` may see a dataset's metadata."""
+    if visibility == "open" or actor == "siteadmin":
+        return True
+    if visibility == "shared":
+        return actor != "anonymous"
+    return actor in OWNER_MEMBERS
+
+
+def denied(actor: str) -> int:
+    """The status of a visible-but-refused request."""
+    return 401 if actor == "anonymous" else 403
+
+
+def allow_if(allowed: frozenset[str], ok: int) -> Callable[[str, str | None], int]:
+    """Expect ``ok`` for these actors, 401/403 for the rest."""
+    return lambda actor, _v: ok if actor in allowed else denied(actor)
+
+
+def dataset_rule(allowed: frozenset[str], ok: int) -> Callable[[str, str | None], int]:
+    """404 when invisible; ``ok`` for these actors; 401/403 otherwise."""
+    return lambda actor, v: (ok if actor in allowed else denied(actor)) if sees(actor, v) else 404
+
+
+def read_rule(actor: str, visibility: str | None) -> int:
+    """Reading rows: anyone on open data, the owner's members otherwise."""
+    if not sees(actor, visibility):
+        return 404
+    if visibility == "open" or actor in OWNER_MEMBERS or actor == "siteadmin":
+        return 200
+    return denied(actor)
+
+
+def everyone(status: int) -> Callable[[str, str | None], int]:
+    """The same status for every actor."""
+    return lambda _a, _v: status
+
+
+def fixed(path: str, **kwargs: Any) -> Callable[[World, str | None], tuple[str, dict[str, Any]]]:
+    """A request that needs nothing prepared."""
+    return lambda _w, _v: (path, kwargs)
+
+
+def on_dataset(
+    suffix: str, **kwargs: Any
+) -> Callable[[World, str | None], tuple[str, dict[str, Any]]]:
+    """A request on the world's dataset of the case's visibility."""
+    return lambda w, v: (f"/api/v1/datasets/{w.datasets[str(v)]}{suffix}", dict(kwargs))
+
+
+def throwaway_dataset(world: World, visibility: str | None) -> tuple[str, dict[str, Any]]:
+    """A fresh dataset to delete."""
+    name = f"gone-{secrets.token_hex(4)}"
+    add_dataset(world.site, world.site.settings.data_dir, name, str(visibility))
+    return f"/api/v1/datasets/{name}", {}
+
+
+def throwaway_user(world: World) -> str:
+    """A fresh user who is a member of the owner organisation."""
+    admin = console_actor(world.site, "admin")
+    username = f"temp-{secrets.token_hex(4)}"
+    users.create_user(world.site, admin, username=username)
+    organisations.set_member(world.site, admin, OWNER, username, "member")
+    return username
+
+
+def throwaway_token(world: World, _v: str | None) -> tuple[str, dict[str, Any]]:
+    """A fresh token of member-user, to revoke."""
+    admin = console_actor(world.site, "admin")
+    created = tokens.create_token(world.site, admin, username="member-user")
+    return f"/api/v1/tokens/{created['id']}", {}
+
+
+SITE_ADMIN = frozenset({"siteadmin"})
+ORG_ADMINS = frozenset({"admin", "siteadmin"})
+EDITORS = frozenset({"editor", "admin", "siteadmin"})
+FULL_TOKENS = frozenset(ACTORS) - {"anonymous", "readonly"}
+CSV_UPLOAD = {"content": SAMPLE_CSV.encode(), "headers": {"Content-Type": "text/csv"}}
+
+ROUTES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/openapi.json"): Case(everyone(200), fixed("/api/v1/openapi.json")),
+    ("GET", "/api/v1"): Case(everyone(200), fixed("/api/v1")),
+    ("POST", "/api/v1/auth/token"): Case(
+        everyone(401),
+        fixed("/api/v1/auth/token", json={"username": "member-user", "password": "x" * 12}),
+    ),
+    ("GET", "/api/v1/me"): Case(everyone(200), fixed("/api/v1/me")),
+    ("GET", "/api/v1/users"): Case(allow_if(SITE_ADMIN, 200), fixed("/api/v1/users")),
+    ("POST", "/api/v1/users"): Case(
+        allow_if(SITE_ADMIN, 201),
+        lambda _w, _v: ("/api/v1/users", {"json": {"username": f"u{secrets.token_hex(4)}"}}),
+    ),
+    ("GET", "/api/v1/users/{username}"): Case(
+        lambda actor, _v: 200 if actor in {"member", "siteadmin"} else 404,
+        fixed("/api/v1/users/member-user"),
+    ),
+    ("GET", "/api/v1/tokens"): Case(allow_if(FULL_TOKENS, 200), fixed("/api/v1/tokens")),
+    ("POST", "/api/v1/tokens"): Case(
+        allow_if(FULL_TOKENS, 201), fixed("/api/v1/tokens", json={"scopes": ["read"]})
+    ),
+    ("DELETE", "/api/v1/tokens/{token_id}"): Case(
+        lambda actor, _v: 204 if actor in {"member", "siteadmin"} else 404, throwaway_token
+    ),
+    ("GET", "/api/v1/organisations"): Case(everyone(200), fixed("/api/v1/organisations")),
+    ("POST", "/api/v1/organisations"): Case(
+        allow_if(SITE_ADMIN, 201),
+        lambda _w, _v: (
+            "/api/v1/organisations",
+            {"json": {"name": f"org-{secrets.token_hex(4)}", "title": "New"}},
+        ),
+    ),
+    ("GET", "/api/v1/organisations/{name}"): Case(
+        everyone(200), fixed(f"/api/v1/organisations/{OWNER}")
+    ),
+    ("PATCH", "/api/v1/organisations/{name}"): Case(
+        allow_if(frozenset({"admin", "siteadmin"}), 200),
+        fixed(f"/api/v1/organisations/{OWNER}", json={"title": "City"}),
+    ),
+    ("GET", "/api/v1/organisations/{name}/members"): Case(
+        allow_if(OWNER_MEMBERS | SITE_ADMIN, 200), fixed(f"/api/v1/organisations/{OWNER}/members")
+    ),
+    ("PUT", "/api/v1/organisations/{name}/members/{username}"): Case(
+        allow_if(ORG_ADMINS, 200),
+        lambda w, _v: (
+            f"/api/v1/organisations/{OWNER}/members/{throwaway_user(w)}",
+            {"json": {"role": "editor"}},
+        ),
+    ),
+    ("DELETE", "/api/v1/organisations/{name}/members/{username}"): Case(
+        allow_if(ORG_ADMINS, 204),
+        lambda w, _v: (f"/api/v1/organisations/{OWNER}/members/{throwaway_user(w)}", {}),
+    ),
+    ("GET", "/api/v1/datasets"): Case(everyone(200), fixed("/api/v1/datasets")),
+    ("POST", "/api/v1/datasets"): Case(
+        allow_if(EDITORS, 201),
+        lambda _w, _v: (
+            "/api/v1/datasets",
+            {"json": {"name": f"new-{secrets.token_hex(4)}", "organisation": OWNER}},
+        ),
+    ),
+    ("GET", "/api/v1/datasets/{name}"): Case(
+        dataset_rule(frozenset(ACTORS), 200), on_dataset(""), by_visibility=True
+    ),
+    ("PATCH", "/api/v1/datasets/{name}"): Case(
+        dataset_rule(EDITORS, 200), on_dataset("", json={"title": "Renamed"}), by_visibility=True
+    ),
+    ("DELETE", "/api/v1/datasets/{name}"): Case(
+        dataset_rule(ORG_ADMINS, 204), throwaway_dataset, by_visibility=True
+    ),
+    ("GET", "/api/v1/datasets/{name}/versions"): Case(
+        dataset_rule(frozenset(ACTORS), 200), on_dataset("/versions"), by_visibility=True
+    ),
+    ("GET", "/api/v1/datasets/{name}/versions/{number}"): Case(
+        dataset_rule(frozenset(ACTORS), 200), on_dataset("/versions/1"), by_visibility=True
+    ),
+    ("GET", "/api/v1/datasets/{name}/schema"): Case(
+        dataset_rule(frozenset(ACTORS), 200), on_dataset("/schema"), by_visibility=True
+    ),
+    ("PUT", "/api/v1/datasets/{name}/data"): Case(
+        dataset_rule(EDITORS, 201), on_dataset("/data", **CSV_UPLOAD), by_visibility=True
+    ),
+    ("GET", "/api/v1/datasets/{name}/rows"): Case(
+        read_rule, on_dataset("/rows"), by_visibility=True
+    ),
+}
+
+
+def _cases() -> Iterator[Any]:
+    for (method, path), case in ROUTES.items():
+        for visibility in VISIBILITIES if case.by_visibility else (None,):
+            for actor in ACTORS:
+                label = f"{method} {path} {actor}" + (f" {visibility}" if visibility else "")
+                yield pytest.param(method, path, actor, visibility, id=label)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def matrix(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_database: str | None,
+) -> Iterator[tuple[World, TestClient]]:
+    """One populated site per engine, shared by the matrix cases."""
+    folder: Path = tmp_path_factory.mktemp("matrix")
+    with store_url(request.param, folder, postgres_database) as url:
+        site = make_site(url, folder)
+        world = build_world(site, folder)
+        with TestClient(create_app(site), raise_server_exceptions=False) as client:
+            yield world, client
+        site.close()
+
+
+@pytest.mark.parametrize(("method", "path", "actor", "visibility"), list(_cases()))
+def test_access(
+    matrix: tuple[World, TestClient], method: str, path: str, actor: str, visibility: str | None
+) -> None:
+    world, client = matrix
+    case = ROUTES[(method, path)]
+    url, kwargs = case.prepare(world, visibility)
+    headers = {**kwargs.pop("headers", {}), **world.headers(actor)}
+    response = client.request(method, url, headers=headers, **kwargs)
+    expected = case.expect(actor, visibility)
+    assert response.status_code == expected, response.text
+    if expected >= 400:
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["status"] == expected
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+def test_lists_show_only_visible_datasets(matrix: tuple[World, TestClient], actor: str) -> None:
+    world, client = matrix
+    listed = client.get("/api/v1/datasets?limit=1000", headers=world.headers(actor)).json()
+    names = {item["name"] for item in listed["datasets"]}
+    for visibility, name in world.datasets.items():
+        assert (name in names) == sees(actor, visibility), (visibility, names)
+
+
+def test_every_route_is_in_the_matrix(matrix: tuple[World, TestClient]) -> None:
+    _world, client = matrix
+    app_routes = {
+        (method, context.path)
+        for context in iter_route_contexts(client.app.routes)  # type: ignore[attr-defined]
+        for method in context.methods or ()
+        if method != "HEAD"
+    }
+    assert len(app_routes) > 20
+    assert app_routes - set(ROUTES) == set(), "routes missing from the access matrix"
+    assert set(ROUTES) - app_routes == set(), "matrix rows for routes that no longer exist"

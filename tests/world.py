@@ -1,0 +1,83 @@
+"""A small populated site for API tests: two organisations, users of every role, tokens
+and one dataset per visibility, built through the core services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cityshare.access.actions import Scope
+from cityshare.access.actor import ALL_SCOPES
+from cityshare.catalogue import datasets, organisations, tokens, users, versions
+from cityshare.cli_support import console_actor, initialise
+from cityshare.config import Settings
+from cityshare.site import Site
+
+OWNER = "city"
+OTHER = "partner"
+VISIBILITIES = ("open", "shared", "private")
+SAMPLE_CSV = (
+    "junction,counted_at,cars,speed,note\n"
+    "J1,2024-03-04T08:00:00Z,120,31.5,morning\n"
+    "J2,2024-03-04T09:00:00Z,80,42.0,\n"
+    'J1,2024-03-04T10:00:00Z,95,35.25,=HYPERLINK("http://x")\n'
+)
+# Actor kinds of the access matrix. "readonly" is the owner's admin with a read-only token.
+ACTOR_KINDS = ("anonymous", "outsider", "member", "editor", "admin", "readonly")
+
+
+def make_site(database_url: str, folder: Path) -> Site:
+    """A Site on a fresh store in ``folder``."""
+    settings = Settings(data_dir=folder, database_url=database_url, secret_key="test-secret-key")
+    return Site.open(settings)
+
+
+@dataclass
+class World:
+    """What :func:`build_world` created."""
+
+    site: Site
+    tokens: dict[str, str] = field(default_factory=dict)
+    datasets: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, kind: str) -> dict[str, str]:
+        """Authorization headers for an actor kind ("anonymous" sends none)."""
+        if kind == "anonymous":
+            return {}
+        return {"Authorization": f"Bearer {self.tokens[kind]}"}
+
+
+def build_world(site: Site, folder: Path) -> World:
+    """Populate ``site`` with the organisations, users, tokens and datasets tests use."""
+    world = World(site=site)
+    world.tokens["siteadmin"] = initialise(site, "admin")
+    admin = console_actor(site, "admin")
+    for name in (OWNER, OTHER):
+        organisations.create_organisation(site, admin, name=name, title=name.title())
+    people = {"member": (OWNER, "member"), "editor": (OWNER, "editor"), "admin": (OWNER, "admin")}
+    people["outsider"] = (OTHER, "admin")
+    for kind, (organisation, role) in people.items():
+        username = f"{kind}-user"
+        users.create_user(site, admin, username=username)
+        organisations.set_member(site, admin, organisation, username, role)
+        world.tokens[kind] = tokens.create_token(site, admin, username=username, scopes=ALL_SCOPES)[
+            "token"
+        ]
+    world.tokens["readonly"] = tokens.create_token(
+        site, admin, username="admin-user", scopes=frozenset({Scope.READ})
+    )["token"]
+    for visibility in VISIBILITIES:
+        world.datasets[visibility] = add_dataset(site, folder, f"{visibility}-counts", visibility)
+    return world
+
+
+def add_dataset(site: Site, folder: Path, name: str, visibility: str) -> str:
+    """Create a dataset in the owner organisation with one version of SAMPLE_CSV."""
+    admin = console_actor(site, "admin")
+    datasets.create_dataset(
+        site, admin, organisation=OWNER, name=name, title=name, visibility=visibility
+    )
+    source = folder / f"{name}.csv"
+    source.write_text(SAMPLE_CSV)
+    versions.publish_version(site, admin, name, source=source, media_type="text/csv")
+    return name
