@@ -267,3 +267,20 @@ def test_an_organisation_keeps_at_least_one_admin(world: World, client: TestClie
         for m in client.get("/api/v1/organisations/city/members", headers=admin).json()
     }
     assert roles["admin-user"] == "admin"
+
+
+def test_client_file_names_never_become_paths(world: World, client: TestClient) -> None:
+    editor = world.headers("editor")
+    for hostile in ("../../etc/passwd.csv", "..\\..\\boot.csv", "/abs/x.csv", "a\x00b.csv"):
+        response = client.put(
+            "/api/v1/datasets/open-counts/data",
+            params={"filename": hostile},
+            content=b"junction,cars\nJ1,1\n",
+            headers={**editor, "Content-Type": "application/octet-stream"},
+        )
+        assert response.status_code == 201, (hostile, response.text)
+        recorded = response.json()["source_name"]
+        assert "/" not in recorded and "\\" not in recorded and ".." not in recorded
+        assert "\x00" not in recorded
+    leftovers = list((world.site.settings.data_dir / "uploads").iterdir())
+    assert leftovers == []  # spooled uploads are removed after loading
