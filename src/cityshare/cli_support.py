@@ -142,6 +142,7 @@ def serve_site(settings: Settings) -> None:
         port=settings.port,
         workers=settings.workers,
         log_level="info",
+        access_log=settings.access_log,
         proxy_headers=False,
         server_header=False,
     )

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `cityshare serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `cityshare serve` listens on.")
     workers: int = Field(1, ge=1, le=64, description="API worker processes for `cityshare serve`.")
+    access_log: bool = Field(
+        False, description="Log every HTTP request (off: a proxy in front usually logs)."
+    )
     limits: Limits = Field(default_factory=Limits)
 
     def resolved_database_url(self) -> str:

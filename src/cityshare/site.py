@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 from sqlalchemy import Engine
 
 from cityshare.config import Settings
 from cityshare.storage import create_store_engine, upgrade_store
-from cityshare.storage.engine import writer
+from cityshare.storage.engine import time_limited, writer
+from cityshare.tables.model import VersionTable
+
+# How long a query may hold the event loop before it is moved to a worker thread.
+INLINE_QUERY_SECONDS = 0.02
+
+
+class VersionTableCache:
+    """Built :class:`VersionTable` objects by table name, least recently used first out.
+
+    Versions never change once published, so a cached table stays true; reusing the
+    same Table object also lets SQLAlchemy reuse its compiled SQL.
+    """
+
+    def __init__(self, capacity: int = 512) -> None:
+        self._capacity = capacity
+        self._tables: OrderedDict[str, VersionTable] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, table_name: str) -> VersionTable | None:
+        """The cached table, or None."""
+        with self._lock:
+            table = self._tables.get(table_name)
+            if table is not None:
+                self._tables.move_to_end(table_name)
+            return table
+
+    def put(self, table: VersionTable) -> VersionTable:
+        """Remember ``table`` and return it."""
+        with self._lock:
+            self._tables[table.table.name] = table
+            self._tables.move_to_end(table.table.name)
+            while len(self._tables) > self._capacity:
+                self._tables.popitem(last=False)
+        return table
 
 
 @dataclass(frozen=True)
@@ -19,6 +56,7 @@ class Site:
     settings: Settings
     engine: Engine
     secret_key: bytes
+    version_tables: VersionTableCache = field(default_factory=VersionTableCache)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Site:
@@ -33,6 +71,21 @@ class Site:
     def writer(self) -> Engine:
         """The engine for write transactions (takes SQLite's write lock up front)."""
         return writer(self.engine)
+
+    @cached_property
+    def inline_reader(self) -> Engine:
+        """The engine for reads tried inline on the event loop (see api/routes/rows.py)."""
+        return time_limited(self.engine, INLINE_QUERY_SECONDS)
+
+    @cached_property
+    def query_reader(self) -> Engine:
+        """The engine for query pages and counts, cancelled after the query time limit."""
+        return time_limited(self.engine, self.settings.limits.query_seconds)
+
+    @cached_property
+    def export_reader(self) -> Engine:
+        """The engine for streamed exports, cancelled after the export time limit."""
+        return time_limited(self.engine, self.settings.limits.export_seconds)
 
     def close(self) -> None:
         """Release database connections."""

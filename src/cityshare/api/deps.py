@@ -11,13 +11,14 @@ from cityshare.api.middleware import actor_of
 from cityshare.site import Site
 
 
-def get_site(request: Request) -> Site:
+# Both are async: FastAPI would hand a plain function to a worker thread on every request.
+async def get_site(request: Request) -> Site:
     """The Site this app serves."""
     site: Site = request.app.state.site
     return site
 
 
-def get_actor(request: Request) -> Actor:
+async def get_actor(request: Request) -> Actor:
     """Who is asking (set by the authentication middleware)."""
     return actor_of(request.state)
 

@@ -31,7 +31,7 @@ EDITABLE = frozenset(
 ADMIN_EDITABLE = frozenset({"visibility"})
 
 
-def dataset_resource(row: Row[Any]) -> DatasetResource:
+def dataset_resource(row: Any) -> DatasetResource:
     """The access-policy view of a dataset row."""
     return DatasetResource(
         id=row.id, organisation_id=row.organisation_id, visibility=row.visibility

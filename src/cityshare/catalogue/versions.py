@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, literal, select, update
 
-from cityshare.access import Actor, DatasetResource
+from cityshare.access import Actor, DatasetResource, ensure_allowed
 from cityshare.catalogue.datasets import dataset_resource, dataset_row
 from cityshare.catalogue.rows import as_dict
 from cityshare.errors import NotFound
@@ -108,24 +108,49 @@ def get_version(site: Site, actor: Actor, name: str, number: int | None) -> dict
 
 
 def open_version(site: Site, actor: Actor, name: str, number: int | None) -> OpenVersion:
-    """The version to read rows from, after checking the actor may read the data."""
+    """The version to read rows from, after checking the actor may read the data.
+
+    This is the query API's hot path: one indexed query finds the dataset and the
+    wanted version together; the version's table comes from the site's cache.
+    """
+    wanted_number = datasets.c.current_version if number is None else literal(number)
     with site.engine.connect() as connection:
-        row = dataset_row(connection, actor, name, "dataset.read")
-        wanted = _wanted_number(row, number)
-        version = connection.execute(
-            select(dataset_versions.c.table_name, dataset_versions.c.schema).where(
-                dataset_versions.c.dataset_id == row.id,
-                dataset_versions.c.number == wanted,
+        row = connection.execute(
+            select(
+                datasets.c.id,
+                datasets.c.name,
+                datasets.c.organisation_id,
+                datasets.c.visibility,
+                datasets.c.current_version,
+                dataset_versions.c.number,
+                dataset_versions.c.table_name,
             )
+            .outerjoin(
+                dataset_versions,
+                (dataset_versions.c.dataset_id == datasets.c.id)
+                & (dataset_versions.c.number == wanted_number),
+            )
+            .where(datasets.c.name == name)
         ).first()
-    if version is None:
-        raise NotFound(f"Dataset {name!r} has no version {wanted}.")
+        if row is None:
+            raise NotFound(f"No dataset named {name[:100]!r}, or you may not see it.")
+        ensure_allowed(actor, "dataset.read", dataset_resource(row))
+        if row.table_name is None:
+            _wanted_number(row, number)  # explains a dataset without data
+            raise NotFound(f"Dataset {name!r} has no version {number}.")
+        table = site.version_tables.get(row.table_name) or _load_table(
+            site, connection, row.table_name
+        )
     return OpenVersion(
-        dataset=dataset_resource(row),
-        dataset_name=name,
-        number=wanted,
-        table=version_table(version.table_name, version.schema),
+        dataset=dataset_resource(row), dataset_name=name, number=row.number, table=table
     )
+
+
+def _load_table(site: Site, connection: Connection, table_name: str) -> VersionTable:
+    schema = connection.execute(
+        select(dataset_versions.c.schema).where(dataset_versions.c.table_name == table_name)
+    ).scalar_one()
+    return site.version_tables.put(version_table(table_name, schema))
 
 
 def _wanted_number(row: Any, number: int | None) -> int:

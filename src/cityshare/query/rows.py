@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from cityshare.query.filters import where_clauses
 from cityshare.query.keyset import resolve_position, segments
 from cityshare.query.plan import QueryPlan
 from cityshare.query.spec import Position
-from cityshare.query.values import json_value
+from cityshare.query.values import value_converter
 from cityshare.tables.model import ROW_ID, Field
 
 STREAM_CHUNK_ROWS = 2000
@@ -35,13 +35,18 @@ class Projection:
     fields: tuple[Field, ...]
     keys: int
     columns: tuple[ColumnElement[Any], ...]
+    names: tuple[str, ...] = ()
+    converters: tuple[tuple[int, str, Callable[[Any], Any]], ...] = ()
 
     def record(self, row: Row[Any]) -> dict[str, Any]:
         """The output fields of ``row`` as a JSON-native dict."""
-        return {
-            field.name: json_value(field.type, row[index])
-            for index, field in enumerate(self.fields)
-        }
+        # zip stops at the output fields; sort keys and _id follow them in the row.
+        record = dict(zip(self.names, row, strict=False))
+        for index, name, convert in self.converters:
+            value = row[index]
+            if value is not None:
+                record[name] = convert(value)
+        return record
 
     def key_values(self, row: Row[Any]) -> tuple[Any, ...]:
         """The sort key values of ``row``."""
@@ -71,7 +76,18 @@ def projection(
         table.c[ROW_ID],
         *extras,
     )
-    return Projection(fields=chosen, keys=len(plan.sort), columns=columns)
+    converters = tuple(
+        (index, field.name, convert)
+        for index, field in enumerate(chosen)
+        if (convert := value_converter(field.type)) is not None
+    )
+    return Projection(
+        fields=chosen,
+        keys=len(plan.sort),
+        columns=columns,
+        names=tuple(field.name for field in chosen),
+        converters=converters,
+    )
 
 
 def start_position(connection: Connection, plan: QueryPlan) -> Position | None:
@@ -114,7 +130,9 @@ def iter_rows(
                 return
             statement = statement.limit(remaining)
         with connection.execute(statement) as result:  # closes a server cursor early too
-            for row in result:
+            # A bounded page is fetched in one call; a stream is read chunk by chunk.
+            fetched = result if stream or remaining is None else result.all()
+            for row in fetched:
                 yield row
                 if remaining is not None:
                     remaining -= 1

@@ -160,6 +160,31 @@ def json_value(field_type: str, value: Any) -> Any:
     return value
 
 
+def value_converter(field_type: str) -> Callable[[Any], Any] | None:
+    """The function turning a stored non-null value of ``field_type`` into a JSON-native
+    one, or None when the driver already returns one (text, numbers, booleans)."""
+    return _CONVERTERS.get(field_type)
+
+
+def _date_text(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _datetime_text(value: Any) -> Any:
+    return iso_datetime(value) if isinstance(value, datetime) else value
+
+
+def _geojson_object(value: Any) -> Any:
+    return parse_geojson(value) if isinstance(value, str) else value
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "date": _date_text,
+    "datetime": _datetime_text,
+    "geojson": _geojson_object,
+}
+
+
 def parse_geojson(text: str) -> Any:
     """Stored GeoJSON text as an object; None when the text is not JSON."""
     try:

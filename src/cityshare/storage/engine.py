@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+TIME_LIMIT_OPTION = "cityshare_time_limit"
+BUSY_TIMEOUT_OPTION = "cityshare_busy_timeout_ms"
+DEFAULT_BUSY_TIMEOUT_MS = 10_000
+PROGRESS_STEPS = 100_000  # SQLite VM steps between time-limit checks (about a millisecond)
+_STATE_KEY = "cityshare_sqlite"
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -19,10 +26,12 @@ SQLITE_PRAGMAS = (
 
 
 def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
+    # SQLite connections are cheap and reads run in parallel threads: its pool is sized
+    # for the HTTP thread pool (40) so connections are reused, not reopened.
     """An engine for ``url``: SQLite gets WAL and safe pragmas; PostgreSQL uses psycopg 3."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, pool_size)
+        return _sqlite_engine(url, max(pool_size, 20))
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     engine = create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
@@ -47,27 +56,44 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
     return engine
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
+@dataclass
+class _SqliteState:
+    """Per-connection settings that change between transactions."""
+
+    deadline: float | None = None
+    busy_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    for pragma in SQLITE_PRAGMAS:
+    for pragma in (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout = {DEFAULT_BUSY_TIMEOUT_MS}"):
         cursor.execute(pragma)
     cursor.close()
+    state = _SqliteState()
+    record.info[_STATE_KEY] = state
+
+    def past_deadline() -> bool:
+        return state.deadline is not None and time.monotonic() > state.deadline
+
+    # Installed once; a transaction only moves the deadline (see _sqlite_begin).
+    dbapi_connection.set_progress_handler(past_deadline, PROGRESS_STEPS)
 
 
 def _sqlite_begin(connection: Any) -> None:
-    # Writers take the write lock up front (IMMEDIATE) so that two writers queue on
-    # busy_timeout instead of failing on a lock upgrade; readers never block (WAL).
     options = connection.get_execution_options()
-    driver = connection.connection.driver_connection
-    driver.set_progress_handler(None, 0)  # a previous transaction's time limit ends here
-    busy_ms = int(options.get(BUSY_TIMEOUT_OPTION, DEFAULT_BUSY_TIMEOUT_MS))
-    connection.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get("write", False) else "BEGIN")
+    state: _SqliteState = connection.connection.info[_STATE_KEY]
     limit = options.get(TIME_LIMIT_OPTION)
-    if limit:
-        deadline = time.monotonic() + float(limit)
-        driver.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+    state.deadline = time.monotonic() + float(limit) if limit else None
+    busy_ms = int(options.get(BUSY_TIMEOUT_OPTION, DEFAULT_BUSY_TIMEOUT_MS))
+    if busy_ms != state.busy_ms:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")
+        state.busy_ms = busy_ms
+    # Writers take the write lock up front (IMMEDIATE) so that two writers queue on
+    # busy_timeout instead of failing on a lock upgrade. Readers run each statement on
+    # its own WAL snapshot and never block; they need no BEGIN/ROLLBACK round trip.
+    if options.get("write", False):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _postgresql_begin(connection: Any) -> None:
@@ -79,11 +105,6 @@ def _postgresql_begin(connection: Any) -> None:
         cursor = connection.connection.cursor()
         cursor.execute(f"SET LOCAL statement_timeout = {milliseconds}")
         cursor.close()
-
-
-TIME_LIMIT_OPTION = "cityshare_time_limit"
-BUSY_TIMEOUT_OPTION = "cityshare_busy_timeout_ms"
-DEFAULT_BUSY_TIMEOUT_MS = 10_000
 
 
 def writer(engine: Engine) -> Engine:

@@ -1,18 +1,17 @@
 """Reading CSV and TSV files in column batches, fast and with exact error positions.
 
-The file is read in text chunks that end at a line break. A chunk is split into
-cells by one of three paths, all with the semantics of :func:`csv.reader`
-(``"`` quoting, doubled quotes, strict):
+The file is read in text chunks that end at a line break. Each chunk is first
+given to :func:`~cityshare.tables.csvfast.split_chunk`, which splits it into
+columns with a handful of whole-text operations when every record is one line
+(quotes included). Anything it is not sure about (quoted line breaks, lone
+carriage returns, blank lines, a bad row) goes through :mod:`csv` record by
+record instead, which also names the data row and line of any problem; a record
+cut by the end of the chunk is carried over to the next one. Both paths have the
+semantics of :func:`csv.reader` (``"`` quoting, doubled quotes, strict).
 
-* no quote in the chunk: ``str.split`` on lines and on the delimiter, columns by
-  slicing, which needs no Python work per row;
-* quotes on some lines, each line a whole record: those lines go through
-  :mod:`csv`, the others are split;
-* anything else (quoted line breaks, lone carriage returns, a bad row): the whole
-  chunk goes through :mod:`csv`, record by record, which also names the data row
-  and the line of any problem. A record cut by the end of the chunk is carried over.
-
-Blank lines are skipped and are not data rows.
+Blank lines are skipped and are not data rows. :mod:`csv` refuses cells longer
+than ``limits.max_cell_chars`` through ``csv.field_size_limit``, which is process
+wide: it is set to that limit whenever a file is opened.
 """
 
 from __future__ import annotations

@@ -143,7 +143,9 @@ def _refuse_nul(text: str, lines: int) -> None:
     if position >= 0:
         line = lines + text.count("\n", 0, position) + 1
         raise InvalidData(
-            f"The file contains a NUL character (line {line}); it is not a text file.", line=line
+            f"The file contains a NUL character (line {line}): it is not text, or it is "
+            "UTF-16/32 without a byte order mark (then declare its charset).",
+            line=line,
         )
 
 

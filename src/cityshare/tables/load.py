@@ -140,7 +140,7 @@ def _load_inferring(
     guessed = passes.inferred_plan(reader, guess, limits)
     # SQLite stores floats parsed here; inference has parsed them already.
     reuse = connection.dialect.name == "sqlite"
-    speculation = _Speculation(reader, passes.types_of(guess), reuse_numbers=reuse)
+    speculation = _Speculation(reader, guess, reuse_numbers=reuse)
     with closing(reader.batches()) as batches:
         version, rows = _load(
             connection, table_name, reader, guessed, progress, speculation.confirmed(batches)
@@ -156,14 +156,21 @@ def _load_inferring(
 
 class _Speculation:
     """Batches observed (whole-file inference) just before they are loaded with the
-    guessed types, up to the first batch that widens a type."""
+    guessed types, up to the first batch that widens a type.
 
-    def __init__(self, reader: TableSource, guessed: list[str], *, reuse_numbers: bool) -> None:
-        self.stats: list[ColumnStats] = []
+    Inference starts from the guess: types only widen and the guessed rows are read
+    again, so the result is the type every value of the file fits, as if inference
+    had started from nothing; but a batch that fits the guess changes nothing.
+    """
+
+    def __init__(
+        self, reader: TableSource, guess: list[ColumnStats], *, reuse_numbers: bool
+    ) -> None:
+        self.stats = [replace(column) for column in guess]
         self.widened = False
         self._reader = reader
-        self._guessed = guessed
-        self._reuse = [reuse_numbers and kind == "number" for kind in guessed]
+        self._guessed = passes.types_of(guess)
+        self._reuse = [reuse_numbers and kind == "number" for kind in self._guessed]
 
     def confirmed(self, batches: Iterator[Batch]) -> Iterator[Batch]:
         """The batches whose every cell fits the guessed types."""
