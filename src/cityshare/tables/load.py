@@ -98,7 +98,7 @@ def load_into_table(
         version, rows = _load(connection, table_name, reader, plan, progress)
     else:
         plan, version, rows = _load_inferring(connection, table_name, reader, limits, progress)
-    for index in index_definitions(version, limits.max_indexed_columns):
+    for index in index_definitions(version, limits.max_indexed_columns, connection.dialect.name):
         index.create(connection)
     _analyze(connection, version.table)
     return LoadedTable(schema=plan.schema, row_count=rows)

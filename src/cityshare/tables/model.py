@@ -137,16 +137,19 @@ def _point(schema: dict[str, Any], fields: tuple[Field, ...]) -> PointColumns | 
     return PointColumns(longitude=longitude, latitude=latitude)
 
 
-def index_definitions(version: VersionTable, max_indexed: int) -> list[Index]:
-    """Indexes for a version's query patterns: each scalar field (up to ``max_indexed``)
-    and the bounding box of its geometry."""
+def index_definitions(
+    version: VersionTable, max_indexed: int, dialect: str = "postgresql"
+) -> list[Index]:
+    """Indexes for a version's query patterns: each scalar field (up to ``max_indexed``),
+    ending in ``_id`` for keyset paging, and the bounding box of its geometry."""
     table = version.table
     indexes: list[Index] = []
     scalar = [field for field in version.fields if field.type != GEOMETRY_TYPE]
     for field in scalar[:max_indexed]:
-        indexes.append(
-            Index(f"{table.name}_{field.column}", table.c[field.column], table.c[ROW_ID])
-        )
+        # SQLite index entries end in the rowid, which _id is: naming it again would only
+        # make the index bigger and slower to build.
+        tail = () if dialect == "sqlite" else (table.c[ROW_ID],)
+        indexes.append(Index(f"{table.name}_{field.column}", table.c[field.column], *tail))
     if version.geometry is not None:
         minx, miny, _maxx, _maxy = version.geometry.bbox_columns()
         indexes.append(Index(f"{table.name}_bbox", table.c[minx], table.c[miny]))
