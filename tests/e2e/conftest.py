@@ -70,10 +70,8 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
     raise RuntimeError("server did not start")
 
 
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    """``cityshare serve`` on a free port against a fresh store."""
-    env = cityshare_env(tmp_path / "data", database_url)
+def start_server(env: dict[str, str]) -> Server:
+    """Start ``cityshare serve`` on a free port and wait until it answers."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "cityshare", "serve", "--port", str(port)],
@@ -84,7 +82,18 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{url}/api/v1", process)
-        yield Server(url=url, env=env, process=process)
+    except RuntimeError:
+        process.kill()
+        raise
+    return Server(url=url, env=env, process=process)
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    """``cityshare serve`` on a free port against a fresh store."""
+    running = start_server(cityshare_env(tmp_path / "data", database_url))
+    try:
+        yield running
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        running.process.terminate()
+        running.process.wait(timeout=20)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,22 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, cityshare_env, free_port, run_cli, wait_until_up
+from tests.e2e.conftest import cityshare_env, run_cli, start_server
 
 pytestmark = pytest.mark.e2e
-
-
-def _start(env: dict[str, str]) -> Server:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cityshare", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(f"{url}/api/v1", process)
-    return Server(url=url, env=env, process=process)
 
 
 def _big_csv(rows: int) -> bytes:
@@ -48,7 +33,7 @@ def test_killed_during_upload_keeps_the_acknowledged_version(
     token = json.loads(run_cli(env, "init", "--json").stdout)["admin_token"]
     assert run_cli(env, "org", "create", "city").returncode == 0
     headers = {"Authorization": f"Bearer {token}"}
-    server = _start(env)
+    server = start_server(env)
     try:
         with httpx.Client(base_url=server.url, headers=headers, timeout=60) as http:
             http.post("/api/v1/datasets", json={"name": "counts", "organisation": "city"})
@@ -79,7 +64,7 @@ def test_killed_during_upload_keeps_the_acknowledged_version(
     finally:
         if server.process.poll() is None:
             server.process.kill()
-    restarted = _start(env)
+    restarted = start_server(env)
     try:
         with httpx.Client(base_url=restarted.url, headers=headers, timeout=30) as http:
             dataset = http.get("/api/v1/datasets/counts").json()

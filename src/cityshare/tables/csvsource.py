@@ -27,7 +27,7 @@ from cityshare.config import Limits
 from cityshare.errors import InvalidData
 from cityshare.tables.csvfast import Columns, split_chunk
 from cityshare.tables.csvsniff import CsvDialect
-from cityshare.tables.source import Batch
+from cityshare.tables.source import Batch, HeaderFirstSource
 
 CHUNK_CHARS = 64 * 1024
 
@@ -49,7 +49,7 @@ class _Parsed:
 
 
 @dataclass
-class CsvSource:
+class CsvSource(HeaderFirstSource):
     """A CSV/TSV upload whose encoding and dialect are settled; see the module docstring."""
 
     path: Path
@@ -61,24 +61,6 @@ class CsvSource:
     def __post_init__(self) -> None:
         with self._open() as stream:
             self._header, _, _ = _read_header(stream, self._csv_options(), self.limits)
-
-    @property
-    def header(self) -> list[str]:
-        """The column names from the first non-blank record."""
-        return self._header
-
-    @property
-    def fixed_types(self) -> dict[str, str]:
-        """CSV has no typed columns."""
-        return {}
-
-    @property
-    def needs_scan(self) -> bool:
-        """The header is the first record."""
-        return False
-
-    def use_order(self, names: list[str]) -> None:
-        """CSV columns are positional; nothing to reorder."""
 
     def batches(self) -> Generator[Batch, None, None]:
         """The data rows, in batches of one chunk each."""

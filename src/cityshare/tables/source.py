@@ -145,3 +145,28 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+class HeaderFirstSource:
+    """The shared part of sources whose first record is the header and whose columns are
+    positional (CSV and .xlsx). Subclasses set ``_header`` and provide ``batches``."""
+
+    _header: list[str]
+
+    @property
+    def header(self) -> list[str]:
+        """The column names from the first non-blank record."""
+        return self._header
+
+    @property
+    def fixed_types(self) -> dict[str, str]:
+        """No column has a type fixed by the format; every type is inferred."""
+        return {}
+
+    @property
+    def needs_scan(self) -> bool:
+        """The header is known without reading the data."""
+        return False
+
+    def use_order(self, names: list[str]) -> None:
+        """Columns are positional; nothing to reorder."""

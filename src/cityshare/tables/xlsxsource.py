@@ -25,7 +25,7 @@ import openpyxl
 
 from cityshare.config import Limits
 from cityshare.errors import CityshareError, InvalidData, PayloadTooLarge
-from cityshare.tables.source import Batch, check_cells, check_column_count
+from cityshare.tables.source import Batch, HeaderFirstSource, check_cells, check_column_count
 
 BATCH_ROWS = 1000
 MAX_MEMBERS = 10_000
@@ -57,7 +57,7 @@ def check_zip(path: Path, limits: Limits) -> None:
             )
 
 
-class XlsxSource:
+class XlsxSource(HeaderFirstSource):
     """The first sheet of a workbook; see the module docstring."""
 
     def __init__(self, path: Path, limits: Limits) -> None:
@@ -69,24 +69,6 @@ class XlsxSource:
             self._header = header
         if not self._header:
             raise InvalidData("The file is empty: the first sheet has no header row.")
-
-    @property
-    def header(self) -> list[str]:
-        """The first non-empty row of the first sheet."""
-        return self._header
-
-    @property
-    def fixed_types(self) -> dict[str, str]:
-        """Cells are typed, but their types are inferred like text."""
-        return {}
-
-    @property
-    def needs_scan(self) -> bool:
-        """The header is the first row."""
-        return False
-
-    def use_order(self, names: list[str]) -> None:
-        """Columns are positional; nothing to reorder."""
 
     def batches(self) -> Generator[Batch, None, None]:
         """The data rows, in batches."""
