@@ -10,6 +10,7 @@ from cityshare.access.policy import (
     UserResource,
     allowed,
     ensure_allowed,
+    ensure_may_delegate,
     visible_datasets,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "UserResource",
     "allowed",
     "ensure_allowed",
+    "ensure_may_delegate",
     "visible_datasets",
 ]

@@ -18,7 +18,7 @@ from enum import Enum
 
 from sqlalchemy import ColumnElement, Table, false, or_, true
 
-from cityshare.access.actions import ACTIONS, Action, Role, Rule
+from cityshare.access.actions import ACTIONS, Action, Role, Rule, Scope
 from cityshare.access.actor import Actor
 from cityshare.errors import Forbidden, NotFound, Unauthorized
 
@@ -96,6 +96,12 @@ def ensure_allowed(actor: Actor, action_name: str, resource: Resource) -> None:
     if action is not None and not actor.has_scope(action.scope):
         raise Forbidden(f"Your token lacks the '{action.scope}' scope needed to {action_name}.")
     raise Forbidden(f"You may not {action_name} here{_role_hint(action)}.")
+
+
+def ensure_may_delegate(actor: Actor, scopes: frozenset[Scope]) -> None:
+    """Refuse a new token whose scopes go beyond the credentials that create it."""
+    if not scopes <= actor.scopes:
+        raise Forbidden("A token cannot have scopes its creator's credentials lack.")
 
 
 def can_see_dataset(actor: Actor, dataset: DatasetResource) -> bool:

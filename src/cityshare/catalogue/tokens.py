@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import OperationalError
 
-from cityshare.access import Actor, UserResource, allowed, ensure_allowed
+from cityshare.access import Actor, UserResource, allowed, ensure_allowed, ensure_may_delegate
 from cityshare.access.actions import Scope
 from cityshare.access.actor import expand_scopes
 from cityshare.access.tokens import digests_match, looks_like_token, mint_token, token_digest
 from cityshare.catalogue.rows import as_dict, iso
 from cityshare.catalogue.users import load_actor, user_id_for
-from cityshare.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from cityshare.errors import BadRequest, NotFound, Unauthorized
 from cityshare.site import Site, utcnow
 from cityshare.storage.engine import impatient_writer, is_busy_error
 from cityshare.storage.schema import tokens
@@ -49,8 +49,7 @@ def create_token(
     expires_in_days: int | None = None,
 ) -> dict[str, Any]:
     """Mint a token for ``username`` (default: the actor). The secret is in the result only."""
-    if not scopes <= actor.scopes:
-        raise Forbidden("A token cannot have scopes its creator's credentials lack.")
+    ensure_may_delegate(actor, scopes)
     if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
         raise BadRequest("expires_in_days must be between 1 and 3650.", parameter="expires")
     with site.writer.begin() as connection:
