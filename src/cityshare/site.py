@@ -11,6 +11,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 
 from cityshare.config import Settings
+from cityshare.query.cursor import CursorSigner
 from cityshare.storage import create_store_engine, upgrade_store
 from cityshare.storage.engine import time_limited, writer
 from cityshare.tables.model import VersionTable
@@ -71,6 +72,11 @@ class Site:
     def writer(self) -> Engine:
         """The engine for write transactions (takes SQLite's write lock up front)."""
         return writer(self.engine)
+
+    @cached_property
+    def cursor_signer(self) -> CursorSigner:
+        """Signs and checks query cursors with the site secret."""
+        return CursorSigner(self.secret_key)
 
     @cached_property
     def inline_reader(self) -> Engine:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from cityshare.api.app import create_app
@@ -11,4 +13,8 @@ from cityshare.site import Site
 
 def app_from_environment() -> FastAPI:
     """Build the app from ``CITYSHARE_*`` settings (called once per worker process)."""
-    return create_app(Site.open(load_settings(), migrate=False))
+    app = create_app(Site.open(load_settings(), migrate=False))
+    # Everything built so far lives as long as the process: keep it out of the garbage
+    # collector's full passes, which would otherwise scan it again and again under load.
+    gc.freeze()
+    return app

@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, func, select
+from sqlalchemy import ColumnElement, Connection, Row, Select, func, select, type_coerce
 
 from cityshare.query.aggregate import aggregate_select, group_row
 from cityshare.query.filters import where_clauses
 from cityshare.query.keyset import resolve_position, segments
 from cityshare.query.plan import QueryPlan
 from cityshare.query.spec import Position
-from cityshare.query.values import value_converter
+from cityshare.query.values import ISO_DATETIME_TEXT, value_converter
 from cityshare.tables.model import ROW_ID, Field
 
 STREAM_CHUNK_ROWS = 2000
@@ -71,7 +71,7 @@ def projection(
     table = plan.version.table
     chosen = plan.fields if fields is None else fields
     columns = (
-        *(table.c[field.column] for field in chosen),
+        *(_output_column(table.c[field.column], field) for field in chosen),
         *(table.c[key.field.column] for key in plan.sort),
         table.c[ROW_ID],
         *extras,
@@ -88,6 +88,12 @@ def projection(
         names=tuple(field.name for field in chosen),
         converters=converters,
     )
+
+
+def _output_column(column: ColumnElement[Any], field: Field) -> ColumnElement[Any]:
+    if field.type == "datetime":
+        return type_coerce(column, ISO_DATETIME_TEXT)
+    return column
 
 
 def start_position(connection: Connection, plan: QueryPlan) -> Position | None:
