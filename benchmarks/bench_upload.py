@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from cityshare.config import Limits
@@ -112,13 +112,8 @@ def sqlite_baseline(source: Path, folder: Path) -> None:
     connection.close()
 
 
-def cityshare_sqlite(source: Path, folder: Path, limits: Limits) -> None:
-    """load_into_table into a fresh SQLite store."""
-    database = folder / "store.db"
-    for leftover in folder.glob("store.db*"):
-        leftover.unlink()
-    engine = create_store_engine(f"sqlite:///{database}")
-    upgrade_store(engine)
+def load_csv(engine: Engine, source: Path, limits: Limits) -> None:
+    """cityshare's load of ``source`` into a new version table, as an upload does it."""
     with writer(engine).begin() as connection:
         load_into_table(
             connection,
@@ -128,6 +123,16 @@ def cityshare_sqlite(source: Path, folder: Path, limits: Limits) -> None:
             schema=None,
             limits=limits,
         )
+
+
+def cityshare_sqlite(source: Path, folder: Path, limits: Limits) -> None:
+    """load_into_table into a fresh SQLite store."""
+    database = folder / "store.db"
+    for leftover in folder.glob("store.db*"):
+        leftover.unlink()
+    engine = create_store_engine(f"sqlite:///{database}")
+    upgrade_store(engine)
+    load_csv(engine, source, limits)
     engine.dispose()
 
 
@@ -164,15 +169,7 @@ class Postgres:
         """load_into_table into the store of the scratch schema."""
         with writer(self.engine).begin() as connection:
             connection.execute(text("DROP TABLE IF EXISTS dsv_1_1"))
-        with writer(self.engine).begin() as connection:
-            load_into_table(
-                connection,
-                source=source,
-                media_type="text/csv",
-                table_name="dsv_1_1",
-                schema=None,
-                limits=limits,
-            )
+        load_csv(self.engine, source, limits)
 
     def close(self) -> None:
         self.engine.dispose()

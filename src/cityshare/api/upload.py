@@ -32,6 +32,8 @@ async def receive_upload(
     schema: str | None,
 ) -> dict[str, Any]:
     """Handle ``PUT /datasets/{name}/data``: returns the new version's summary."""
+    # Checked before the body is read, so a refused upload costs no disk or time;
+    # publish_version checks again inside its transaction, where the answer counts.
     await run_in_threadpool(_check_may_upload, site, actor, name)
     spool = _spool_path(site)
     try:
