@@ -12,6 +12,8 @@ from cityshare.catalogue import datasets, organisations, tokens, users, versions
 from cityshare.cli_support import console_actor, initialise
 from cityshare.config import Settings
 from cityshare.site import Site
+from cityshare.streams import datastreams
+from tests.sensors import Device, add_device, add_sensor_dataset
 
 OWNER = "city"
 OTHER = "partner"
@@ -39,6 +41,9 @@ class World:
     site: Site
     tokens: dict[str, str] = field(default_factory=dict)
     datasets: dict[str, str] = field(default_factory=dict)
+    sensor_datasets: dict[str, str] = field(default_factory=dict)
+    streams: dict[str, int] = field(default_factory=dict)  # by visibility
+    station: Device | None = None
 
     def headers(self, kind: str) -> dict[str, str]:
         """Authorization headers for an actor kind ("anonymous" sends none)."""
@@ -68,7 +73,29 @@ def build_world(site: Site, folder: Path) -> World:
     )["token"]
     for visibility in VISIBILITIES:
         world.datasets[visibility] = add_dataset(site, folder, f"{visibility}-counts", visibility)
+    add_sensors(world)
     return world
+
+
+def add_sensors(world: World) -> None:
+    """One sensor dataset per visibility, fed by one device with a stream in each."""
+    for visibility in VISIBILITIES:
+        world.sensor_datasets[visibility] = add_sensor_dataset(
+            world.site, f"{visibility}-air", visibility=visibility
+        )
+    world.station = add_device(world.site, "station")
+    admin = console_actor(world.site, "admin")
+    for visibility, dataset in world.sensor_datasets.items():
+        created = datastreams.create_stream(
+            world.site,
+            admin,
+            dataset,
+            device=world.station.uid,
+            name=f"no2-{visibility}",
+            observed_property="no2",
+            unit="µg/m³",
+        )
+        world.streams[visibility] = created["id"]
 
 
 def add_dataset(site: Site, folder: Path, name: str, visibility: str) -> str:

@@ -35,6 +35,12 @@ class Limits(BaseSettings):
     max_indexed_columns: int = Field(16, gt=0, description="Columns indexed per dataset version.")
     query_seconds: float = Field(10.0, gt=0, description="Time limit of one query page or count.")
     export_seconds: float = Field(900.0, gt=0, description="Time limit of one streamed export.")
+    max_readings_per_batch: int = Field(
+        5000, gt=0, description="Most readings one signed ingest batch may carry."
+    )
+    ingest_clock_skew_seconds: int = Field(
+        300, gt=0, description="How far a batch's `sent_at` may be from the server's clock."
+    )
 
 
 class Settings(BaseSettings):
@@ -56,6 +62,18 @@ class Settings(BaseSettings):
         False, description="Log every HTTP request (off: a proxy in front usually logs)."
     )
     limits: Limits = Field(default_factory=Limits)
+    mqtt_url: str | None = Field(
+        None,
+        description="The MQTT broker the ingest worker reads devices' readings from, as "
+        "mqtt://USER:PASSWORD@HOST:PORT; `cityshare serve` starts the worker when set.",
+    )
+    mqtt_inflight: int = Field(
+        1000,
+        ge=2,
+        le=65535,
+        description="Most unacknowledged MQTT messages the ingest worker holds (its MQTT v5 "
+        "receive-maximum); at most the broker's max_inflight_messages.",
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to ``sqlite:///DATA_DIR/cityshare.db``."""

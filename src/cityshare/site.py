@@ -7,6 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -15,6 +16,9 @@ from cityshare.query.cursor import CursorSigner
 from cityshare.storage import create_store_engine, upgrade_store
 from cityshare.storage.engine import time_limited, writer
 from cityshare.tables.model import VersionTable
+
+if TYPE_CHECKING:
+    from cityshare.streams.committer import GroupCommitter
 
 # How long a query may hold the event loop before it is moved to a worker thread.
 INLINE_QUERY_SECONDS = 0.02
@@ -93,11 +97,27 @@ class Site:
         """The engine for streamed exports, cancelled after the export time limit."""
         return time_limited(self.engine, self.settings.limits.export_seconds)
 
+    @cached_property
+    def ingest_committer(self) -> GroupCommitter:
+        """Commits signed batches from concurrent requests in shared transactions."""
+        from cityshare.streams.committer import GroupCommitter
+
+        return GroupCommitter(self)
+
     def close(self) -> None:
-        """Release database connections."""
+        """Finish queued ingestion and release database connections."""
+        if "ingest_committer" in self.__dict__:
+            self.ingest_committer.close()
         self.engine.dispose()
 
 
 def utcnow() -> datetime:
     """The current time in UTC, without tzinfo (how the store keeps times)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC without tzinfo; a naive time is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from starlette.testclient import TestClient
 from cityshare.api import create_app
 from cityshare.catalogue import organisations, tokens, users
 from cityshare.cli_support import console_actor
+from cityshare.streams import keys
 from tests.conftest import ENGINES, store_url
+from tests.sensors import add_device
 from tests.world import OWNER, SAMPLE_CSV, VISIBILITIES, World, add_dataset, build_world, make_site
 
 ACTORS = ("anonymous", "outsider", "member", "editor", "admin", "readonly", "siteadmin")
@@ -68,6 +71,17 @@ def read_rule(actor: str, visibility: str | None) -> int:
     return denied(actor)
 
 
+def device_rule(allowed: frozenset[str], ok: int) -> Callable[[str, str | None], int]:
+    """Devices exist only for their organisation's members (and site admins)."""
+
+    def expect(actor: str, _v: str | None) -> int:
+        if actor not in OWNER_MEMBERS | {"siteadmin"}:
+            return 404
+        return ok if actor in allowed else denied(actor)
+
+    return expect
+
+
 def everyone(status: int) -> Callable[[str, str | None], int]:
     """The same status for every actor."""
     return lambda _a, _v: status
@@ -106,6 +120,69 @@ def throwaway_token(world: World, _v: str | None) -> tuple[str, dict[str, Any]]:
     admin = console_actor(world.site, "admin")
     created = tokens.create_token(world.site, admin, username="member-user")
     return f"/api/v1/tokens/{created['id']}", {}
+
+
+def on_sensor_dataset(
+    suffix: str, **kwargs: Any
+) -> Callable[[World, str | None], tuple[str, dict[str, Any]]]:
+    """A request on the world's sensor dataset of the case's visibility."""
+    return lambda w, v: (f"/api/v1/datasets/{w.sensor_datasets[str(v)]}{suffix}", dict(kwargs))
+
+
+def on_stream(suffix: str) -> Callable[[World, str | None], tuple[str, dict[str, Any]]]:
+    """A request on the world's stream of the case's visibility."""
+    return lambda w, v: (f"/api/v1/streams/{w.streams[str(v)]}{suffix}", {})
+
+
+def new_stream(world: World, visibility: str | None) -> tuple[str, dict[str, Any]]:
+    """A new stream of the world's station in the sensor dataset of ``visibility``."""
+    assert world.station is not None
+    body = {
+        "device": world.station.uid,
+        "name": f"pm10-{secrets.token_hex(4)}",
+        "observed_property": "pm10",
+        "unit": "µg/m³",
+    }
+    return f"/api/v1/datasets/{world.sensor_datasets[str(visibility)]}/streams", {"json": body}
+
+
+def on_station(
+    suffix: str, **kwargs: Any
+) -> Callable[[World, str | None], tuple[str, dict[str, Any]]]:
+    """A request on the world's device."""
+
+    def prepare(world: World, _v: str | None) -> tuple[str, dict[str, Any]]:
+        assert world.station is not None
+        return f"/api/v1/devices/{world.station.uid}{suffix}", dict(kwargs)
+
+    return prepare
+
+
+def on_throwaway_device(
+    suffix: str, **kwargs: Any
+) -> Callable[[World, str | None], tuple[str, dict[str, Any]]]:
+    """A request on a freshly registered device (to revoke or rekey)."""
+
+    def prepare(world: World, _v: str | None) -> tuple[str, dict[str, Any]]:
+        device = add_device(world.site, f"spare-{secrets.token_hex(4)}")
+        path = suffix.replace("{key_id}", keys.key_id(keys.public_key_text(device.key)))
+        return f"/api/v1/devices/{device.uid}{path}", dict(kwargs)
+
+    return prepare
+
+
+def new_device(_w: World, _v: str | None) -> tuple[str, dict[str, Any]]:
+    """A device registration body with a fresh key."""
+    key = keys.public_key_text(keys.generate_private_key())
+    body = {"name": f"new-{secrets.token_hex(4)}", "public_key": key}
+    return f"/api/v1/organisations/{OWNER}/devices", {"json": body}
+
+
+def signed_batch(world: World, _v: str | None) -> tuple[str, dict[str, Any]]:
+    """A fresh signed batch from the world's device (bearer tokens play no part)."""
+    assert world.station is not None
+    body, headers = world.station.signed([("no2-open", datetime.now(UTC), 12.5)])
+    return "/api/v1/ingest", {"content": body, "headers": headers}
 
 
 SITE_ADMIN = frozenset({"siteadmin"})
@@ -199,6 +276,49 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/datasets/{name}/rows"): Case(
         read_rule, on_dataset("/rows"), by_visibility=True
     ),
+    ("GET", "/api/v1/organisations/{name}/devices"): Case(
+        allow_if(OWNER_MEMBERS | SITE_ADMIN, 200), fixed(f"/api/v1/organisations/{OWNER}/devices")
+    ),
+    ("POST", "/api/v1/organisations/{name}/devices"): Case(
+        allow_if(EDITORS, 201), new_device
+    ),
+    ("GET", "/api/v1/devices/{uid}"): Case(
+        device_rule(OWNER_MEMBERS | SITE_ADMIN, 200), on_station("")
+    ),
+    ("PATCH", "/api/v1/devices/{uid}"): Case(
+        device_rule(EDITORS, 200), on_station("", json={"properties": {"mast": "A"}})
+    ),
+    ("POST", "/api/v1/devices/{uid}/keys"): Case(
+        device_rule(EDITORS, 201),
+        on_throwaway_device(
+            "/keys", json={"public_key": keys.public_key_text(keys.generate_private_key())}
+        ),
+    ),
+    ("DELETE", "/api/v1/devices/{uid}/keys/{key_id}"): Case(
+        device_rule(EDITORS, 200), on_throwaway_device("/keys/{key_id}")
+    ),
+    ("POST", "/api/v1/devices/{uid}/revoke"): Case(
+        device_rule(EDITORS, 200), on_throwaway_device("/revoke")
+    ),
+    ("POST", "/api/v1/devices/{uid}/mqtt-password"): Case(
+        device_rule(EDITORS, 200), on_throwaway_device("/mqtt-password")
+    ),
+    ("GET", "/api/v1/datasets/{name}/streams"): Case(
+        dataset_rule(frozenset(ACTORS), 200), on_sensor_dataset("/streams"), by_visibility=True
+    ),
+    ("POST", "/api/v1/datasets/{name}/streams"): Case(
+        dataset_rule(EDITORS, 201), new_stream, by_visibility=True
+    ),
+    ("GET", "/api/v1/datasets/{name}/latest"): Case(
+        read_rule, on_sensor_dataset("/latest"), by_visibility=True
+    ),
+    ("GET", "/api/v1/streams/{stream_id}"): Case(
+        dataset_rule(frozenset(ACTORS), 200), on_stream(""), by_visibility=True
+    ),
+    ("GET", "/api/v1/streams/{stream_id}/observations"): Case(
+        read_rule, on_stream("/observations"), by_visibility=True
+    ),
+    ("POST", "/api/v1/ingest"): Case(everyone(201), signed_batch),
 }
 
 

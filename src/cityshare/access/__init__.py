@@ -1,12 +1,13 @@
 """Access: who the actor is and the ONE place that decides what it may do."""
 
 from cityshare.access.actions import ACTIONS, Action, Role, Scope
-from cityshare.access.actor import ANONYMOUS, Actor
+from cityshare.access.actor import ANONYMOUS, Actor, device_actor
 from cityshare.access.policy import (
     DatasetResource,
     OrganisationResource,
     Resource,
     SiteResource,
+    StreamResource,
     UserResource,
     allowed,
     ensure_allowed,
@@ -25,8 +26,10 @@ __all__ = [
     "Role",
     "Scope",
     "SiteResource",
+    "StreamResource",
     "UserResource",
     "allowed",
+    "device_actor",
     "ensure_allowed",
     "ensure_may_delegate",
     "visible_datasets",

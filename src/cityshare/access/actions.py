@@ -46,6 +46,7 @@ class Rule(StrEnum):
     VISIBILITY_METADATA = "visibility-metadata"  # by the dataset's visibility (metadata)
     VISIBILITY_DATA = "visibility-data"  # by the dataset's visibility (rows)
     SITE_ADMIN = "site-admin"
+    OWN_DEVICE = "own-device"  # a device acting on its own streams (signed ingestion)
 
 
 @dataclass(frozen=True)
@@ -140,4 +141,36 @@ ACTIONS = _actions(
         "Change who can see a dataset.",
     ),
     Action("dataset.delete", "dataset", Scope.ADMIN, Rule.ROLE, Role.ADMIN, "Delete a dataset."),
+    Action(
+        "device.view",
+        "organisation",
+        Scope.READ,
+        Rule.ROLE,
+        Role.MEMBER,
+        "List an organisation's devices and see their keys, streams and refusals.",
+    ),
+    Action(
+        "device.manage",
+        "organisation",
+        Scope.WRITE,
+        Rule.ROLE,
+        Role.EDITOR,
+        "Register devices, rotate or revoke their keys, revoke devices.",
+    ),
+    Action(
+        "stream.manage",
+        "dataset",
+        Scope.WRITE,
+        Rule.ROLE,
+        Role.EDITOR,
+        "Add datastreams to a sensor dataset.",
+    ),
+    Action(
+        "stream.ingest",
+        "stream",
+        Scope.WRITE,
+        Rule.OWN_DEVICE,
+        None,
+        "Store signed readings in a device's own datastream.",
+    ),
 )

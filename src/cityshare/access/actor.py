@@ -21,6 +21,7 @@ class Actor:
     scopes: frozenset[Scope] = frozenset({Scope.READ})
     roles: Mapping[int, Role] = field(default_factory=lambda: MappingProxyType({}))
     token_id: int | None = None
+    device_id: int | None = None  # set only for a device proven by its signature
 
     @property
     def is_anonymous(self) -> bool:
@@ -37,6 +38,11 @@ class Actor:
 
 
 ANONYMOUS = Actor()
+
+
+def device_actor(device_id: int) -> Actor:
+    """A device that proved who it is by signing its readings; it may only write readings."""
+    return Actor(device_id=device_id, scopes=frozenset({Scope.WRITE}))
 
 
 def expand_scopes(scopes: frozenset[Scope]) -> frozenset[Scope]:

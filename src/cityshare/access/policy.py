@@ -53,7 +53,15 @@ class DatasetResource:
     visibility: str
 
 
-Resource = SiteResource | OrganisationResource | UserResource | DatasetResource
+@dataclass(frozen=True)
+class StreamResource:
+    """A datastream, as far as writing readings into it goes: the device that feeds it."""
+
+    id: int
+    device_id: int
+
+
+Resource = SiteResource | OrganisationResource | UserResource | DatasetResource | StreamResource
 
 
 class Decision(Enum):
@@ -73,7 +81,9 @@ def decide(actor: Actor, action_name: str, resource: Resource) -> Decision:
         return Decision.HIDDEN
     if not actor.has_scope(action.scope):
         return Decision.DENY
-    if actor.is_site_admin or _rule_allows(actor, action, resource):
+    # Readings are the device's own word: not even a site administrator writes them.
+    admin_may = actor.is_site_admin and action.rule is not Rule.OWN_DEVICE
+    if admin_may or _rule_allows(actor, action, resource):
         return Decision.ALLOW
     return Decision.DENY
 
@@ -132,6 +142,7 @@ def _resource_matches(action: Action, resource: Resource) -> bool:
         "organisation": OrganisationResource,
         "user": UserResource,
         "dataset": DatasetResource,
+        "stream": StreamResource,
     }
     return isinstance(resource, kinds[action.resource])
 
@@ -142,6 +153,8 @@ def _rule_allows(actor: Actor, action: Action, resource: Resource) -> bool:
         return True  # dataset visibility was already checked by can_see_dataset
     if rule is Rule.VISIBILITY_DATA:
         return _may_read_data(actor, resource)
+    if rule is Rule.OWN_DEVICE:
+        return isinstance(resource, StreamResource) and resource.device_id == actor.device_id
     if rule is Rule.SITE_ADMIN or actor.is_anonymous:
         return False
     if rule is Rule.SIGNED_IN:

@@ -16,7 +16,7 @@ from cityshare.api.middleware import (
     SecurityHeadersMiddleware,
 )
 from cityshare.api.problems import install_problem_handlers
-from cityshare.api.routes import datasets, identity, organisations, rows
+from cityshare.api.routes import datasets, devices, identity, ingest, organisations, rows, streams
 from cityshare.site import Site
 
 API_PREFIX = "/api/v1"
@@ -84,6 +84,6 @@ def _api_router() -> APIRouter:
             "datasets": f"{API_PREFIX}/datasets",
         }
 
-    for module in (identity, organisations, datasets, rows):
+    for module in (identity, organisations, datasets, rows, devices, streams, ingest):
         router.include_router(module.router)
     return router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -74,3 +75,39 @@ class DatasetFields(Body):
 class DatasetCreate(DatasetFields):
     name: str = Field(max_length=100)
     organisation: str = Field(max_length=100)
+    kind: str = Field("table", description="table (uploaded files) or sensor (live streams)")
+
+
+class DeviceCreate(Body):
+    name: str = Field(max_length=100)
+    public_key: str = Field(
+        max_length=4000, description="Ed25519 public key: PEM, or base64 of the 32 raw bytes."
+    )
+    location: dict[str, Any] | None = Field(None, description="A GeoJSON Point (WGS84).")
+    properties: dict[str, Any] | None = Field(None, description="Free-form device metadata.")
+
+
+class DeviceUpdate(Body):
+    name: str | None = Field(None, max_length=100)
+    location: dict[str, Any] | None = None
+    properties: dict[str, Any] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the caller sent."""
+        return self.model_dump(exclude_unset=True)
+
+
+class KeyAdd(Body):
+    public_key: str = Field(max_length=4000, description="The new Ed25519 public key.")
+    old_keys_valid_until: datetime | None = Field(
+        None, description="Until when the device's current keys stay valid (default: now)."
+    )
+
+
+class StreamCreate(Body):
+    device: str = Field(max_length=40, description="The feeding device's uid.")
+    name: str = Field(max_length=100, description="The name readings use for this stream.")
+    observed_property: str = Field(max_length=100, description="e.g. no2, vehicle_count")
+    unit: str = Field("", max_length=50, description="e.g. µg/m³, vehicles/h")
+    value_type: str = Field("number", description="number, string, boolean or object")
+    description: str = Field("", max_length=10_000)

@@ -30,7 +30,7 @@ def problem_response(error: CityshareError, instance: str | None = None) -> Resp
     headers = {}
     if isinstance(error, TooManyRequests | StoreBusy):
         headers["Retry-After"] = str(error.retry_after)
-    if error.status == 401:
+    if error.status == 401 and error.slug == "unauthorized":
         headers["WWW-Authenticate"] = 'Bearer realm="cityshare"'
     return Response(
         orjson.dumps(body),

@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from cityshare.access import Actor
 from cityshare.catalogue import versions
-from cityshare.catalogue.datasets import dataset_row
+from cityshare.catalogue.datasets import table_dataset_row
 from cityshare.errors import BadRequest, UnsupportedMediaType
 from cityshare.site import Site
 from cityshare.tables import media_type_for_filename
@@ -62,7 +62,7 @@ async def receive_upload(
 
 def _check_may_upload(site: Site, actor: Actor, name: str) -> None:
     with site.engine.connect() as connection:
-        dataset_row(connection, actor, name, "dataset.upload")
+        table_dataset_row(connection, actor, name)
 
 
 def _spool_path(site: Site) -> Path:

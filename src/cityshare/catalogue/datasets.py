@@ -29,6 +29,7 @@ EDITABLE = frozenset(
     {"title", "description", "tags", "licence", "update_frequency", "spatial", "temporal"}
 )
 ADMIN_EDITABLE = frozenset({"visibility"})
+KINDS = ("table", "sensor")
 
 
 def dataset_resource(row: Any) -> DatasetResource:
@@ -50,6 +51,17 @@ def dataset_row(connection: Connection, actor: Actor, name: str, action: str) ->
     if row is None:
         raise NotFound(f"No dataset named {name[:100]!r}, or you may not see it.")
     ensure_allowed(actor, action, dataset_resource(row))
+    return row
+
+
+def table_dataset_row(connection: Connection, actor: Actor, name: str) -> Row[Any]:
+    """The dataset ``name`` for an upload: editors only, and only a dataset of tables."""
+    row = dataset_row(connection, actor, name, "dataset.upload")
+    if row.kind != "table":
+        raise Conflict(
+            f"Dataset {name!r} holds live sensor streams; files are uploaded to datasets "
+            'of kind "table".'
+        )
     return row
 
 
@@ -78,6 +90,9 @@ def create_dataset(
 ) -> dict[str, Any]:
     """Create a dataset (no data yet) owned by ``organisation``; editors and admins."""
     check_slug(name, "dataset")
+    kind = metadata.pop("kind", "table")
+    if kind not in KINDS:
+        raise BadRequest(f"kind must be one of {', '.join(KINDS)}.", parameter="kind")
     values = clean_metadata({"visibility": "private", **metadata})
     values.setdefault("title", name)
     with site.writer.begin() as connection:
@@ -92,8 +107,8 @@ def create_dataset(
             "name": name,
             "description": "",
             "tags": [],
-            "kind": "table",
             **values,
+            "kind": kind,
             "organisation_id": owner,
             "created_by": actor.user_id,
             "created_at": now,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import CursorResult
+
 
 def iso(value: datetime | None) -> str | None:
     """An ISO 8601 UTC timestamp (``...Z``) for a stored naive-UTC datetime."""
@@ -21,3 +23,11 @@ def as_dict(row: Any, *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
             continue
         out[key] = iso(value) if isinstance(value, datetime) else value
     return out
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The primary key of the row a single-row INSERT created."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("The INSERT returned no primary key.")
+    return int(key[0])

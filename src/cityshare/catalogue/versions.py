@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, literal, select, update
 
 from cityshare.access import Actor, DatasetResource, ensure_allowed
-from cityshare.catalogue.datasets import dataset_resource, dataset_row
+from cityshare.catalogue.datasets import dataset_resource, dataset_row, table_dataset_row
 from cityshare.catalogue.rows import as_dict
 from cityshare.errors import NotFound
 from cityshare.site import Site, utcnow
@@ -50,7 +50,7 @@ def publish_version(
     """
     byte_size, digest = _file_digest(source)
     with site.writer.begin() as connection:
-        row = dataset_row(connection, actor, name, "dataset.upload")
+        row = table_dataset_row(connection, actor, name)
         _lock_dataset(connection, row.id)
         number = _next_number(connection, row.id)
         table_name = f"dsv_{row.id}_{number}"

@@ -83,7 +83,7 @@ def csv_cell(value: Any) -> str:
 
 def _encoded(connection: Connection, plan: QueryPlan) -> Iterator[bytes]:
     if plan.format == "csv":
-        return _csv(_names(plan), _records(connection, plan))
+        return csv_chunks(_names(plan), _records(connection, plan))
     if plan.format == "ndjson":
         return (orjson.dumps(record) + b"\n" for record in _records(connection, plan))
     return _features(connection, plan)
@@ -116,7 +116,8 @@ def _groups(
             yield group_row(spec, tuple(row))
 
 
-def _csv(names: list[str], records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+def csv_chunks(names: list[str], records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """CSV with a header row, in chunks of about ``CHUNK_BYTES``; text cells neutralised."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([neutralise(name) for name in names])

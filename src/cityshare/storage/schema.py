@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -112,4 +113,101 @@ dataset_versions = Table(
     Column("created_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     Column("created_at", DateTime, nullable=False),
     UniqueConstraint("dataset_id", "number", name="uq_dataset_versions_number"),
+)
+
+# --- Live sensor data (see cityshare.streams). Times of readings are integer
+# microseconds since the Unix epoch (UTC): compact, exact and bucketed with integer
+# arithmetic identically on both engines.
+
+# Integer primary keys that grow past 2**31 on PostgreSQL, and stay rowid aliases on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uid", String(40), nullable=False, unique=True),
+    Column(
+        "organisation_id",
+        ForeignKey("organisations.id", ondelete="RESTRICT"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(100), nullable=False),
+    Column("location", JSON, nullable=True),
+    Column("properties", JSON, nullable=False),
+    Column("mqtt_password_hash", String(200), nullable=True),
+    Column("created_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+    UniqueConstraint("organisation_id", "name", name="uq_devices_name"),
+)
+
+device_keys = Table(
+    "device_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("device_id", ForeignKey("devices.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("key_id", String(32), nullable=False),
+    Column("public_key", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("valid_until", DateTime, nullable=True),
+    Column("revoked_at", DateTime, nullable=True),
+    UniqueConstraint("device_id", "key_id", name="uq_device_keys_key_id"),
+)
+
+datastreams = Table(
+    "datastreams",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("device_id", ForeignKey("devices.id", ondelete="RESTRICT"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("observed_property", String(100), nullable=False),
+    Column("unit", String(50), nullable=False),
+    Column("value_type", String(10), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("device_id", "name", name="uq_datastreams_name"),
+)
+
+ingest_batches = Table(
+    "ingest_batches",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("device_id", ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    Column("key_id", Integer, nullable=False),
+    Column("nonce", String(128), nullable=False),
+    Column("body_sha256", String(64), nullable=False),
+    Column("sent_at", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("readings", Integer, nullable=False),
+    Column("channel", String(8), nullable=False),
+    UniqueConstraint("device_id", "nonce", name="uq_ingest_batches_nonce"),
+)
+
+# No foreign keys: the narrow, append-mostly table that holds nearly all the rows,
+# partitionable by time and distributable by stream (see docs/architecture.md).
+observations = Table(
+    "observations",
+    metadata,
+    Column("stream_id", Integer, primary_key=True, autoincrement=False),
+    Column("time", BigInteger, primary_key=True, autoincrement=False),
+    Column("value_num", Float(precision=53), nullable=True),
+    Column("value_text", Text, nullable=True),
+    Column("received_at", BigInteger, nullable=False),
+    Column("device_id", Integer, nullable=False),
+    Column("key_id", Integer, nullable=False),
+    Column("batch_id", BigInteger, nullable=False),
+    Column("verified", Boolean, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+ingest_refusals = Table(
+    "ingest_refusals",
+    metadata,
+    Column("device", String(40), primary_key=True),
+    Column("reason", String(40), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("last_at", DateTime, nullable=False),
 )

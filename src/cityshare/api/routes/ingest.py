@@ -1,0 +1,71 @@
+"""Signed ingestion over HTTP: ``POST /api/v1/ingest`` (devices, not users)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from cityshare.api.deps import SiteDep
+from cityshare.api.responses import JSON
+from cityshare.site import Site
+from cityshare.streams.ingest import Acknowledgement, IngestRefused, prepare
+from cityshare.streams.refusals import UNKNOWN_DEVICE, record_refusals
+
+router = APIRouter(tags=["ingest"])
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": 'The signed batch: {"sent_at": RFC 3339, "nonce": string, "readings": '
+        '[{"stream": name, "time": RFC 3339, "value": ...}]}. X-Signature signs these exact '
+        "bytes.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    "parameters": [
+        {"name": "X-Device-Id", "in": "header", "required": True, "schema": {"type": "string"}},
+        {
+            "name": "X-Signature",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "base64 of the Ed25519 signature of the raw request body.",
+        },
+    ],
+}
+
+
+@router.post("/ingest", response_model=None, status_code=201, openapi_extra=_BODY_DOC)
+async def ingest(request: Request, site: SiteDep) -> Response:
+    """Store a device's signed batch of readings; answered only once they are durable."""
+    device = request.headers.get("x-device-id", "")
+    signature = request.headers.get("x-signature", "")
+    body = await request.body()
+    try:
+        if not device or not signature:
+            raise IngestRefused(
+                "unknown-device" if not device else "bad-signature",
+                "Send the device id in X-Device-Id and the base64 Ed25519 signature of "
+                "the body in X-Signature.",
+            )
+        batch = await run_in_threadpool(prepare, site, device[:60], body, signature[:200])
+        outcome = await asyncio.wrap_future(site.ingest_committer.submit(batch))
+        if isinstance(outcome, IngestRefused):
+            raise outcome
+    except IngestRefused as refused:
+        await run_in_threadpool(_count, site, device, refused)
+        raise
+    return _acknowledge(outcome)
+
+
+def _acknowledge(outcome: Acknowledgement) -> Response:
+    body: dict[str, Any] = outcome.as_dict()
+    return JSON(body, status_code=200 if outcome.duplicate else 201)
+
+
+def _count(site: Site, device: str, refused: IngestRefused) -> None:
+    known = refused.reason != "unknown-device" and device
+    record_refusals(site, [(device[:40] if known else UNKNOWN_DEVICE, refused.reason)])

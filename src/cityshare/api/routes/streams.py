@@ -1,0 +1,87 @@
+"""Routes for datastreams and their observations (under the dataset's access policy)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.api.models import StreamCreate
+from cityshare.api.responses import JSON
+from cityshare.errors import BadRequest
+from cityshare.streams import datastreams, observations
+
+router = APIRouter(tags=["streams"])
+
+_MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
+_DOC = {
+    "from": "Readings at or after this RFC 3339 time.",
+    "to": "Readings before this RFC 3339 time.",
+    "_limit": "Readings (or buckets) per page; default 100, at most 10 000.",
+    "_next": "The opaque cursor from the previous page's `next`.",
+    "_sort": "time (oldest first, the default) or -time (newest first).",
+    "_bucket": "Time buckets, e.g. 5m, 1h, 1d (aligned on the Unix epoch).",
+    "_agg": "With _bucket: avg, min, max, count, sum (comma-separated).",
+    "_format": "json (default), csv or ndjson; exports are streamed.",
+}
+_PARAMETERS = [
+    {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
+    for name, d in _DOC.items()
+]
+
+
+@router.get("/datasets/{name}/streams")
+def list_streams(name: str, site: SiteDep, actor: ActorDep) -> list[dict[str, Any]]:
+    """A sensor dataset's datastreams."""
+    return datastreams.list_streams(site, actor, name)
+
+
+@router.post("/datasets/{name}/streams", status_code=201)
+def create_stream(name: str, body: StreamCreate, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+    """Add a datastream fed by one of the organisation's devices (editors)."""
+    return datastreams.create_stream(site, actor, name, **body.model_dump())
+
+
+@router.get("/datasets/{name}/latest")
+def latest(name: str, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+    """The latest reading of every stream of a sensor dataset."""
+    return observations.latest(site, actor, name)
+
+
+@router.get("/streams/{stream_id}")
+def get_stream(stream_id: int, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+    """One datastream's description."""
+    return datastreams.get_stream(site, actor, stream_id)
+
+
+@router.get(
+    "/streams/{stream_id}/observations",
+    response_model=None,
+    openapi_extra={"parameters": _PARAMETERS},
+)
+def list_observations(stream_id: int, request: Request, site: SiteDep, actor: ActorDep) -> Response:
+    """A stream's readings in a time range (keyset paged), time buckets, or an export."""
+    params = _single_params(request)
+    query = observations.parse_query(site, params)
+    stream = observations.open_stream(site, actor, stream_id)
+    query = observations.with_cursor(site, stream, query, params.get("_next"))
+    if query.format == "json":
+        return JSON(observations.page(site, stream, query))
+    return StreamingResponse(
+        observations.export(site, stream, query),
+        media_type=_MEDIA_TYPES[query.format],
+        headers={
+            "Content-Disposition": f'attachment; filename="stream-{stream_id}.{query.format}"'
+        },
+    )
+
+
+def _single_params(request: Request) -> dict[str, str]:
+    items = request.query_params.multi_items()
+    params = dict(items)
+    if len(params) != len(items):
+        repeated = next(key for key, _ in items if request.query_params.getlist(key)[1:])
+        raise BadRequest(f"Parameter {repeated[:40]!r} is given twice.", parameter=repeated[:40])
+    return params

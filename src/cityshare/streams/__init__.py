@@ -1,0 +1,1 @@
+"""Live sensor data: devices and their keys, datastreams, signed ingestion, observations."""

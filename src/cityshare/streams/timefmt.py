@@ -1,0 +1,35 @@
+"""Reading times: RFC 3339 text in the API, integer microseconds since the epoch in the store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROS = 1_000_000
+
+
+def parse_rfc3339(text: str) -> int | None:
+    """Microseconds since the epoch, or None unless ``text`` is RFC 3339 with an offset."""
+    if not isinstance(text, str) or not 20 <= len(text) <= 40 or text[10:11] not in "Tt ":
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    delta = moment - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * MICROS + delta.microseconds
+
+
+def format_micros(micros: int) -> str:
+    """RFC 3339 in UTC with a ``Z``; microseconds shown only when there are some."""
+    seconds, fraction = divmod(micros, MICROS)
+    moment = datetime.fromtimestamp(seconds, UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{fraction:06d}Z" if fraction else f"{text}Z"
+
+
+def now_micros() -> int:
+    """The current time in microseconds since the epoch."""
+    return int(datetime.now(UTC).timestamp() * MICROS)
