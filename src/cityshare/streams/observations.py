@@ -182,7 +182,7 @@ def _statement(stream: StreamView, query: ObservationQuery) -> Select[Any]:
 
 def _bucketed(conditions: list[Any], query: ObservationQuery) -> Select[Any]:
     size = query.bucket_micros or 1
-    bucket = ((_O.time / size) * size).label("bucket")
+    bucket = ((_O.time // size) * size).label("bucket")
     if query.after is not None:
         # The cursor holds the last bucket's start; the next page starts past that bucket.
         bound = query.after if query.descending else query.after + size
