@@ -110,15 +110,19 @@ def demo(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     scale: Annotated[float, typer.Option(help="Size of the sample data (1.0 = full).")] = 1.0,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Load data, then exit.")] = False,
+    no_fleet: Annotated[
+        bool, typer.Option("--no-fleet", help="Do not run the simulated live sensors.")
+    ] = False,
 ) -> None:
-    """Start a demo site with realistic smart-city sample data (embedded SQLite)."""
+    """Start a demo site with realistic smart-city sample data and live sensors (SQLite)."""
+    from cityshare.demo.fleet import FleetSimulator
     from cityshare.demo.loader import load_demo
 
     settings = ctx.obj[SETTINGS_KEY]
     if settings.data_dir == Path("cityshare-data") and settings.database_url is None:
         settings = settings.model_copy(update={"data_dir": Path("cityshare-demo")})
     settings = settings.model_copy(update={"port": port})
-    token = load_demo(settings, scale=scale, console=console)
+    token, fleet = load_demo(settings, scale=scale, console=console)
     console.print(f"\n[bold]cityshare demo[/] at http://{settings.host}:{port}/api/v1/datasets")
     console.print(f"Admin token (shown once): [green]{token}[/]", soft_wrap=True)
     console.print(
@@ -127,7 +131,15 @@ def demo(
         soft_wrap=True,
         markup=False,
     )
+    base_url = f"http://{settings.host}:{port}"
+    console.print(
+        f"Live sensors: {len(fleet)} signed devices; try "
+        f"{base_url}/api/v1/datasets/air-quality-live/latest",
+        soft_wrap=True,
+    )
     if not no_serve:
+        if not no_fleet:
+            FleetSimulator(fleet, base_url).start()
         serve_site(settings)
 
 

@@ -14,6 +14,7 @@ from cityshare.catalogue import datasets, versions
 from cityshare.catalogue.organisations import insert_organisation, set_membership
 from cityshare.cli_support import console_actor, initialise
 from cityshare.config import Settings
+from cityshare.demo.fleet import FleetDevice, ensure_fleet
 from cityshare.demo.samples import ORGANISATIONS, SampleDataset, write_samples
 from cityshare.errors import NotFound
 from cityshare.site import Site
@@ -22,12 +23,15 @@ from cityshare.storage.schema import organisations, users
 ADMIN = "admin"
 
 
-def load_demo(settings: Settings, *, scale: float, console: Console) -> str:
-    """Create (or reuse) the demo store, load missing samples, return a new admin token."""
+def load_demo(
+    settings: Settings, *, scale: float, console: Console
+) -> tuple[str, list[FleetDevice]]:
+    """Create (or reuse) the demo store, load missing samples and the sensor fleet;
+    return a new admin token and the fleet."""
     site = Site.open(settings)
     try:
         token = initialise(site, ADMIN)
-        _ensure_organisations(site)
+        ensure_organisations(site)
         with tempfile.TemporaryDirectory() as folder:
             samples = write_samples(Path(folder), scale=scale)
             with Progress(console=console, transient=False) as progress:
@@ -35,12 +39,15 @@ def load_demo(settings: Settings, *, scale: float, console: Console) -> str:
                 for sample, path in samples:
                     _load_sample(site, sample, path)
                     progress.advance(task)
-        return token
+        with console.status("Registering the live sensor fleet"):
+            fleet = ensure_fleet(site, ADMIN)
+        return token, fleet
     finally:
         site.close()
 
 
-def _ensure_organisations(site: Site) -> None:
+def ensure_organisations(site: Site) -> None:
+    """Create the demo organisations (once) with the admin as their admin."""
     with site.writer.begin() as connection:
         admin_id = connection.execute(
             select(users.c.id).where(users.c.username == ADMIN)
