@@ -279,9 +279,7 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/organisations/{name}/devices"): Case(
         allow_if(OWNER_MEMBERS | SITE_ADMIN, 200), fixed(f"/api/v1/organisations/{OWNER}/devices")
     ),
-    ("POST", "/api/v1/organisations/{name}/devices"): Case(
-        allow_if(EDITORS, 201), new_device
-    ),
+    ("POST", "/api/v1/organisations/{name}/devices"): Case(allow_if(EDITORS, 201), new_device),
     ("GET", "/api/v1/devices/{uid}"): Case(
         device_rule(OWNER_MEMBERS | SITE_ADMIN, 200), on_station("")
     ),
