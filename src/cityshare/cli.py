@@ -12,6 +12,7 @@ from rich.console import Console
 from cityshare import __version__
 from cityshare.access.actor import ALL_SCOPES
 from cityshare.catalogue import organisations, tokens, users
+from cityshare.cli_audit import audit_app
 from cityshare.cli_devices import device_app, stream_app
 from cityshare.cli_support import (
     SETTINGS_KEY,
@@ -37,6 +38,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(device_app, name="device")
 app.add_typer(stream_app, name="stream")
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 DataDir = Annotated[

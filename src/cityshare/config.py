@@ -13,6 +13,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
+SIGNING_KEY_FILE = "site-signing-key.pem"
 
 
 class Limits(BaseSettings):
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         None, description="Signs cursors; generated into the data folder when absent."
     )
+    signing_key_file: Path | None = Field(
+        None,
+        description="The site's Ed25519 private key (PEM) that signs audit checkpoints; "
+        "generated into the data folder when absent.",
+    )
     host: str = Field("127.0.0.1", description="Address `cityshare serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `cityshare serve` listens on.")
     workers: int = Field(1, ge=1, le=64, description="API worker processes for `cityshare serve`.")
@@ -91,6 +97,10 @@ class Settings(BaseSettings):
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+    def resolved_signing_key_file(self) -> Path:
+        """The site signing key's file; created (0600) in the data folder on first use."""
+        return self.signing_key_file or self.data_dir / SIGNING_KEY_FILE
 
 
 def load_settings(**overrides: object) -> Settings:

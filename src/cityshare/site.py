@@ -18,6 +18,8 @@ from cityshare.storage.engine import time_limited, writer
 from cityshare.tables.model import VersionTable
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from cityshare.streams.committer import GroupCommitter
 
 # How long a query may hold the event loop before it is moved to a worker thread.
@@ -96,6 +98,13 @@ class Site:
     def export_reader(self) -> Engine:
         """The engine for streamed exports, cancelled after the export time limit."""
         return time_limited(self.engine, self.settings.limits.export_seconds)
+
+    @cached_property
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The site's Ed25519 key (signs audit checkpoints); generated on first use."""
+        from cityshare.audit.checkpoint import load_or_create_signing_key
+
+        return load_or_create_signing_key(self.settings.resolved_signing_key_file())
 
     @cached_property
     def ingest_committer(self) -> GroupCommitter:

@@ -211,3 +211,30 @@ ingest_refusals = Table(
     Column("count", BigInteger, nullable=False),
     Column("last_at", DateTime, nullable=False),
 )
+
+# --- The audit log (see cityshare.audit). ``content`` is the exact canonical JSON that
+# was hashed; the other columns repeat parts of it for lookups and are checked against it.
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", DateTime, nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("outcome", String(10), nullable=False),
+    Column("user_id", Integer, nullable=True),
+    Column("dataset_id", Integer, nullable=True, index=True),
+    Column("content", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row (id 1): the newest entry. Appenders lock it, so the chain grows one at a time.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

@@ -1,0 +1,89 @@
+"""Checkpoints: the chain's head, signed with the site's Ed25519 key, to keep elsewhere.
+
+Whoever holds a checkpoint can later prove the log was not rewritten up to that point:
+``verify_checkpoint`` checks the signature and that the log still has the same hash at
+the same sequence number.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, select
+
+from cityshare.audit.chain import canonical
+from cityshare.site import utcnow
+from cityshare.storage.schema import audit_head, audit_log
+from cityshare.streams import keys
+
+FORMAT = "cityshare-audit-checkpoint/1"
+
+
+def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
+    """The site's signing key, generated (0600) on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = keys.generate_private_key()
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(keys.private_key_pem(key))
+    return keys.load_private_key(path.read_bytes())
+
+
+def make_checkpoint(connection: Connection, key: Ed25519PrivateKey) -> dict[str, Any]:
+    """A signed statement of the log's current head."""
+    head = connection.execute(select(audit_head).where(audit_head.c.id == 1)).one()
+    statement = {
+        "format": FORMAT,
+        "seq": int(head.seq),
+        "hash": head.hash,
+        "at": utcnow().isoformat(timespec="seconds") + "Z",
+    }
+    signature = key.sign(canonical(statement).encode())
+    return {
+        **statement,
+        "public_key": keys.public_key_text(key),
+        "signature": base64.b64encode(signature).decode(),
+    }
+
+
+def verify_checkpoint(
+    connection: Connection, checkpoint: dict[str, Any], site_public_key: str
+) -> str | None:
+    """None when the checkpoint is genuine and the log still agrees with it; else why not."""
+    try:
+        statement = {name: checkpoint[name] for name in ("format", "seq", "hash", "at")}
+        signature = keys.decode_signature(str(checkpoint["signature"]))
+        public = str(checkpoint["public_key"])
+    except (KeyError, TypeError):
+        return "the checkpoint file is not a cityshare audit checkpoint"
+    if statement["format"] != FORMAT or signature is None:
+        return "the checkpoint file is not a cityshare audit checkpoint"
+    if public != site_public_key:
+        return "the checkpoint was signed by another key than this site's"
+    if not keys.verifies(keys.load_public_key(public), signature, canonical(statement).encode()):
+        return "the checkpoint's signature is not valid: the file was altered"
+    stored = connection.execute(
+        select(audit_log.c.hash).where(audit_log.c.seq == int(statement["seq"]))
+    ).scalar_one_or_none()
+    if statement["seq"] == 0:
+        return None
+    if stored is None:
+        return f"entry {statement['seq']} of the checkpoint is gone: the log was cut short"
+    if stored != statement["hash"]:
+        return f"entry {statement['seq']} differs from the checkpoint: the log was rewritten"
+    return None
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint file's content (an empty dict when it is not JSON)."""
+    try:
+        loaded = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
