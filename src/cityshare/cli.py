@@ -23,6 +23,7 @@ from cityshare.cli_support import (
     serve_site,
 )
 from cityshare.config import load_settings
+from cityshare.ingest.cli import register as register_ingest_commands
 
 app = typer.Typer(
     help="cityshare: publish city data as files and live streams, and share it securely.",
@@ -313,6 +314,9 @@ def publish(
         f"Published [bold]{dataset}[/] version {summary['number']}: "
         f"{rows:,} row{'' if rows == 1 else 's'}."
     )
+
+
+register_ingest_commands(app)  # ingest-mqtt, mqtt-config
 
 
 def main() -> None:

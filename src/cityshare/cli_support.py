@@ -130,22 +130,25 @@ def serve_site(settings: Settings) -> None:
     """Run uvicorn on the settings' host and port (several workers if configured)."""
     import uvicorn
 
+    from cityshare.ingest.process import ingest_worker_alongside
+
     site = Site.open(settings)  # migrate once, before workers start
     site.close()
     os.environ["CITYSHARE_DATA_DIR"] = str(settings.data_dir.resolve())
     if settings.database_url:
         os.environ["CITYSHARE_DATABASE_URL"] = settings.database_url
-    uvicorn.run(
-        "cityshare.api.asgi:app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level="info",
-        access_log=settings.access_log,
-        proxy_headers=False,
-        server_header=False,
-    )
+    with ingest_worker_alongside(settings):  # only when CITYSHARE_MQTT_URL is set
+        uvicorn.run(
+            "cityshare.api.asgi:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level="info",
+            access_log=settings.access_log,
+            proxy_headers=False,
+            server_header=False,
+        )
 
 
 def run_cli(app: typer.Typer, console: Console) -> None:

@@ -1,0 +1,180 @@
+"""Store a group of MQTT messages exactly as HTTP ingestion would, in one transaction.
+
+Each message is checked by :func:`cityshare.streams.ingest.prepare` (signature,
+freshness, nonce, streams, types), the good ones are stored together by
+:func:`~cityshare.streams.ingest.commit`, and every refusal is counted. Only when
+this returns may the messages be acknowledged to the broker.
+
+When the store is briefly unavailable (locked, restarting, unreachable) the step is
+retried with backoff until it succeeds or the worker is told to stop (then
+:class:`Stopped` is raised and nothing is acknowledged: the broker sends the
+messages again). A message that breaks the code itself is logged and counted as
+``worker-error`` so that it cannot stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from cityshare.errors import StoreBusy
+from cityshare.ingest.messages import Delivery, Malformed, SignedBatch, decode
+from cityshare.site import Site
+from cityshare.streams.ingest import (
+    Acknowledgement,
+    IngestRefused,
+    PreparedBatch,
+    commit,
+    prepare,
+    record_refusals,
+)
+
+CHANNEL = "mqtt"
+WORKER_ERROR = "worker-error"
+FIRST_DELAY = 0.05
+MAX_DELAY = 5.0
+
+Refusal = tuple[str | None, str]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class Stopped(Exception):
+    """The worker was told to stop while waiting for the store."""
+
+
+@dataclass
+class GroupResult:
+    """What became of a group of messages."""
+
+    stored: int = 0
+    readings: int = 0
+    duplicates: int = 0
+    refusals: list[Refusal] = field(default_factory=list)
+
+    def refused(self) -> Counter[str]:
+        """Refusals by reason."""
+        return Counter(reason for _, reason in self.refusals)
+
+
+def process_group(site: Site, group: Sequence[Delivery], *, stop: threading.Event) -> GroupResult:
+    """Check, store and count a group of messages; return once it is all durable."""
+    max_body = site.settings.limits.max_json_body_bytes
+    signed: list[SignedBatch] = []
+    result = GroupResult()
+    for delivery in group:
+        decoded = decode(delivery.topic, delivery.payload, max_body_bytes=max_body)
+        if isinstance(decoded, Malformed):
+            log.debug("Malformed MQTT message on %s: %s", delivery.topic[:120], decoded.detail)
+            result.refusals.append((decoded.device, "malformed"))
+        else:
+            signed.append(decoded)
+    prepared, refusals = retrying(lambda: _prepare_all(site, signed), stop, "checking")
+    result.refusals.extend(refusals)
+    outcomes = retrying(lambda: _commit_all(site, prepared), stop, "storing")
+    for batch, outcome in zip(prepared, outcomes, strict=True):
+        _tally(result, batch, outcome)
+    _count_refusals(site, result.refusals, stop)
+    return result
+
+
+def retrying(action: Callable[[], T], stop: threading.Event, what: str) -> T:
+    """``action()``, retried with backoff while the store is unavailable."""
+    delay = FIRST_DELAY
+    while True:
+        try:
+            return action()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            log.warning(
+                "The store is unavailable while %s readings (%s); retrying in %.2f s",
+                what,
+                _short(error),
+                delay,
+            )
+        if stop.wait(delay):
+            raise Stopped
+        delay = min(delay * 2, MAX_DELAY)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for errors that mean "the store is busy or unreachable now; try again"."""
+    if isinstance(error, StoreBusy | OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def _prepare_all(
+    site: Site, signed: Sequence[SignedBatch]
+) -> tuple[list[PreparedBatch], list[Refusal]]:
+    prepared: list[PreparedBatch] = []
+    refusals: list[Refusal] = []
+    for message in signed:
+        try:
+            prepared.append(prepare(site, message.device, message.body, message.signature))
+        except IngestRefused as refused:
+            # As HTTP ingestion does: ids that are no device are counted together.
+            device = None if refused.reason == "unknown-device" else message.device
+            refusals.append((device, refused.reason))
+        except Exception as error:
+            if is_transient(error):
+                raise
+            log.exception("Could not check a batch from %s", message.device)
+            refusals.append((message.device, WORKER_ERROR))
+    return prepared, refusals
+
+
+def _commit_all(
+    site: Site, prepared: Sequence[PreparedBatch]
+) -> list[Acknowledgement | IngestRefused | None]:
+    """Outcomes in order; None for a batch the code could not store (logged)."""
+    if not prepared:
+        return []
+    try:
+        return list(commit(site, prepared, channel=CHANNEL))
+    except Exception as error:
+        if is_transient(error):
+            raise
+        if len(prepared) == 1:
+            log.exception("Could not store a batch from %s", prepared[0].device_uid)
+            return [None]
+        log.exception("Could not store a group of %d batches; storing one by one", len(prepared))
+    return [outcome for batch in prepared for outcome in _commit_all(site, [batch])]
+
+
+def _tally(
+    result: GroupResult, batch: PreparedBatch, outcome: Acknowledgement | IngestRefused | None
+) -> None:
+    if outcome is None:
+        result.refusals.append((batch.device_uid, WORKER_ERROR))
+    elif isinstance(outcome, IngestRefused):
+        result.refusals.append((batch.device_uid, outcome.reason))
+    elif outcome.duplicate:
+        result.duplicates += 1
+    else:
+        result.stored += 1
+        result.readings += outcome.accepted
+
+
+def _count_refusals(site: Site, refusals: Sequence[Refusal], stop: threading.Event) -> None:
+    """Count refusals; a failure to count is logged, never a reason to keep a message."""
+    if not refusals:
+        return
+    try:
+        retrying(lambda: record_refusals(site, refusals), stop, "counting refused")
+    except Stopped:
+        raise
+    except Exception:
+        log.exception("Could not count %d refused MQTT messages", len(refusals))
+
+
+def _short(error: BaseException) -> str:
+    return str(getattr(error, "orig", None) or error).splitlines()[0][:200]
