@@ -110,3 +110,20 @@ def _row(seq: int, previous: str, event: Event) -> dict[str, Any]:
         "content_hash": digest,
         "hash": link(previous, digest),
     }
+
+
+def audit(
+    connection: Connection,
+    actor: Actor | None,
+    action: str,
+    *,
+    dataset_id: int | None = None,
+    outcome: str = "allow",
+    **resource: Any,
+) -> None:
+    """Append one event in the caller's write transaction: it commits with the change."""
+    detail = resource.pop("detail", {})
+    append(
+        connection,
+        [Event(action, actor, outcome, dataset_id, resource=resource, detail=detail)],
+    )

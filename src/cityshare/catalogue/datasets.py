@@ -15,6 +15,7 @@ from cityshare.access import (
     ensure_allowed,
     visible_datasets,
 )
+from cityshare.audit.log import audit
 from cityshare.catalogue.metadata import check_visibility, clean_metadata
 from cityshare.catalogue.names import check_slug
 from cityshare.catalogue.organisations import organisation_id
@@ -119,7 +120,16 @@ def create_dataset(
                 connection.execute(datasets.insert().values(row))
         except IntegrityError:
             raise Conflict(f"The dataset name {name!r} is taken.") from None
-        return describe(dataset_row(connection, actor, name, "dataset.view"))
+        created = dataset_row(connection, actor, name, "dataset.view")
+        audit(
+            connection,
+            actor,
+            "dataset.create",
+            dataset_id=created.id,
+            dataset=name,
+            detail={"visibility": created.visibility, "kind": kind},
+        )
+        return describe(created)
 
 
 def get_dataset(site: Site, actor: Actor, name: str) -> dict[str, Any]:
@@ -169,6 +179,8 @@ def update_dataset(site: Site, actor: Actor, name: str, changes: dict[str, Any])
             check_visibility(values["visibility"])
             ensure_allowed(actor, "dataset.visibility", dataset_resource(row))
         if values:
+            action = "dataset.visibility" if "visibility" in values else "dataset.update"
+            audit(connection, actor, action, dataset_id=row.id, dataset=name, detail=values)
             values["modified_at"] = utcnow()
             connection.execute(update(datasets).where(datasets.c.id == row.id).values(values))
         return describe(dataset_row(connection, actor, name, "dataset.view"))
@@ -184,3 +196,4 @@ def delete_dataset(site: Site, actor: Actor, name: str) -> None:
         drop_version_tables(connection, list(table_names))
         connection.execute(delete(dataset_versions).where(dataset_versions.c.dataset_id == row.id))
         connection.execute(delete(datasets).where(datasets.c.id == row.id))
+        audit(connection, actor, "dataset.delete", dataset_id=row.id, dataset=name)

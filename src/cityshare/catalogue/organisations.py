@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cityshare.access import Actor, OrganisationResource, SiteResource, ensure_allowed
 from cityshare.access.actions import Role
+from cityshare.audit.log import audit
 from cityshare.catalogue.names import check_slug
 from cityshare.catalogue.rows import as_dict
 from cityshare.catalogue.users import user_id_for
@@ -23,7 +24,9 @@ def create_organisation(
     """Create an organisation (site administrators)."""
     ensure_allowed(actor, "organisation.create", SiteResource())
     with site.writer.begin() as connection:
-        return insert_organisation(connection, name=name, title=title, description=description)
+        created = insert_organisation(connection, name=name, title=title, description=description)
+        audit(connection, actor, "organisation.create", organisation=name)
+        return created
 
 
 def insert_organisation(
@@ -81,6 +84,7 @@ def update_organisation(
             connection.execute(
                 update(organisations).where(organisations.c.id == row.id).values(changes)
             )
+            audit(connection, actor, "organisation.update", organisation=name, detail=changes)
         return as_dict(_organisation_row(connection, name))
 
 
@@ -108,6 +112,14 @@ def set_member(site: Site, actor: Actor, name: str, username: str, role: str) ->
         if member_role is not Role.ADMIN:
             _keep_an_admin(connection, organisation.id, user_id)
         set_membership(connection, organisation.id, user_id, member_role)
+        audit(
+            connection,
+            actor,
+            "organisation.members.manage",
+            organisation=name,
+            user=username,
+            detail={"role": member_role.value},
+        )
     return {"username": username, "role": member_role.value}
 
 
@@ -141,6 +153,14 @@ def remove_member(site: Site, actor: Actor, name: str, username: str) -> None:
         )
         if removed.rowcount == 0:
             raise NotFound(f"{username!r} is not a member of {name!r}.")
+        audit(
+            connection,
+            actor,
+            "organisation.members.manage",
+            organisation=name,
+            user=username,
+            detail={"role": None},
+        )
 
 
 def _keep_an_admin(connection: Connection, organisation_id: int, user_id: int) -> None:

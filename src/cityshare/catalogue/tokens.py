@@ -12,6 +12,7 @@ from cityshare.access import Actor, UserResource, allowed, ensure_allowed, ensur
 from cityshare.access.actions import Scope
 from cityshare.access.actor import expand_scopes
 from cityshare.access.tokens import digests_match, looks_like_token, mint_token, token_digest
+from cityshare.audit.log import audit
 from cityshare.catalogue.rows import as_dict, iso
 from cityshare.catalogue.users import load_actor, user_id_for
 from cityshare.errors import BadRequest, NotFound, Unauthorized
@@ -55,7 +56,16 @@ def create_token(
     with site.writer.begin() as connection:
         user_id = _user_id(connection, actor, username)
         ensure_allowed(actor, "token.manage", UserResource(user_id))
-        return insert_token(connection, user_id, name, scopes, expires_in_days)
+        created = insert_token(connection, user_id, name, scopes, expires_in_days)
+        audit(
+            connection,
+            actor,
+            "token.create",
+            token_id=created["id"],
+            user_id=user_id,
+            detail={"scopes": created["scopes"], "expires_at": created["expires_at"]},
+        )
+        return created
 
 
 def insert_token(
@@ -126,6 +136,7 @@ def revoke_token(site: Site, actor: Actor, token_id: int) -> None:
             .where(tokens.c.id == token_id, tokens.c.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
+        audit(connection, actor, "token.revoke", token_id=token_id, user_id=owner)
 
 
 def authenticate_token(site: Site, secret: str) -> Actor:

@@ -11,6 +11,7 @@ from cityshare.access import Actor, SiteResource, UserResource, allowed, ensure_
 from cityshare.access.actions import Role, Scope
 from cityshare.access.actor import ALL_SCOPES
 from cityshare.access.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from cityshare.audit.log import Event, audit, record
 from cityshare.catalogue.names import check_username
 from cityshare.catalogue.rows import as_dict
 from cityshare.errors import BadRequest, Conflict, NotFound, Unauthorized
@@ -33,7 +34,7 @@ def create_user(
     """Create a user account (site administrators only)."""
     ensure_allowed(actor, "user.create", SiteResource())
     with site.writer.begin() as connection:
-        return insert_user(
+        created = insert_user(
             connection,
             username=username,
             password=password,
@@ -41,6 +42,8 @@ def create_user(
             display_name=display_name,
             is_site_admin=is_site_admin,
         )
+        audit(connection, actor, "user.create", user=username, detail={"site_admin": is_site_admin})
+        return created
 
 
 def insert_user(
@@ -142,5 +145,8 @@ def sign_in(site: Site, username: str, password: str) -> Actor:
         ).first()
         stored = row.password_hash if row is not None else None
         if not verify_password(stored, password) or row is None:
+            record(site, Event("auth.sign-in", None, "deny", resource={"username": username[:100]}))
             raise Unauthorized("Wrong username or password.")
-        return load_actor(connection, row.id)
+        actor = load_actor(connection, row.id)
+    record(site, Event("auth.sign-in", actor, resource={"username": username}))
+    return actor

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, literal, select, update
 
 from cityshare.access import Actor, DatasetResource, ensure_allowed
+from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import dataset_resource, dataset_row, table_dataset_row
 from cityshare.catalogue.rows import as_dict
 from cityshare.errors import NotFound
@@ -83,6 +84,14 @@ def publish_version(
             update(datasets)
             .where(datasets.c.id == row.id)
             .values(current_version=number, modified_at=now)
+        )
+        audit(
+            connection,
+            actor,
+            "dataset.upload",
+            dataset_id=row.id,
+            dataset=name,
+            detail={"version": number, "rows": loaded.row_count, "sha256": digest},
         )
         return _version_summary(connection, row.id, number)
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, select
 from sqlalchemy.exc import IntegrityError
 
 from cityshare.access import Actor, DatasetResource, ensure_allowed
+from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import dataset_row
 from cityshare.catalogue.rows import inserted_id, iso
 from cityshare.errors import BadRequest, Conflict, NotFound
@@ -74,6 +75,15 @@ def create_stream(
                 stream_id = inserted_id(inserted)
         except IntegrityError:
             raise Conflict(f"Device {device} already has a stream named {name!r}.") from None
+        audit(
+            connection,
+            actor,
+            "stream.create",
+            dataset_id=owner.id,
+            stream_id=stream_id,
+            device=device,
+            detail={"name": name, "value_type": value_type},
+        )
         return describe(_stream_row(connection, stream_id))
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Row, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cityshare.access import Actor, OrganisationResource, allowed, ensure_allowed
+from cityshare.audit.log import audit
 from cityshare.catalogue.metadata import check_spatial
 from cityshare.catalogue.names import check_slug
 from cityshare.catalogue.organisations import organisation_id
@@ -70,6 +71,7 @@ def register_device(
         except IntegrityError:
             raise Conflict(f"The organisation already has a device named {name!r}.") from None
         _insert_key(connection, device_id, stored_key, now)
+        audit(connection, actor, "device.register", device=uid, organisation=organisation)
         described = _describe(connection, _device_row(connection, uid))
     return {**described, "mqtt_password": password}
 
@@ -110,6 +112,7 @@ def update_device(site: Site, actor: Actor, uid: str, changes: dict[str, Any]) -
             except IntegrityError:
                 taken = values["name"]
                 raise Conflict(f"The organisation already has a device named {taken!r}.") from None
+            audit(connection, actor, "device.update", device=uid, detail=values)
         return _describe(connection, _device_row(connection, uid))
 
 
@@ -137,6 +140,13 @@ def add_key(
         )
         connection.execute(update(device_keys).where(live).values(valid_until=until))
         _insert_key(connection, row.id, stored_key, now)
+        audit(
+            connection,
+            actor,
+            "device.key.add",
+            device=uid,
+            detail={"key_id": keys.key_id(stored_key), "old_keys_valid_until": until.isoformat()},
+        )
         return _describe(connection, row)
 
 
@@ -152,6 +162,7 @@ def revoke_key(site: Site, actor: Actor, uid: str, key_id: str) -> dict[str, Any
         )
         if result.rowcount == 0:
             raise NotFound(f"Device {uid} has no live key {key_id[:40]!r}.")
+        audit(connection, actor, "device.key.revoke", device=uid, detail={"key_id": key_id})
         return _describe(connection, row)
 
 
@@ -163,6 +174,7 @@ def revoke_device(site: Site, actor: Actor, uid: str) -> dict[str, Any]:
             connection.execute(
                 update(devices).where(devices.c.id == row.id).values(revoked_at=utcnow())
             )
+            audit(connection, actor, "device.revoke", device=uid)
         return _describe(connection, _device_row(connection, uid))
 
 
@@ -177,6 +189,7 @@ def reset_mqtt_password(site: Site, actor: Actor, uid: str) -> dict[str, Any]:
             .where(devices.c.id == row.id)
             .values(mqtt_password_hash=mosquitto_password_hash(password))
         )
+        audit(connection, actor, "device.mqtt-password", device=uid)
     return {"uid": uid, "mqtt_password": password}
 
 

@@ -1,0 +1,86 @@
+"""Writes, sign-ins and admin actions land in the audit chain, atomically with the change."""
+
+from __future__ import annotations
+
+import orjson
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from cityshare.audit.verify import verify_chain
+from cityshare.catalogue import users
+from cityshare.cli_support import console_actor
+from cityshare.site import Site
+from cityshare.storage.schema import audit_log
+from cityshare.streams import keys
+from tests.world import OWNER, SAMPLE_CSV, World
+
+
+def entries_after(site: Site, seq: int) -> list[dict[str, object]]:
+    with site.engine.connect() as connection:
+        rows = connection.execute(
+            select(audit_log.c.content).where(audit_log.c.seq > seq).order_by(audit_log.c.seq)
+        ).scalars()
+        return [orjson.loads(text) for text in rows]
+
+
+def head(site: Site) -> int:
+    with site.engine.connect() as connection:
+        return verify_chain(connection).head_seq
+
+
+def test_writes_and_sign_ins_are_recorded(client: TestClient, world: World, site: Site) -> None:
+    users.create_user(
+        site, console_actor(site, "admin"), username="carol", password="correct horse battery"
+    )
+    start = head(site)
+    editor = world.headers("admin")
+    failed = client.post("/api/v1/auth/token", json={"username": "carol", "password": "x" * 12})
+    assert failed.status_code == 401
+    signed = client.post(
+        "/api/v1/auth/token", json={"username": "carol", "password": "correct horse battery"}
+    )
+    assert signed.status_code == 201
+    client.post("/api/v1/datasets", json={"name": "bins", "organisation": OWNER}, headers=editor)
+    client.patch("/api/v1/datasets/bins", json={"visibility": "open"}, headers=editor)
+    client.put(
+        "/api/v1/datasets/bins/data",
+        content=SAMPLE_CSV.encode(),
+        headers={**editor, "Content-Type": "text/csv"},
+    )
+    device = {"name": "bin-sensor", "public_key": keys.public_key_text(keys.generate_private_key())}
+    client.post(f"/api/v1/organisations/{OWNER}/devices", json=device, headers=editor)
+    entries = entries_after(site, start)
+    assert [(e["action"], e["outcome"]) for e in entries] == [
+        ("auth.sign-in", "deny"),
+        ("auth.sign-in", "allow"),
+        ("token.create", "allow"),
+        ("dataset.create", "allow"),
+        ("dataset.visibility", "allow"),
+        ("dataset.upload", "allow"),
+        ("device.register", "allow"),
+    ]
+    assert entries[0]["actor"] == {"kind": "system"}
+    assert entries[1]["actor"]["username"] == "carol"
+    assert entries[5]["detail"]["rows"] == 3 and entries[5]["dataset_id"] is not None
+    assert "password" not in str(entries)
+    with site.engine.connect() as connection:
+        assert verify_chain(connection).ok
+
+
+def test_a_refused_or_failed_write_leaves_no_entry(
+    client: TestClient, world: World, site: Site
+) -> None:
+    start = head(site)
+    taken = client.post(
+        "/api/v1/datasets",
+        json={"name": world.datasets["open"], "organisation": OWNER},
+        headers=world.headers("admin"),
+    )
+    assert taken.status_code == 409
+    refused = client.patch(
+        f"/api/v1/datasets/{world.datasets['open']}",
+        json={"title": "x"},
+        headers=world.headers("member"),
+    )
+    assert refused.status_code == 403
+    assert entries_after(site, start) == []
