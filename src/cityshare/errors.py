@@ -31,6 +31,7 @@ class CityshareError(Exception):
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
     slug: ClassVar[str] = "internal"
+    audited: bool = False  # True when the service already wrote this refusal to the audit log
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)

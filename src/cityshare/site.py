@@ -20,6 +20,7 @@ from cityshare.tables.model import VersionTable
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from cityshare.audit.writer import AuditWriter
     from cityshare.streams.committer import GroupCommitter
 
 # How long a query may hold the event loop before it is moved to a worker thread.
@@ -113,10 +114,24 @@ class Site:
 
         return GroupCommitter(self)
 
+    @cached_property
+    def audit_writer(self) -> AuditWriter:
+        """Appends audit events of reads and refusals in batches, off the request path."""
+        from cityshare.audit.writer import AuditWriter
+
+        return AuditWriter(self)
+
+    def finish_background_work(self) -> None:
+        """Commit queued ingestion and append queued audit events, then stop their threads
+        (they start again on next use)."""
+        for name in ("ingest_committer", "audit_writer"):
+            worker = self.__dict__.pop(name, None)
+            if worker is not None:
+                worker.close()
+
     def close(self) -> None:
-        """Finish queued ingestion and release database connections."""
-        if "ingest_committer" in self.__dict__:
-            self.ingest_committer.close()
+        """Finish background work and release database connections."""
+        self.finish_background_work()
         self.engine.dispose()
 
 

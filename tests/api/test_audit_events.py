@@ -83,4 +83,39 @@ def test_a_refused_or_failed_write_leaves_no_entry(
         headers=world.headers("member"),
     )
     assert refused.status_code == 403
-    assert entries_after(site, start) == []
+    site.finish_background_work()
+    entries = entries_after(site, start)
+    assert [(e["action"], e["outcome"]) for e in entries] == [("access.refused", "deny")]
+    assert entries[0]["resource"]["method"] == "PATCH"
+    assert entries[0]["actor"]["username"] == "member-user"
+
+
+def test_reads_and_refusals_are_recorded(client: TestClient, world: World, site: Site) -> None:
+    start = head(site)
+    member = world.headers("member")
+    private = world.datasets["private"]
+    client.get(f"/api/v1/datasets/{private}/rows?junction=J1", headers=member)
+    client.get(f"/api/v1/datasets/{private}/rows?_format=csv", headers=member)
+    client.get(f"/api/v1/streams/{world.streams['open']}/observations?_limit=5")
+    client.get(f"/api/v1/datasets/{private}/rows", headers=world.headers("outsider"))
+    client.get("/api/v1/me", headers={"Authorization": "Bearer cs_wrong"})
+    site.finish_background_work()
+    entries = entries_after(site, start)
+    reads = [e for e in entries if e["action"] == "dataset.read"]
+    summary = [
+        (read["resource"]["dataset"], read["detail"]["rows"], read["detail"]["format"])
+        for read in reads
+    ]
+    assert summary == [
+        (private, 2, "json"),
+        (private, None, "csv"),
+        (world.sensor_datasets["open"], 0, "json"),
+    ]
+    assert reads[0]["detail"]["query"] == "junction=J1"
+    assert reads[0]["resource"]["version"] == 1
+    assert reads[2]["actor"] == {"kind": "anonymous"}
+    refusals = [e for e in entries if e["action"] == "access.refused"]
+    outcomes = [(r["outcome"], r["detail"]["status"]) for r in refusals]
+    assert outcomes == [("hidden", 404), ("deny", 401)]
+    with site.engine.connect() as connection:
+        assert verify_chain(connection).ok

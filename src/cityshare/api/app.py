@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from cityshare import __version__
@@ -44,7 +47,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def create_app(site: Site) -> FastAPI:
     """Build the HTTP app serving ``site``."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Whatever requests queued (group commits, audit events) is stored before exit.
+        await run_in_threadpool(site.finish_background_work)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="cityshare",
         version=__version__,
         description="Publish, find and share city data.",

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityshare.access import ANONYMOUS, Actor
 from cityshare.api.responses import problem_response
+from cityshare.audit.events import refused
 from cityshare.catalogue.tokens import authenticate_token
 from cityshare.errors import BadRequest, CityshareError, PayloadTooLarge, Unauthorized
 from cityshare.site import Site
@@ -43,7 +44,17 @@ class AuthenticationMiddleware:
         try:
             actor = await self._actor(scope)
         except CityshareError as error:
-            await problem_response(error, scope.get("path"))(scope, receive, send)
+            path = str(scope.get("path", ""))
+            self.site.audit_writer.submit(
+                refused(
+                    ANONYMOUS,
+                    method=str(scope.get("method", "")),
+                    path=path,
+                    status=error.status,
+                    reason=error.detail,
+                )
+            )
+            await problem_response(error, path)(scope, receive, send)
             return
         scope.setdefault("state", {})["actor"] = actor
         await self.app(scope, receive, send)

@@ -12,7 +12,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cityshare.api.middleware import actor_of
 from cityshare.api.responses import problem_response
+from cityshare.audit.events import refused
 from cityshare.errors import (
     BadRequest,
     CityshareError,
@@ -23,6 +25,7 @@ from cityshare.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from cityshare.site import Site
 from cityshare.storage.engine import is_busy_error
 
 log = logging.getLogger("cityshare.api")
@@ -35,6 +38,11 @@ _HTTP_ERRORS: dict[int, type[CityshareError]] = {
     413: PayloadTooLarge,
     415: UnsupportedMediaType,
 }
+
+
+# Refused access decisions, which the audit log records. (Refused sensor batches are
+# counted per device and reason instead: see cityshare.streams.refusals.)
+REFUSALS = (Unauthorized, Forbidden, NotFound)
 
 
 class MethodNotAllowed(CityshareError):
@@ -53,6 +61,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 async def _service_error(request: Request, error: CityshareError) -> Response:
+    if isinstance(error, REFUSALS) and not error.audited:
+        site: Site = request.app.state.site
+        event = refused(
+            actor_of(request.state),
+            method=request.method,
+            path=request.url.path,
+            status=error.status,
+            reason=error.detail,
+        )
+        site.audit_writer.submit(event)
     return problem_response(error, request.url.path)
 
 

@@ -146,7 +146,9 @@ def sign_in(site: Site, username: str, password: str) -> Actor:
         stored = row.password_hash if row is not None else None
         if not verify_password(stored, password) or row is None:
             record(site, Event("auth.sign-in", None, "deny", resource={"username": username[:100]}))
-            raise Unauthorized("Wrong username or password.")
+            refusal = Unauthorized("Wrong username or password.")
+            refusal.audited = True
+            raise refusal
         actor = load_actor(connection, row.id)
     record(site, Event("auth.sign-in", actor, resource={"username": username}))
     return actor

@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import Connection, Select, and_, func, select
 
 from cityshare.access import Actor
+from cityshare.audit.events import data_read
 from cityshare.catalogue.datasets import dataset_row
 from cityshare.errors import BadRequest
 from cityshare.query.cursor import invalid_cursor
@@ -57,6 +58,8 @@ class StreamView:
     value_type: str
     device_uid: str
     key_names: Mapping[int, str]
+    dataset_id: int
+    dataset: str
 
 
 def parse_query(site: Site, params: Mapping[str, str]) -> ObservationQuery:
@@ -100,7 +103,7 @@ def open_stream(site: Site, actor: Actor, stream_id: int) -> StreamView:
                 )
             ).all()
         )
-    return StreamView(row.id, row.value_type, row.device_uid, names)
+    return StreamView(row.id, row.value_type, row.device_uid, names, row.dataset_id, row.dataset)
 
 
 def page(site: Site, stream: StreamView, query: ObservationQuery) -> dict[str, Any]:
@@ -159,6 +162,7 @@ def latest(site: Site, actor: Actor, dataset: str) -> dict[str, Any]:
             .where(datastreams.c.dataset_id == owner.id)
             .order_by(datastreams.c.id)
         ).all()
+    site.audit_writer.submit(data_read(actor, owner.id, dataset, query="latest", rows=len(rows)))
     return {"dataset": dataset, "streams": [_latest_record(row) for row in rows]}
 
 

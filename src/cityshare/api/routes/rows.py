@@ -14,7 +14,8 @@ from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.middleware import actor_of
 from cityshare.api.responses import JSON
-from cityshare.catalogue.versions import open_version
+from cityshare.audit.events import data_read
+from cityshare.catalogue.versions import OpenVersion, open_version
 from cityshare.errors import BadRequest, QueryTimeout
 from cityshare.query import (
     QueryPlan,
@@ -107,7 +108,10 @@ def _answer(name: str, request: Request, site: Site, actor: Actor, reader: Engin
     if plan.format == "json":
         body = _run_limited(reader, plan)
         body["version"] = opened.number
+        returned = len(body.get("rows") or body.get("groups") or ())
+        _audit_read(site, actor, opened, request, returned, plan.format)
         return JSON(body)
+    _audit_read(site, actor, opened, request, None, plan.format)
     headers = {"Content-Disposition": f'attachment; filename="{name}.{plan.format}"'}
     following = export_next_cursor(reader, plan)
     if following is not None:
@@ -115,6 +119,22 @@ def _answer(name: str, request: Request, site: Site, actor: Actor, reader: Engin
         headers["Link"] = f'<{link}>; rel="next"'
     body_chunks = stream_export(site.export_reader, plan)
     return StreamingResponse(body_chunks, media_type=plan.media_type, headers=headers)
+
+
+def _audit_read(
+    site: Site, actor: Actor, opened: OpenVersion, request: Request, rows: int | None, output: str
+) -> None:
+    site.audit_writer.submit(
+        data_read(
+            actor,
+            opened.dataset.id,
+            opened.dataset_name,
+            version=opened.number,
+            query=request.url.query,
+            rows=rows,
+            output=output,
+        )
+    )
 
 
 def _run_limited(engine: Engine, plan: QueryPlan) -> dict[str, Any]:

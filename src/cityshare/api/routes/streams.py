@@ -7,10 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
+from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.models import StreamCreate
 from cityshare.api.responses import JSON
+from cityshare.audit.events import data_read
 from cityshare.errors import BadRequest
+from cityshare.site import Site
 from cityshare.streams import datastreams, observations
 
 router = APIRouter(tags=["streams"])
@@ -68,7 +71,11 @@ def list_observations(stream_id: int, request: Request, site: SiteDep, actor: Ac
     stream = observations.open_stream(site, actor, stream_id)
     query = observations.with_cursor(site, stream, query, params.get("_next"))
     if query.format == "json":
-        return JSON(observations.page(site, stream, query))
+        body = observations.page(site, stream, query)
+        returned = len(body.get("observations", body.get("buckets", ())))
+        _audit_read(site, actor, stream, request, returned, "json")
+        return JSON(body)
+    _audit_read(site, actor, stream, request, None, query.format)
     return StreamingResponse(
         observations.export(site, stream, query),
         media_type=_MEDIA_TYPES[query.format],
@@ -76,6 +83,26 @@ def list_observations(stream_id: int, request: Request, site: SiteDep, actor: Ac
             "Content-Disposition": f'attachment; filename="stream-{stream_id}.{query.format}"'
         },
     )
+
+
+def _audit_read(
+    site: Site,
+    actor: Actor,
+    stream: observations.StreamView,
+    request: Request,
+    rows: int | None,
+    output: str,
+) -> None:
+    event = data_read(
+        actor,
+        stream.dataset_id,
+        stream.dataset,
+        stream_id=stream.id,
+        query=request.url.query,
+        rows=rows,
+        output=output,
+    )
+    site.audit_writer.submit(event)
 
 
 def _single_params(request: Request) -> dict[str, str]:

@@ -1,0 +1,45 @@
+"""The events adapters record for reads and refusals (writes record themselves)."""
+
+from __future__ import annotations
+
+from cityshare.access import Actor
+from cityshare.audit.log import Event
+
+MAX_QUERY_CHARS = 2000
+
+
+def data_read(
+    actor: Actor,
+    dataset_id: int,
+    dataset: str,
+    *,
+    query: str,
+    rows: int | None,
+    version: int | None = None,
+    stream_id: int | None = None,
+    output: str = "json",
+) -> Event:
+    """Someone read data: which dataset (and version or stream), what query, how many rows."""
+    resource: dict[str, object] = {"dataset": dataset}
+    if version is not None:
+        resource["version"] = version
+    if stream_id is not None:
+        resource["stream_id"] = stream_id
+    return Event(
+        "dataset.read",
+        actor,
+        dataset_id=dataset_id,
+        resource=resource,
+        detail={"query": query[:MAX_QUERY_CHARS], "rows": rows, "format": output},
+    )
+
+
+def refused(actor: Actor, *, method: str, path: str, status: int, reason: str) -> Event:
+    """A request the access policy or authentication turned away."""
+    return Event(
+        "access.refused",
+        actor,
+        outcome="hidden" if status == 404 else "deny",
+        resource={"method": method, "path": path[:500]},
+        detail={"status": status, "reason": reason[:200]},
+    )
