@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     access_log: bool = Field(
         False, description="Log every HTTP request (off: a proxy in front usually logs)."
     )
+    audit_reads: bool = Field(
+        True, description="Record every read of data in the audit log (writes always are)."
+    )
     limits: Limits = Field(default_factory=Limits)
     mqtt_url: str | None = Field(
         None,

@@ -6,6 +6,7 @@ import orjson
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from cityshare.api import create_app
 from cityshare.audit.verify import verify_chain
 from cityshare.catalogue import users
 from cityshare.cli_support import console_actor
@@ -119,3 +120,17 @@ def test_reads_and_refusals_are_recorded(client: TestClient, world: World, site:
     assert outcomes == [("hidden", 404), ("deny", 401)]
     with site.engine.connect() as connection:
         assert verify_chain(connection).ok
+
+
+def test_reads_go_unrecorded_only_when_switched_off(world: World) -> None:
+    settings = world.site.settings.model_copy(update={"audit_reads": False})
+    quiet = Site.open(settings, migrate=False)
+    try:
+        start = head(quiet)
+        with TestClient(create_app(quiet)) as client:
+            client.get(f"/api/v1/datasets/{world.datasets['open']}/rows")
+            client.get(f"/api/v1/datasets/{world.datasets['private']}/rows")  # refused: 404
+        entries = entries_after(quiet, start)
+        assert [e["action"] for e in entries] == ["access.refused"]
+    finally:
+        quiet.close()

@@ -93,6 +93,8 @@ def _audit_read(
     rows: int | None,
     output: str,
 ) -> None:
+    if not site.settings.audit_reads:
+        return
     event = data_read(
         actor,
         stream.dataset_id,
