@@ -65,10 +65,11 @@ def create_app(site: Site) -> FastAPI:
     )
     app.state.site = site
     app.include_router(_api_router(), prefix=API_PREFIX, responses=ERROR_RESPONSES)
-    # The query API's hot path, ahead of FastAPI's router (see rows.rows_endpoint).
-    app.router.routes.insert(
-        0, Route(f"{API_PREFIX}/datasets/{{name}}/rows", rows.rows_endpoint, methods=["GET"])
-    )
+    # The hot paths, ahead of FastAPI's router (see rows.rows_endpoint).
+    app.router.routes[:0] = [
+        Route(f"{API_PREFIX}/datasets/{{name}}/rows", rows.rows_endpoint, methods=["GET"]),
+        Route(f"{API_PREFIX}/ingest", ingest.ingest_endpoint, methods=["POST"]),
+    ]
     install_problem_handlers(app)
     limits = site.settings.limits
     app.add_middleware(AuthenticationMiddleware, site=site)

@@ -41,6 +41,18 @@ _BODY_DOC = {
 @router.post("/ingest", response_model=None, status_code=201, openapi_extra=_BODY_DOC)
 async def ingest(request: Request, site: SiteDep) -> Response:
     """Store a device's signed batch of readings; answered only once they are durable."""
+    return await answer_ingest(request, site)
+
+
+async def ingest_endpoint(request: Request) -> Response:
+    """The same route as :func:`ingest` as a plain Starlette endpoint, ahead of FastAPI's
+    router (dependency resolution costs more than a small batch; see rows_endpoint)."""
+    site: Site = request.app.state.site
+    return await answer_ingest(request, site)
+
+
+async def answer_ingest(request: Request, site: Site) -> Response:
+    """Verify, store durably (group commit), then acknowledge; count and raise refusals."""
     device = request.headers.get("x-device-id", "")
     signature = request.headers.get("x-signature", "")
     body = await request.body()
