@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from cityshare.audit.writer import AuditWriter
     from cityshare.streams.committer import GroupCommitter
 
+# Threads per process that verify signed batches (CPU-bound: more only contend for the GIL).
+INGEST_THREADS = 2
 # How long a query may hold the event loop before it is moved to a worker thread.
 INLINE_QUERY_SECONDS = 0.02
 
@@ -115,6 +118,11 @@ class Site:
         return GroupCommitter(self)
 
     @cached_property
+    def ingest_executor(self) -> ThreadPoolExecutor:
+        """Threads that verify signed batches; few, so a burst leaves threads for readers."""
+        return ThreadPoolExecutor(max_workers=INGEST_THREADS, thread_name_prefix="ingest")
+
+    @cached_property
     def audit_writer(self) -> AuditWriter:
         """Appends audit events of reads and refusals in batches, off the request path."""
         from cityshare.audit.writer import AuditWriter
@@ -124,6 +132,9 @@ class Site:
     def finish_background_work(self) -> None:
         """Commit queued ingestion and append queued audit events, then stop their threads
         (they start again on next use)."""
+        executor = self.__dict__.pop("ingest_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=True)
         for name in ("ingest_committer", "audit_writer"):
             worker = self.__dict__.pop(name, None)
             if worker is not None:

@@ -63,7 +63,12 @@ async def answer_ingest(request: Request, site: Site) -> Response:
                 "Send the device id in X-Device-Id and the base64 Ed25519 signature of "
                 "the body in X-Signature.",
             )
-        batch = await run_in_threadpool(prepare, site, device[:60], body, signature[:200])
+        # Verification is CPU-bound: it runs on the site's small ingest pool, so that a burst
+        # of batches queues there and never takes every thread readers need.
+        loop = asyncio.get_running_loop()
+        batch = await loop.run_in_executor(
+            site.ingest_executor, prepare, site, device[:60], body, signature[:200]
+        )
         outcome = await asyncio.wrap_future(site.ingest_committer.submit(batch))
         if isinstance(outcome, IngestRefused):
             raise outcome
