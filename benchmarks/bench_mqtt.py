@@ -23,7 +23,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import (
+from sqlalchemy import func, select
+
+from common import (
     CitySite,
     Server,
     format_table,
@@ -33,8 +35,7 @@ from benchmarks.common import (
     stop_on_sigterm,
     temp_folder,
 )
-from benchmarks.mqtt_load import close_all, open_connection, publish_rounds
-from sqlalchemy import func, select
+from mqtt_load import close_all, open_connection, publish_rounds
 
 TARGET_READINGS_PER_SECOND = 20_000
 WORKER_USER = "cityshare-ingest"

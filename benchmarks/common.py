@@ -475,3 +475,20 @@ def _cell(value: Any) -> str:
 
 def verdict(ok: bool | None) -> str:
     return "-" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def add_run_options(parser: Any, *, quiet_wait: float) -> None:
+    """The options every load benchmark shares: waiting for quiet, JSON out, keep files."""
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=quiet_wait,
+        help="seconds, over the whole benchmark, to wait for an idle machine before runs",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write all results here")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+
+
+def worker_counts(text: str) -> list[int]:
+    """``--workers 1,2`` as a list of worker counts."""
+    return [int(value) for value in text.split(",") if value.strip()]

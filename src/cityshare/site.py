@@ -61,6 +61,14 @@ class VersionTableCache:
 
 
 @dataclass(frozen=True)
+class IngestLocks:
+    """Turns taken by ingestion in one process (see cityshare.streams.ingest)."""
+
+    preparing: threading.Lock = field(default_factory=threading.Lock)
+    committing: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass(frozen=True)
 class Site:
     """Everything a core service needs; one per process."""
 
@@ -68,6 +76,7 @@ class Site:
     engine: Engine
     secret_key: bytes
     version_tables: VersionTableCache = field(default_factory=VersionTableCache)
+    ingest_locks: IngestLocks = field(default_factory=IngestLocks)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Site:
