@@ -27,7 +27,7 @@ stream), ending at the load time, with their provenance (the device, its key, on
 Targets: bucketed day p50 < 50 ms; reader p99 < 50 ms during ingestion (each at every
 worker count). Exit status 1 when one is missed.
 
-Run: ``python benchmarks/bench_sensor_query.py`` (about 8 minutes) or, quickly,
+Run: ``python benchmarks/bench_sensor_query.py`` (about 7 minutes) or, quickly,
 ``python benchmarks/bench_sensor_query.py --rows 1000000 --duration 4 --repeats 1``.
 """
 
