@@ -61,14 +61,6 @@ class VersionTableCache:
 
 
 @dataclass(frozen=True)
-class IngestLocks:
-    """Turns taken by ingestion in one process (see cityshare.streams.ingest)."""
-
-    preparing: threading.Lock = field(default_factory=threading.Lock)
-    committing: threading.Lock = field(default_factory=threading.Lock)
-
-
-@dataclass(frozen=True)
 class Site:
     """Everything a core service needs; one per process."""
 
@@ -76,7 +68,8 @@ class Site:
     engine: Engine
     secret_key: bytes
     version_tables: VersionTableCache = field(default_factory=VersionTableCache)
-    ingest_locks: IngestLocks = field(default_factory=IngestLocks)
+    # Taken by ingest commits on a SQLite file before its flock (streams.ingest._writer_turn).
+    ingest_commit_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Site:

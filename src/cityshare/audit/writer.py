@@ -10,11 +10,11 @@ ends.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
+from dataclasses import replace
 
 from cityshare.audit.log import Event, record
+from cityshare.background import BatchingThread
 from cityshare.site import Site, utcnow
 
 log = logging.getLogger(__name__)
@@ -24,63 +24,24 @@ LINGER_SECONDS = 0.05  # gather a few events into each transaction
 RETRY_SECONDS = 0.5
 
 
-class AuditWriter:
+class AuditWriter(BatchingThread[Event]):
     """Appends queued events to the audit chain in batches, from one thread."""
 
     def __init__(self, site: Site) -> None:
+        super().__init__("audit-writer", max_batch=MAX_BATCH, linger=LINGER_SECONDS)
         self._site = site
-        self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
-        self._lock = threading.Lock()
-        self._started = False
 
     def submit(self, event: Event) -> None:
         """Queue ``event`` (stamped now) for the chain; returns at once."""
-        if event.at is None:
-            event = Event(
-                event.action,
-                event.actor,
-                event.outcome,
-                event.dataset_id,
-                event.resource,
-                event.detail,
-                utcnow(),
-            )
-        self._start()
-        self._queue.put(event)
+        self.put(event if event.at is not None else replace(event, at=utcnow()))
 
-    def close(self) -> None:
-        """Append everything queued, then stop."""
-        if self._started:
-            self._queue.put(None)
-            self._thread.join(timeout=60)
+    def submit_read(self, event: Event) -> None:
+        """Queue the event of a read, unless the site records no reads."""
+        if self._site.settings.audit_reads:
+            self.submit(event)
 
-    def _start(self) -> None:
-        with self._lock:
-            if not self._started:
-                self._thread.start()
-                self._started = True
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                return
-            time.sleep(LINGER_SECONDS)
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            self._append(batch)
-
-    def _append(self, batch: list[Event]) -> None:
+    def handle(self, batch: list[Event]) -> None:
+        """Append one batch, retrying while the store is briefly unavailable."""
         for attempt in range(20):
             try:
                 record(self._site, *batch)

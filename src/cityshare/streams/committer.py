@@ -10,82 +10,42 @@ outcome, only after the transaction holding its batch has committed.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from concurrent.futures import Future
 
+from cityshare.background import BatchingThread
 from cityshare.site import Site
 from cityshare.streams.ingest import Acknowledgement, IngestRefused, PreparedBatch, commit
 
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 256  # batches per transaction
-_STOP = None
 
 Outcome = Acknowledgement | IngestRefused
+_Waiting = tuple[PreparedBatch, Future[Outcome]]
 
 
-class GroupCommitter:
+class GroupCommitter(BatchingThread[_Waiting]):
     """A writer thread that commits queued batches in groups."""
 
     def __init__(self, site: Site, *, channel: str = "http") -> None:
+        super().__init__("ingest-commit", max_batch=MAX_GROUP)
         self._site = site
         self._channel = channel
-        self._queue: queue.SimpleQueue[tuple[PreparedBatch, Future[Outcome]] | None] = (
-            queue.SimpleQueue()
-        )
-        self._thread = threading.Thread(target=self._run, name="ingest-commit", daemon=True)
-        self._started = False
-        self._lock = threading.Lock()
 
     def submit(self, batch: PreparedBatch) -> Future[Outcome]:
         """Queue ``batch``; the future resolves once it is durably stored (or refused)."""
-        self._start()
         future: Future[Outcome] = Future()
-        self._queue.put((batch, future))
+        self.put((batch, future))
         return future
 
-    def close(self) -> None:
-        """Finish what is queued, then stop the thread."""
-        if self._started:
-            self._queue.put(_STOP)
-            self._thread.join(timeout=30)
-
-    def _start(self) -> None:
-        with self._lock:
-            if not self._started:
-                self._thread.start()
-                self._started = True
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            group = [first]
-            stop = self._drain(group)
-            self._commit(group)
-            if stop:
-                return
-
-    def _drain(self, group: list[tuple[PreparedBatch, Future[Outcome]]]) -> bool:
-        while len(group) < MAX_GROUP:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return False
-            if item is _STOP:
-                return True
-            group.append(item)
-        return False
-
-    def _commit(self, group: list[tuple[PreparedBatch, Future[Outcome]]]) -> None:
+    def handle(self, batch: list[_Waiting]) -> None:
+        """Commit one group and answer every request in it."""
         try:
-            outcomes = commit(self._site, [batch for batch, _ in group], channel=self._channel)
+            outcomes = commit(self._site, [item for item, _ in batch], channel=self._channel)
         except Exception as error:  # every waiting request must hear back
             log.warning("ingest commit failed: %s", type(error).__name__)
-            for _, future in group:
+            for _, future in batch:
                 future.set_exception(error)
             return
-        for (_, future), outcome in zip(group, outcomes, strict=True):
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
             future.set_result(outcome)

@@ -22,7 +22,6 @@ for their turn in the kernel rather than in SQLite's sleeping busy handler
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -160,9 +159,6 @@ def commit(
     return outcomes
 
 
-_TURNS: dict[str, threading.Lock] = {}
-
-
 @contextmanager
 def _writer_turn(site: Site) -> Iterator[None]:
     """On a SQLite file, wait for this commit's turn in the kernel: a lock between this
@@ -173,8 +169,7 @@ def _writer_turn(site: Site) -> Iterator[None]:
     if database is None or fcntl is None:
         yield
         return
-    lock = _TURNS.setdefault(database, threading.Lock())
-    with lock, open(database + "-ingest.lock", "ab") as handle:
+    with site.ingest_commit_lock, open(database + "-ingest.lock", "ab") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         yield  # closing the file releases the flock
 

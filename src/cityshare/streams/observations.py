@@ -162,10 +162,9 @@ def latest(site: Site, actor: Actor, dataset: str) -> dict[str, Any]:
             .where(datastreams.c.dataset_id == owner.id)
             .order_by(datastreams.c.id)
         ).all()
-    if site.settings.audit_reads:
-        site.audit_writer.submit(
-            data_read(actor, owner.id, dataset, query="latest", rows=len(rows))
-        )
+    site.audit_writer.submit_read(
+        data_read(actor, owner.id, dataset, query="latest", rows=len(rows))
+    )
     return {"dataset": dataset, "streams": [_latest_record(row) for row in rows]}
 
 

@@ -124,9 +124,7 @@ def _answer(name: str, request: Request, site: Site, actor: Actor, reader: Engin
 def _audit_read(
     site: Site, actor: Actor, opened: OpenVersion, request: Request, rows: int | None, output: str
 ) -> None:
-    if not site.settings.audit_reads:
-        return
-    site.audit_writer.submit(
+    site.audit_writer.submit_read(
         data_read(
             actor,
             opened.dataset.id,

@@ -93,8 +93,6 @@ def _audit_read(
     rows: int | None,
     output: str,
 ) -> None:
-    if not site.settings.audit_reads:
-        return
     event = data_read(
         actor,
         stream.dataset_id,
@@ -104,7 +102,7 @@ def _audit_read(
         rows=rows,
         output=output,
     )
-    site.audit_writer.submit(event)
+    site.audit_writer.submit_read(event)
 
 
 def _single_params(request: Request) -> dict[str, str]:

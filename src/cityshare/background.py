@@ -1,0 +1,66 @@
+"""A queue drained in batches by one lazily started thread (group commit, audit appends)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+_STOP = object()
+
+
+class BatchingThread(Generic[Item]):
+    """Items queued from any thread, handled by one thread in batches of up to ``max_batch``.
+
+    The thread starts on the first :meth:`put`. A batch is everything queued while the
+    previous one was handled (after waiting ``linger`` seconds for more, if set).
+    :meth:`close` handles what is queued, then stops the thread.
+    """
+
+    def __init__(self, name: str, *, max_batch: int, linger: float = 0.0) -> None:
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._max_batch = max_batch
+        self._linger = linger
+        self._lock = threading.Lock()
+        self._started = False
+
+    def put(self, item: Item) -> None:
+        """Queue ``item`` for the thread; returns at once."""
+        with self._lock:
+            if not self._started:
+                self._thread.start()
+                self._started = True
+        self._queue.put(item)
+
+    def close(self, timeout: float = 60) -> None:
+        """Handle everything queued, then stop."""
+        if self._started:
+            self._queue.put(_STOP)
+            self._thread.join(timeout=timeout)
+
+    def handle(self, batch: list[Item]) -> None:
+        """Handle one batch (subclasses)."""
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            if self._linger:
+                time.sleep(self._linger)
+            batch: list[Item] = [first]  # type: ignore[list-item]
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)  # type: ignore[arg-type]
+            self.handle(batch)
