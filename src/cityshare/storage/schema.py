@@ -44,6 +44,21 @@ users = Table(
     Column("password_hash", String(200), nullable=True),
     Column("is_site_admin", Boolean, nullable=False, default=False),
     Column("created_at", DateTime, nullable=False),
+    # The TOTP secret, encrypted with a key derived from the site secret.
+    Column("totp_secret", String(300), nullable=True),
+    Column("totp_enabled_at", DateTime, nullable=True),
+    # The last time step accepted, so that one code cannot be used twice.
+    Column("totp_last_step", BigInteger, nullable=True),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("used_at", DateTime, nullable=True),
 )
 
 memberships = Table(
@@ -92,6 +107,8 @@ datasets = Table(
     Column("temporal_start", String(40), nullable=True),
     Column("temporal_end", String(40), nullable=True),
     Column("current_version", Integer, nullable=True),
+    # Column name -> "public" | "personal" | "sensitive" (absent: public); see cityshare.sharing.
+    Column("column_classes", JSON, nullable=True),
     Column("created_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("modified_at", DateTime, nullable=False),
@@ -237,4 +254,51 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# --- Sharing (see cityshare.sharing): data sharing agreements and requests for them.
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "grantee_user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    ),
+    Column(
+        "grantee_organisation_id",
+        ForeignKey("organisations.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    Column("purpose", Text, nullable=False),
+    Column("terms", Text, nullable=False),
+    Column("permissions", String(20), nullable=False),
+    Column("columns", JSON, nullable=True),
+    Column("row_filter", JSON, nullable=True),
+    Column("min_group_size", Integer, nullable=True),
+    Column("pseudonymised", JSON, nullable=True),
+    Column("request_id", Integer, nullable=True),
+    Column("created_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
+    Column("revoked_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+)
+
+access_requests = Table(
+    "access_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("requester_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("organisation_id", ForeignKey("organisations.id", ondelete="CASCADE"), nullable=True),
+    Column("purpose", Text, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("grant_id", ForeignKey("grants.id", ondelete="SET NULL"), nullable=True),
+    Column("decided_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("decided_at", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False),
 )
