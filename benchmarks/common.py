@@ -328,9 +328,10 @@ def running(server: Server, ready_path: str, timeout: float = 60.0) -> Iterator[
         server.stop()
 
 
-def http_get_json(url: str, timeout: float = 30.0) -> Any:
+def http_get_json(url: str, timeout: float = 30.0, authorization: str = "") -> Any:
     """GET ``url`` and decode its JSON body (raise on a non-200 status)."""
-    response = httpx.get(url, timeout=timeout)
+    headers = {"Authorization": authorization} if authorization else {}
+    response = httpx.get(url, timeout=timeout, headers=headers)
     response.raise_for_status()
     return response.json()
 
@@ -351,6 +352,9 @@ end
 function init(args)
   counter = offset or 0
 end
+
+local authorization = "%(authorization)s"
+if authorization ~= "" then wrk.headers["Authorization"] = authorization end
 
 function request()
   counter = counter + 1
@@ -402,13 +406,15 @@ def run_wrk(
     connections: int = 16,
     threads: int = 2,
     timeout: float = 5.0,
+    authorization: str = "",
 ) -> WrkResult:
-    """Run wrk against ``base_url`` rotating over ``paths``; latencies in milliseconds."""
+    """Run wrk against ``base_url`` rotating over ``paths``; latencies in milliseconds.
+    ``authorization`` is sent as the Authorization header of every request (a token)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths_file = folder / "wrk-paths.txt"
     paths_file.write_text("\n".join(paths) + "\n")
     script = folder / "wrk-rotate.lua"
-    script.write_text(_WRK_SCRIPT % {"paths": str(paths_file)})
+    script.write_text(_WRK_SCRIPT % {"paths": str(paths_file), "authorization": authorization})
     command = [
         "wrk",
         f"-t{threads}",

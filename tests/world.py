@@ -29,8 +29,19 @@ ACTOR_KINDS = ("anonymous", "outsider", "member", "editor", "admin", "readonly")
 
 
 def make_site(database_url: str, folder: Path) -> Site:
-    """A Site on a fresh store in ``folder``."""
-    settings = Settings(data_dir=folder, database_url=database_url, secret_key="test-secret-key")
+    """A Site on a fresh store in ``folder``.
+
+    Every test client comes from one address, and some tests sign in dozens of times: the
+    sign-in throttle (5 a minute by default) is raised here, not switched off. The other
+    limits keep their defaults; tests/api/test_rate_limits.py sets its own.
+    """
+    settings = Settings(
+        data_dir=folder,
+        database_url=database_url,
+        secret_key="test-secret-key",
+        rate_limit_sign_in_per_minute=60_000,
+        rate_limit_sign_in_burst=10_000,
+    )
     return Site.open(settings)
 
 

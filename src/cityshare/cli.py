@@ -11,7 +11,7 @@ from rich.console import Console
 
 from cityshare import __version__
 from cityshare.access.actor import ALL_SCOPES
-from cityshare.catalogue import organisations, tokens, users
+from cityshare.catalogue import organisations, second_factor, tokens, users
 from cityshare.cli_audit import audit_app
 from cityshare.cli_devices import device_app, stream_app
 from cityshare.cli_support import (
@@ -208,6 +208,21 @@ def user_create(
     if org:
         organisations.set_member(site, actor, org, username, role)
     console.print(f"Created user [bold]{username}[/].")
+
+
+@user_app.command("reset-second-factor")
+def user_reset_second_factor(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="The user who lost their second factor.")],
+    as_user: AsUser = "admin",
+) -> None:
+    """Remove a user's second factor (TOTP and recovery codes), e.g. after a lost phone."""
+    site = open_site(ctx)
+    had_one = second_factor.reset(site, console_actor(site, as_user), username)
+    if had_one:
+        console.print(f"Removed the second factor of [bold]{username}[/]; they can enrol again.")
+    else:
+        console.print(f"{username} had no second factor enabled; nothing pending is left.")
 
 
 @token_app.command("create")

@@ -6,14 +6,16 @@ Nothing reads the environment at import time: :func:`load_settings` builds a
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
 SIGNING_KEY_FILE = "site-signing-key.pem"
+_ORIGIN = re.compile(r"https?://(\[[0-9a-fA-F:.]+\]|[^/\s:?#\[\]@]+)(:[0-9]{1,5})?")
 
 
 class Limits(BaseSettings):
@@ -36,6 +38,9 @@ class Limits(BaseSettings):
     max_indexed_columns: int = Field(16, gt=0, description="Columns indexed per dataset version.")
     query_seconds: float = Field(10.0, gt=0, description="Time limit of one query page or count.")
     export_seconds: float = Field(900.0, gt=0, description="Time limit of one streamed export.")
+    max_sql_rows: int = Field(
+        10_000, gt=0, description="Most rows a statement of the SQL endpoint returns."
+    )
     max_readings_per_batch: int = Field(
         5000, gt=0, description="Most readings one signed ingest batch may carry."
     )
@@ -83,6 +88,55 @@ class Settings(BaseSettings):
         description="Most unacknowledged MQTT messages the ingest worker holds (its MQTT v5 "
         "receive-maximum); at most the broker's max_inflight_messages.",
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis that holds rate-limit buckets shared by every server process, as "
+        "redis://HOST:PORT/DB; default: each process keeps its own.",
+    )
+    rate_limit_prefix: str = Field(
+        "cityshare:rate:", min_length=1, description="Prefix of the rate-limit keys in Redis."
+    )
+    rate_limit_token_per_second: float = Field(
+        100.0, ge=0, description="Requests a second per API token (0: no limit)."
+    )
+    rate_limit_token_burst: int = Field(200, ge=1, description="Burst allowed per API token.")
+    rate_limit_address_per_second: float = Field(
+        50.0, ge=0, description="Anonymous requests a second per client address (0: no limit)."
+    )
+    rate_limit_address_burst: int = Field(
+        100, ge=1, description="Burst of anonymous requests allowed per client address."
+    )
+    rate_limit_sign_in_per_minute: float = Field(
+        5.0, ge=0, description="Password sign-ins a minute per client address (0: no limit)."
+    )
+    rate_limit_sign_in_burst: int = Field(
+        10, ge=1, description="Burst of password sign-ins allowed per client address."
+    )
+    rate_limit_exempt: str | None = Field(
+        "127.0.0.1,::1",
+        description="Client addresses or networks (comma-separated) never limited per address.",
+    )
+    trusted_proxies: str | None = Field(
+        None,
+        description="Proxy addresses or networks (comma-separated) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed.",
+    )
+    cors_origins: str | None = Field(
+        None,
+        description="Origins (comma-separated, exact, or *) that browsers may call the API "
+        "from; default: no CORS headers.",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: str | None) -> str | None:
+        for origin in split_list(value):
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], "
+                    "without a path or a trailing slash"
+                )
+        return value
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to ``sqlite:///DATA_DIR/cityshare.db``."""
@@ -104,6 +158,11 @@ class Settings(BaseSettings):
     def resolved_signing_key_file(self) -> Path:
         """The site signing key's file; created (0600) in the data folder on first use."""
         return self.signing_key_file or self.data_dir / SIGNING_KEY_FILE
+
+
+def split_list(value: str | None) -> list[str]:
+    """The items of a comma-separated setting, stripped, empty ones left out."""
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from cityshare.audit.writer import AuditWriter
+    from cityshare.ratelimit import TokenBucketLimiter
     from cityshare.streams.committer import GroupCommitter
 
 # Threads per process that verify signed batches (CPU-bound: more only contend for the GIL).
@@ -131,6 +132,15 @@ class Site:
 
         return AuditWriter(self)
 
+    @cached_property
+    def rate_limiter(self) -> TokenBucketLimiter:
+        """Token buckets for rate limits: in Redis when ``redis_url`` is set (shared by
+        every process), else in this process. ``rate_limiter.hit(key, rate=, burst=)``."""
+        from cityshare.ratelimit import make_limiter
+
+        settings = self.settings
+        return make_limiter(settings.redis_url, prefix=settings.rate_limit_prefix)
+
     def finish_background_work(self) -> None:
         """Commit queued ingestion and append queued audit events, then stop their threads
         (they start again on next use)."""
@@ -145,6 +155,9 @@ class Site:
     def close(self) -> None:
         """Finish background work and release database connections."""
         self.finish_background_work()
+        limiter = self.__dict__.pop("rate_limiter", None)
+        if limiter is not None:
+            limiter.close()
         self.engine.dispose()
 
 

@@ -9,24 +9,42 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.routing import iter_route_contexts
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from cityshare.api import create_app
 from cityshare.catalogue import organisations, tokens, users
+from cityshare.catalogue.rows import inserted_id
 from cityshare.cli_support import console_actor
+from cityshare.sharing import grants
+from cityshare.storage.schema import access_requests, datasets
+from cityshare.storage.schema import users as users_table
 from cityshare.streams import keys
 from tests.conftest import ENGINES, store_url
 from tests.sensors import add_device
-from tests.world import OWNER, SAMPLE_CSV, VISIBILITIES, World, add_dataset, build_world, make_site
+from tests.world import (
+    OTHER,
+    OWNER,
+    SAMPLE_CSV,
+    VISIBILITIES,
+    World,
+    add_dataset,
+    build_world,
+    make_site,
+)
 
 ACTORS = ("anonymous", "outsider", "member", "editor", "admin", "readonly", "siteadmin")
 OWNER_MEMBERS = frozenset({"member", "editor", "admin", "readonly"})
+
+
+Expect = Callable[[str, str | None], int]
+Prepare = Callable[["World", str | None], tuple[str, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -106,12 +124,12 @@ def throwaway_dataset(world: World, visibility: str | None) -> tuple[str, dict[s
     return f"/api/v1/datasets/{name}", {}
 
 
-def throwaway_user(world: World) -> str:
-    """A fresh user who is a member of the owner organisation."""
+def throwaway_user(world: World, organisation: str = OWNER) -> str:
+    """A fresh user who is a member of ``organisation`` (default: the owner)."""
     admin = console_actor(world.site, "admin")
     username = f"temp-{secrets.token_hex(4)}"
     users.create_user(world.site, admin, username=username)
-    organisations.set_member(world.site, admin, OWNER, username, "member")
+    organisations.set_member(world.site, admin, organisation, username, "member")
     return username
 
 
@@ -198,6 +216,22 @@ ROUTES: dict[tuple[str, str], Case] = {
         everyone(401),
         fixed("/api/v1/auth/token", json={"username": "member-user", "password": "x" * 12}),
     ),
+    # Password-authenticated (no token): a wrong password is 401 for everyone.
+    **{
+        ("POST", f"/api/v1/auth/second-factor/{step}"): Case(
+            everyone(401),
+            fixed(
+                f"/api/v1/auth/second-factor/{step}",
+                json={"username": "member-user", "password": "x" * 12, **extra},
+            ),
+        )
+        for step, extra in (
+            ("setup", {}),
+            ("confirm", {"code": "123456"}),
+            ("disable", {"code": "123456"}),
+            ("recovery-codes", {"code": "123456"}),
+        )
+    },
     ("GET", "/api/v1/me"): Case(everyone(200), fixed("/api/v1/me")),
     ("GET", "/api/v1/users"): Case(allow_if(SITE_ADMIN, 200), fixed("/api/v1/users")),
     ("POST", "/api/v1/users"): Case(
@@ -318,6 +352,157 @@ ROUTES: dict[tuple[str, str], Case] = {
     ),
     ("POST", "/api/v1/ingest"): Case(everyone(201), signed_batch),
 }
+
+
+# --- Sharing: grants, access requests, access log and the audit export.
+ORG_ADMIN_READERS = frozenset({"admin", "readonly", "siteadmin"})
+IN_A_DAY = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+
+
+def new_grant(world: World, visibility: str | None) -> tuple[str, dict[str, Any]]:
+    """A grant body for a throwaway user (a grant to an actor of the matrix would change
+    what it may see in later cases)."""
+    body = {"user": throwaway_user(world, OTHER), "purpose": "matrix", "expires_at": IN_A_DAY}
+    return f"/api/v1/datasets/{world.datasets[str(visibility)]}/grants", {"json": body}
+
+
+def throwaway_grant(suffix: str, **kwargs: Any) -> Prepare:
+    """A fresh grant to a throwaway user (no actor of the matrix holds it)."""
+
+    def prepare(world: World, visibility: str | None) -> tuple[str, dict[str, Any]]:
+        name = world.datasets[str(visibility)]
+        grantee = throwaway_user(world, OTHER)
+        spec = {
+            "user": grantee,
+            "purpose": "matrix",
+            "expires_at": datetime.now(UTC) + timedelta(days=1),
+        }
+        created = grants.create_grant(world.site, console_actor(world.site, "admin"), name, spec)
+        return f"/api/v1/datasets/{name}/grants/{created['id']}{suffix}", dict(kwargs)
+
+    return prepare
+
+
+def throwaway_request(suffix: str, **kwargs: Any) -> Prepare:
+    """A fresh pending access request by a throwaway user, stored directly (that user
+    could not see a private dataset to ask through the API)."""
+
+    def prepare(world: World, visibility: str | None) -> tuple[str, dict[str, Any]]:
+        name = world.datasets[str(visibility)]
+        requester = throwaway_user(world, OTHER)
+        with world.site.writer.begin() as connection:
+            dataset_id = connection.execute(
+                select(datasets.c.id).where(datasets.c.name == name)
+            ).scalar_one()
+            user_id = connection.execute(
+                select(users_table.c.id).where(users_table.c.username == requester)
+            ).scalar_one()
+            request_id = inserted_id(
+                connection.execute(
+                    access_requests.insert().values(
+                        dataset_id=dataset_id,
+                        requester_id=user_id,
+                        purpose="matrix",
+                        status="pending",
+                        reason="",
+                        created_at=datetime.now(UTC).replace(tzinfo=None),
+                    )
+                )
+            )
+        return f"/api/v1/datasets/{name}/access-requests/{request_id}{suffix}", dict(kwargs)
+
+    return prepare
+
+
+def request_rule(actor: str, visibility: str | None) -> int:
+    """Asking for access: signed-in non-members who see the dataset, with a write scope."""
+    if not sees(actor, visibility):
+        return 404
+    if actor == "anonymous":
+        return 401
+    if actor == "readonly":
+        return 403
+    return 409 if actor in OWNER_MEMBERS else 201
+
+
+def withdraw_rule(actor: str, visibility: str | None) -> int:
+    """Only the requester withdraws: admins see the request (403), others do not (404)."""
+    return 403 if sees(actor, visibility) and actor in ORG_ADMIN_READERS else 404
+
+
+def own_only(allowed: frozenset[str], ok: int) -> Expect:
+    """404 for anyone but ``allowed`` (who get ``ok``): a thing only some may even see."""
+    return lambda actor, v: ok if sees(actor, v) and actor in allowed else 404
+
+
+ROUTES.update(
+    {
+        ("GET", "/api/v1/datasets/{name}/grants"): Case(
+            dataset_rule(frozenset(ACTORS), 200), on_dataset("/grants"), by_visibility=True
+        ),
+        ("POST", "/api/v1/datasets/{name}/grants"): Case(
+            dataset_rule(ORG_ADMINS, 201), new_grant, by_visibility=True
+        ),
+        ("GET", "/api/v1/datasets/{name}/grants/{grant_id}"): Case(
+            own_only(ORG_ADMIN_READERS, 200), throwaway_grant(""), by_visibility=True
+        ),
+        ("PATCH", "/api/v1/datasets/{name}/grants/{grant_id}"): Case(
+            dataset_rule(ORG_ADMINS, 200),
+            throwaway_grant("", json={"purpose": "changed"}),
+            by_visibility=True,
+        ),
+        ("DELETE", "/api/v1/datasets/{name}/grants/{grant_id}"): Case(
+            dataset_rule(ORG_ADMINS, 200), throwaway_grant(""), by_visibility=True
+        ),
+        ("GET", "/api/v1/datasets/{name}/access-requests"): Case(
+            dataset_rule(frozenset(ACTORS), 200),
+            on_dataset("/access-requests"),
+            by_visibility=True,
+        ),
+        ("POST", "/api/v1/datasets/{name}/access-requests"): Case(
+            request_rule,
+            on_dataset("/access-requests", json={"purpose": "a study of traffic"}),
+            by_visibility=True,
+        ),
+        ("GET", "/api/v1/datasets/{name}/access-requests/{request_id}"): Case(
+            own_only(ORG_ADMIN_READERS, 200), throwaway_request(""), by_visibility=True
+        ),
+        ("POST", "/api/v1/datasets/{name}/access-requests/{request_id}/approve"): Case(
+            dataset_rule(ORG_ADMINS, 200),
+            throwaway_request("/approve", json={"expires_at": IN_A_DAY}),
+            by_visibility=True,
+        ),
+        ("POST", "/api/v1/datasets/{name}/access-requests/{request_id}/decline"): Case(
+            dataset_rule(ORG_ADMINS, 200),
+            throwaway_request("/decline", json={"reason": "not now"}),
+            by_visibility=True,
+        ),
+        ("DELETE", "/api/v1/datasets/{name}/access-requests/{request_id}"): Case(
+            lambda actor, v: (
+                (403 if actor in ORG_ADMIN_READERS else 404) if sees(actor, v) else 404
+            ),
+            throwaway_request(""),
+            by_visibility=True,
+        ),
+        ("GET", "/api/v1/me/access-requests"): Case(
+            everyone(200), fixed("/api/v1/me/access-requests")
+        ),
+        ("GET", "/api/v1/datasets/{name}/access-log"): Case(
+            dataset_rule(ORG_ADMIN_READERS, 200), on_dataset("/access-log"), by_visibility=True
+        ),
+        ("GET", "/api/v1/audit/export"): Case(
+            allow_if(SITE_ADMIN, 200), fixed("/api/v1/audit/export")
+        ),
+        ("GET", "/api/v1/sql"): Case(
+            read_rule,
+            lambda w, v: (
+                "/api/v1/sql",
+                {"params": {"q": f'SELECT count(*) FROM "{w.datasets[str(v)]}"'}},  # noqa: S608
+            ),
+            by_visibility=True,
+        ),
+    }
+)
 
 
 def _cases() -> Iterator[Any]:

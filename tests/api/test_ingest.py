@@ -251,7 +251,8 @@ def envelope(readings: str, *, nonce: str = '"n"', sent_at: str = '"NOW"') -> by
 def test_malformed_bodies_are_refused_and_counted(
     client: TestClient, site: Site, station: Device, document: bytes, reason: str
 ) -> None:
-    body = document.replace(b"NOW", NOW.isoformat().encode())
+    # The time now, not at import: a long run must not make these batches stale.
+    body = document.replace(b"NOW", datetime.now(UTC).isoformat().encode())
     status = 409 if reason == "duplicate-reading" else 400
     refused(post(client, body, http_headers(station.uid, station.key, body)), status, reason)
     assert stored(site) == 0

@@ -59,6 +59,8 @@ class Action:
     rule: Rule
     role: Role | None = None
     description: str = ""
+    # A live grant carrying this permission also allows the action (see access.grants).
+    grant_permission: str | None = None
 
 
 def _actions(*actions: Action) -> MappingProxyType[str, Action]:
@@ -69,6 +71,14 @@ ACTIONS = _actions(
     Action("site.view", "site", Scope.READ, Rule.ANYONE, None, "See the site's description."),
     Action("user.list", "site", Scope.READ, Rule.SITE_ADMIN, None, "List all users."),
     Action("user.create", "site", Scope.ADMIN, Rule.SITE_ADMIN, None, "Create a user."),
+    Action(
+        "user.second-factor.reset",
+        "site",
+        Scope.ADMIN,
+        Rule.SITE_ADMIN,
+        None,
+        "Remove the second factor of a user who lost it.",
+    ),
     Action("user.view", "user", Scope.READ, Rule.SELF, None, "See a user's account."),
     Action("token.manage", "user", Scope.ADMIN, Rule.SELF, None, "Create/list/revoke tokens."),
     Action("organisation.create", "site", Scope.ADMIN, Rule.SITE_ADMIN, None, "Create an org."),
@@ -115,7 +125,15 @@ ACTIONS = _actions(
         None,
         "See a dataset's metadata and versions.",
     ),
-    Action("dataset.read", "dataset", Scope.READ, Rule.VISIBILITY_DATA, None, "Query rows."),
+    Action(
+        "dataset.read",
+        "dataset",
+        Scope.READ,
+        Rule.VISIBILITY_DATA,
+        None,
+        "Query rows (a grant with 'read' allows it, within its bounds).",
+        grant_permission="read",
+    ),
     Action(
         "dataset.update",
         "dataset",
@@ -130,7 +148,8 @@ ACTIONS = _actions(
         Scope.WRITE,
         Rule.ROLE,
         Role.EDITOR,
-        "Publish a new version of the data.",
+        "Publish a new version of the data (a grant with 'write' allows it too).",
+        grant_permission="write",
     ),
     Action(
         "dataset.visibility",
@@ -165,6 +184,40 @@ ACTIONS = _actions(
         Role.EDITOR,
         "Add datastreams to a sensor dataset.",
     ),
+    Action(
+        "grant.view",
+        "dataset",
+        Scope.READ,
+        Rule.ROLE,
+        Role.ADMIN,
+        "List every grant of a dataset and its access requests (grantees see their own).",
+    ),
+    Action(
+        "grant.manage",
+        "dataset",
+        Scope.ADMIN,
+        Rule.ROLE,
+        Role.ADMIN,
+        "Grant a dataset to another organisation or user, change or revoke a grant, and "
+        "approve or decline access requests.",
+    ),
+    Action(
+        "access.request",
+        "dataset",
+        Scope.WRITE,
+        Rule.SIGNED_IN,
+        None,
+        "Ask the owner of a dataset one can see for access, stating a purpose.",
+    ),
+    Action(
+        "dataset.access-log",
+        "dataset",
+        Scope.READ,
+        Rule.ROLE,
+        Role.ADMIN,
+        "See who read a dataset, when, and under which grant.",
+    ),
+    Action("audit.export", "site", Scope.ADMIN, Rule.SITE_ADMIN, None, "Export the audit log."),
     Action(
         "stream.ingest",
         "stream",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from cityshare.access.actions import Role, Scope
+from cityshare.access.grants import GrantTerms, pick_grant
 
 ALL_SCOPES = frozenset(Scope)
 
@@ -22,6 +23,7 @@ class Actor:
     roles: Mapping[int, Role] = field(default_factory=lambda: MappingProxyType({}))
     token_id: int | None = None
     device_id: int | None = None  # set only for a device proven by its signature
+    grants: tuple[GrantTerms, ...] = ()  # live grants to the user or their organisations
 
     @property
     def is_anonymous(self) -> bool:
@@ -31,6 +33,17 @@ class Actor:
     def role_in(self, organisation_id: int) -> Role | None:
         """This actor's role in an organisation, or None if not a member."""
         return self.roles.get(organisation_id)
+
+    def grant_for(self, dataset_id: int, permission: str = "read") -> GrantTerms | None:
+        """The live grant this actor reads (or writes) ``dataset_id`` under, if any."""
+        if not self.grants:
+            return None
+        return pick_grant(self.grants, dataset_id, permission)
+
+    @property
+    def granted_dataset_ids(self) -> frozenset[int]:
+        """Datasets some live grant gives this actor."""
+        return frozenset(grant.dataset_id for grant in self.grants if grant.is_live())
 
     def has_scope(self, scope: Scope) -> bool:
         """True when the actor's credentials cover ``scope``."""

@@ -83,7 +83,7 @@ def decide(actor: Actor, action_name: str, resource: Resource) -> Decision:
         return Decision.DENY
     # Readings are the device's own word: not even a site administrator writes them.
     admin_may = actor.is_site_admin and action.rule is not Rule.OWN_DEVICE
-    if admin_may or _rule_allows(actor, action, resource):
+    if admin_may or _rule_allows(actor, action, resource) or _granted(actor, action, resource):
         return Decision.ALLOW
     return Decision.DENY
 
@@ -118,9 +118,12 @@ def can_see_dataset(actor: Actor, dataset: DatasetResource) -> bool:
     """Whether a dataset's metadata exists for ``actor`` (the rule behind 404s)."""
     if dataset.visibility == "open" or actor.is_site_admin:
         return True
-    if dataset.visibility == "shared":
-        return not actor.is_anonymous
-    return actor.role_in(dataset.organisation_id) is not None
+    if dataset.visibility == "shared" and not actor.is_anonymous:
+        return True
+    if actor.role_in(dataset.organisation_id) is not None:
+        return True
+    # A grant makes the dataset it names exist for its grantee, private ones included.
+    return dataset.id in actor.granted_dataset_ids
 
 
 def visible_datasets(actor: Actor, datasets: Table) -> ColumnElement[bool]:
@@ -133,7 +136,9 @@ def visible_datasets(actor: Actor, datasets: Table) -> ColumnElement[bool]:
         return open_condition
     member_of = list(actor.roles)
     own = datasets.c.organisation_id.in_(member_of) if member_of else false()
-    return or_(visibility.in_(("open", "shared")), own)
+    granted = sorted(actor.granted_dataset_ids)
+    by_grant = datasets.c.id.in_(granted) if granted else false()
+    return or_(visibility.in_(("open", "shared")), own, by_grant)
 
 
 def _resource_matches(action: Action, resource: Resource) -> bool:
@@ -164,6 +169,12 @@ def _rule_allows(actor: Actor, action: Action, resource: Resource) -> bool:
     if rule is Rule.ROLE:
         return _has_role(actor, resource, action.role)
     return False
+
+
+def _granted(actor: Actor, action: Action, resource: Resource) -> bool:
+    if action.grant_permission is None or not isinstance(resource, DatasetResource):
+        return False
+    return actor.grant_for(resource.id, action.grant_permission) is not None
 
 
 def _may_read_data(actor: Actor, resource: Resource) -> bool:

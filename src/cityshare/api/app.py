@@ -9,17 +9,21 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from cityshare import __version__
 from cityshare.access import SiteResource, ensure_allowed
 from cityshare.api.deps import ActorDep
-from cityshare.api.middleware import (
-    AuthenticationMiddleware,
-    BodyLimitMiddleware,
-    SecurityHeadersMiddleware,
-)
+from cityshare.api.edge import wrap_edge
+from cityshare.api.jsondepth import JsonDepthMiddleware
+from cityshare.api.middleware import AuthenticationMiddleware, BodyLimitMiddleware
 from cityshare.api.problems import install_problem_handlers
+from cityshare.api.ratelimit import RateLimitMiddleware
+from cityshare.api.routes import audit as audit_routes
 from cityshare.api.routes import datasets, devices, identity, ingest, organisations, rows, streams
+from cityshare.api.routes import second_factor as second_factor_routes
+from cityshare.api.routes import sharing as sharing_routes
+from cityshare.api.routes import sql as sql_routes
 from cityshare.site import Site
 
 API_PREFIX = "/api/v1"
@@ -45,6 +49,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class CityshareApp(FastAPI):
+    """FastAPI with the edge layers (api/edge.py: proxy headers, security headers, CORS)
+    outside Starlette's error handling, so that every response, a 500 included, gets them."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack, inside the edge layers the site's settings ask for."""
+        site: Site = self.state.site
+        return wrap_edge(super().build_middleware_stack(), site.settings)
+
+
 def create_app(site: Site) -> FastAPI:
     """Build the HTTP app serving ``site``."""
 
@@ -53,8 +67,9 @@ def create_app(site: Site) -> FastAPI:
         yield
         # Whatever requests queued (group commits, audit events) is stored before exit.
         await run_in_threadpool(site.finish_background_work)
+        await site.rate_limiter.aclose()
 
-    app = FastAPI(
+    app = CityshareApp(
         lifespan=lifespan,
         title="cityshare",
         version=__version__,
@@ -72,13 +87,19 @@ def create_app(site: Site) -> FastAPI:
     ]
     install_problem_handlers(app)
     limits = site.settings.limits
+    # The last added runs first: body limit, authentication, rate limit, JSON depth.
+    app.add_middleware(
+        JsonDepthMiddleware,
+        max_depth=limits.max_json_depth,
+        skip=frozenset({f"{API_PREFIX}/ingest"}),  # signed; parsed after its signature
+    )
+    app.add_middleware(RateLimitMiddleware, site=site, sign_in_prefix=f"{API_PREFIX}/auth/")
     app.add_middleware(AuthenticationMiddleware, site=site)
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=limits.max_json_body_bytes,
         upload_limit=limits.max_upload_bytes,
     )
-    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 
@@ -96,6 +117,18 @@ def _api_router() -> APIRouter:
             "datasets": f"{API_PREFIX}/datasets",
         }
 
-    for module in (identity, organisations, datasets, rows, devices, streams, ingest):
+    for module in (
+        identity,
+        second_factor_routes,
+        organisations,
+        datasets,
+        rows,
+        sql_routes,
+        devices,
+        streams,
+        ingest,
+        sharing_routes,
+        audit_routes,
+    ):
         router.include_router(module.router)
     return router

@@ -27,7 +27,10 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"no-referrer"),
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), geolocation=(), microphone=(), payment=(), usb=()"),
 )
+# Sent only over HTTPS (RFC 6797): a browser ignores it over plain HTTP.
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 class AuthenticationMiddleware:
@@ -95,7 +98,7 @@ class BodyLimitMiddleware:
             # No route reads a body on these methods, so there is nothing to count.
             await self.app(scope, receive, send)
             return
-        limit = self.upload_limit if _is_upload(scope) else self.default_limit
+        limit = self.upload_limit if is_upload(scope) else self.default_limit
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             error = PayloadTooLarge(f"The body is over the limit of {limit} bytes.", limit=limit)
@@ -105,7 +108,8 @@ class BodyLimitMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """Add security headers to every response; never cache authenticated answers."""
+    """Add security headers to every response (HSTS over HTTPS); never cache authenticated
+    answers. The app puts it outside Starlette's error handling, so 500s get them too."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -115,11 +119,14 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         private = _header(scope, b"authorization") is not None
+        https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.extend(SECURITY_HEADERS)
+                if https:
+                    headers.append(HSTS)
                 headers.append((b"vary", b"Authorization"))
                 if private:
                     headers.append((b"cache-control", b"no-store"))
@@ -144,7 +151,8 @@ def _counting(receive: Receive, limit: int) -> Receive:
     return counted
 
 
-def _is_upload(scope: Scope) -> bool:
+def is_upload(scope: Scope) -> bool:
+    """True for ``PUT …/data``, the upload route, whose body is streamed to disk."""
     return scope["method"] == "PUT" and str(scope["path"]).endswith("/data")
 
 

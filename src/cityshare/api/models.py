@@ -20,6 +20,22 @@ class SignIn(Body):
     scopes: list[str] = Field(default=["read"], description="read, write and/or admin")
     name: str = Field("", max_length=200, description="A label for the new token.")
     expires_in_days: int | None = Field(30, ge=1, le=3650)
+    code: str | None = Field(
+        None,
+        max_length=100,
+        description="With a second factor: the authenticator's current code, or a recovery code.",
+    )
+
+
+class Credentials(Body):
+    username: str = Field(max_length=100)
+    password: str = Field(max_length=1000)
+
+
+class CredentialsWithCode(Credentials):
+    code: str = Field(
+        max_length=100, description="The authenticator's current code, or a recovery code."
+    )
 
 
 class TokenCreate(Body):
@@ -66,6 +82,10 @@ class DatasetFields(Body):
     update_frequency: str | None = None
     spatial: dict[str, Any] | None = Field(None, description="A GeoJSON geometry (WGS84)")
     temporal: Temporal | None = None
+    column_classes: dict[str, str] | None = Field(
+        None,
+        description="Column name -> public, personal or sensitive (admins; see docs/sharing.md)",
+    )
 
     def changes(self) -> dict[str, Any]:
         """Only the fields the caller sent."""

@@ -18,8 +18,10 @@ def data_read(
     version: int | None = None,
     stream_id: int | None = None,
     output: str = "json",
+    grant: int | None = None,
 ) -> Event:
-    """Someone read data: which dataset (and version or stream), what query, how many rows."""
+    """Someone read data: which dataset (and version or stream), what query, how many
+    rows, and under which grant it ran (None: as an owner, or as a reader of open data)."""
     resource: dict[str, object] = {"dataset": dataset}
     if version is not None:
         resource["version"] = version
@@ -30,7 +32,12 @@ def data_read(
         actor,
         dataset_id=dataset_id,
         resource=resource,
-        detail={"query": query[:MAX_QUERY_CHARS], "rows": rows, "format": output},
+        detail={
+            "query": query[:MAX_QUERY_CHARS],
+            "rows": rows,
+            "format": output,
+            "grant": grant,
+        },
     )
 
 

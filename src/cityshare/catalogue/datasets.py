@@ -21,6 +21,8 @@ from cityshare.catalogue.names import check_slug
 from cityshare.catalogue.organisations import organisation_id
 from cityshare.catalogue.rows import iso
 from cityshare.errors import BadRequest, Conflict, NotFound
+from cityshare.sharing.classes import checked_classes
+from cityshare.sharing.view import reads_everything
 from cityshare.site import Site, utcnow
 from cityshare.storage.schema import dataset_versions, datasets, organisations
 from cityshare.tables.drop import drop_version_tables
@@ -29,7 +31,8 @@ MAX_LIST_LIMIT = 1000
 EDITABLE = frozenset(
     {"title", "description", "tags", "licence", "update_frequency", "spatial", "temporal"}
 )
-ADMIN_EDITABLE = frozenset({"visibility"})
+# Who sees what: the visibility, and which columns are personal or sensitive.
+ADMIN_EDITABLE = frozenset({"visibility", "column_classes"})
 KINDS = ("table", "sensor")
 
 
@@ -66,9 +69,10 @@ def table_dataset_row(connection: Connection, actor: Actor, name: str) -> Row[An
     return row
 
 
-def describe(row: Row[Any]) -> dict[str, Any]:
-    """The public description of a dataset."""
-    return {
+def describe(row: Row[Any], actor: Actor | None = None) -> dict[str, Any]:
+    """The description of a dataset; with its column classes for ``actor`` if an owner
+    (the classes name personal columns, which others do not see)."""
+    described = {
         "name": row.name,
         "title": row.title,
         "description": row.description,
@@ -84,6 +88,9 @@ def describe(row: Row[Any]) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "modified_at": iso(row.modified_at),
     }
+    if actor is not None and reads_everything(actor, dataset_resource(row)):
+        described["column_classes"] = dict(row.column_classes or {})
+    return described
 
 
 def create_dataset(
@@ -94,7 +101,10 @@ def create_dataset(
     kind = metadata.pop("kind", "table")
     if kind not in KINDS:
         raise BadRequest(f"kind must be one of {', '.join(KINDS)}.", parameter="kind")
+    classes = checked_classes(metadata.pop("column_classes", None) or {})
     values = clean_metadata({"visibility": "private", **metadata})
+    if classes:
+        values["column_classes"] = classes
     values.setdefault("title", name)
     with site.writer.begin() as connection:
         owner = organisation_id(connection, organisation)
@@ -129,13 +139,13 @@ def create_dataset(
             dataset=name,
             detail={"visibility": created.visibility, "kind": kind},
         )
-        return describe(created)
+        return describe(created, actor)
 
 
 def get_dataset(site: Site, actor: Actor, name: str) -> dict[str, Any]:
     """A dataset's metadata, if the actor may see it."""
     with site.engine.connect() as connection:
-        return describe(dataset_row(connection, actor, name, "dataset.view"))
+        return describe(dataset_row(connection, actor, name, "dataset.view"), actor)
 
 
 def list_datasets(
@@ -172,18 +182,24 @@ def update_dataset(site: Site, actor: Actor, name: str, changes: dict[str, Any])
             f"{sorted(EDITABLE | ADMIN_EDITABLE)}.",
             parameter=sorted(unknown)[0],
         )
+    changes = dict(changes)
+    classes = changes.pop("column_classes", None)
     values = clean_metadata(changes)
     with site.writer.begin() as connection:
         row = dataset_row(connection, actor, name, "dataset.update")
         if "visibility" in values:
             check_visibility(values["visibility"])
             ensure_allowed(actor, "dataset.visibility", dataset_resource(row))
+        if classes is not None:
+            ensure_allowed(actor, "dataset.visibility", dataset_resource(row))
+            values["column_classes"] = {**(row.column_classes or {}), **checked_classes(classes)}
         if values:
-            action = "dataset.visibility" if "visibility" in values else "dataset.update"
+            restricting = "visibility" in values or "column_classes" in values
+            action = "dataset.visibility" if restricting else "dataset.update"
             audit(connection, actor, action, dataset_id=row.id, dataset=name, detail=values)
             values["modified_at"] = utcnow()
             connection.execute(update(datasets).where(datasets.c.id == row.id).values(values))
-        return describe(dataset_row(connection, actor, name, "dataset.view"))
+        return describe(dataset_row(connection, actor, name, "dataset.view"), actor)
 
 
 def delete_dataset(site: Site, actor: Actor, name: str) -> None:

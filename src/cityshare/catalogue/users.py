@@ -10,15 +10,19 @@ from sqlalchemy.exc import IntegrityError
 from cityshare.access import Actor, SiteResource, UserResource, allowed, ensure_allowed
 from cityshare.access.actions import Role, Scope
 from cityshare.access.actor import ALL_SCOPES
-from cityshare.access.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from cityshare.access.passwords import MIN_PASSWORD_LENGTH, hash_password
 from cityshare.audit.log import Event, audit, record
+from cityshare.catalogue import second_factor
 from cityshare.catalogue.names import check_username
 from cityshare.catalogue.rows import as_dict
-from cityshare.errors import BadRequest, Conflict, NotFound, Unauthorized
+from cityshare.catalogue.second_factor import SIGN_IN
+from cityshare.errors import BadRequest, Conflict, Forbidden, NotFound
+from cityshare.sharing.store import live_grants
 from cityshare.site import Site, utcnow
 from cityshare.storage.schema import memberships, organisations, users
 
-_PRIVATE = ("password_hash",)
+# Never shown: hashes, and the second factor's secret and state (shown as ``second_factor``).
+_PRIVATE = ("password_hash", "totp_secret", "totp_enabled_at", "totp_last_step")
 
 
 def create_user(
@@ -75,7 +79,7 @@ def insert_user(
             row = connection.execute(users.insert().values(values).returning(users)).one()
     except IntegrityError:
         raise Conflict(f"The username {username!r} is taken.") from None
-    return as_dict(row, exclude=_PRIVATE)
+    return _public(row)
 
 
 def list_users(site: Site, actor: Actor) -> list[dict[str, Any]]:
@@ -83,7 +87,7 @@ def list_users(site: Site, actor: Actor) -> list[dict[str, Any]]:
     ensure_allowed(actor, "user.list", SiteResource())
     with site.engine.connect() as connection:
         rows = connection.execute(select(users).order_by(users.c.username)).all()
-    return [as_dict(row, exclude=_PRIVATE) for row in rows]
+    return [_public(row) for row in rows]
 
 
 def get_user(site: Site, actor: Actor, username: str) -> dict[str, Any]:
@@ -98,8 +102,15 @@ def get_user(site: Site, actor: Actor, username: str) -> dict[str, Any]:
             .where(memberships.c.user_id == row.id)
             .order_by(organisations.c.name)
         ).all()
-    user = as_dict(row, exclude=_PRIVATE)
+    user = _public(row)
     user["memberships"] = [{"organisation": name, "role": role} for name, role in member_rows]
+    return user
+
+
+def _public(row: Any) -> dict[str, Any]:
+    """A user row as shown: no secrets; whether a second factor is enabled."""
+    user = as_dict(row, exclude=_PRIVATE)
+    user["second_factor"] = row.totp_enabled_at is not None
     return user
 
 
@@ -134,21 +145,42 @@ def load_actor(
         scopes=scopes,
         roles={organisation_id: Role(role) for organisation_id, role in roles},
         token_id=token_id,
+        grants=live_grants(connection, user_id),
     )
 
 
-def sign_in(site: Site, username: str, password: str) -> Actor:
-    """The Actor for a correct username and password; Unauthorized otherwise."""
+def sign_in(site: Site, username: str, password: str, code: str | None = None) -> Actor:
+    """The Actor for a correct username and password, and second-factor ``code`` (a TOTP
+    code or a recovery code) when the user has one enabled; Unauthorized otherwise.
+
+    Organisation and site administrators without a second factor are refused (Forbidden):
+    they must set one up first. Every attempt is written to the audit log.
+    """
+    account = second_factor.check_password(site, username, password, action=SIGN_IN)
     with site.engine.connect() as connection:
-        row = connection.execute(
-            select(users.c.id, users.c.password_hash).where(users.c.username == username)
-        ).first()
-        stored = row.password_hash if row is not None else None
-        if not verify_password(stored, password) or row is None:
-            record(site, Event("auth.sign-in", None, "deny", resource={"username": username[:100]}))
-            refusal = Unauthorized("Wrong username or password.")
-            refusal.audited = True
-            raise refusal
-        actor = load_actor(connection, row.id)
-    record(site, Event("auth.sign-in", actor, resource={"username": username}))
+        actor = load_actor(connection, account.id)
+    if account.totp_enabled:
+        second_factor.sign_in_with_code(site, account, code)
+        return actor
+    if _is_admin(actor):
+        raise second_factor.refusal(
+            site, _needs_second_factor(), SIGN_IN, username, "second-factor-required"
+        )
+    record(site, Event(SIGN_IN, actor, resource={"username": username}))
     return actor
+
+
+def _is_admin(actor: Actor) -> bool:
+    """Site administrators and admins of any organisation (who need a second factor)."""
+    return actor.is_site_admin or Role.ADMIN in actor.roles.values()
+
+
+def _needs_second_factor() -> Forbidden:
+    return Forbidden(
+        "Organisation and site administrators must use a second factor to sign in with a "
+        f"password. Set one up first: POST {second_factor.SETUP_ROUTE} with your username and "
+        f"password, then POST {second_factor.CONFIRM_ROUTE} with a code from your "
+        "authenticator app.",
+        second_factor="setup-required",
+        setup=second_factor.SETUP_ROUTE,
+    )

@@ -15,6 +15,8 @@ from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import dataset_resource, dataset_row, table_dataset_row
 from cityshare.catalogue.rows import as_dict
 from cityshare.errors import NotFound
+from cityshare.sharing.classes import stricter_from_schema
+from cityshare.sharing.view import ReadView, read_view, visible_schema
 from cityshare.site import Site, utcnow
 from cityshare.storage.schema import dataset_versions, datasets
 from cityshare.tables import load_into_table
@@ -30,7 +32,13 @@ class OpenVersion:
     dataset: DatasetResource
     dataset_name: str
     number: int
-    table: VersionTable
+    table: VersionTable  # the whole stored table
+    view: ReadView  # what this reader may query of it
+
+    @property
+    def grant_id(self) -> int | None:
+        """The grant the read runs under, if any."""
+        return self.view.grant_id
 
 
 def publish_version(
@@ -80,11 +88,11 @@ def publish_version(
                 created_at=now,
             )
         )
-        connection.execute(
-            update(datasets)
-            .where(datasets.c.id == row.id)
-            .values(current_version=number, modified_at=now)
-        )
+        changes: dict[str, Any] = {"current_version": number, "modified_at": now}
+        classes = stricter_from_schema(row.column_classes, schema or {})
+        if classes is not None:
+            changes["column_classes"] = classes
+        connection.execute(update(datasets).where(datasets.c.id == row.id).values(changes))
         audit(
             connection,
             actor,
@@ -113,7 +121,11 @@ def get_version(site: Site, actor: Actor, name: str, number: int | None) -> dict
     with site.engine.connect() as connection:
         row = dataset_row(connection, actor, name, "dataset.view")
         wanted = _wanted_number(row, number)
-        return _version_summary(connection, row.id, wanted, with_schema=True)
+        summary = _version_summary(connection, row.id, wanted, with_schema=True)
+    summary["schema"] = visible_schema(
+        actor, dataset_resource(row), summary["schema"], row.column_classes
+    )
+    return summary
 
 
 def open_version(site: Site, actor: Actor, name: str, number: int | None) -> OpenVersion:
@@ -131,6 +143,7 @@ def open_version(site: Site, actor: Actor, name: str, number: int | None) -> Ope
                 datasets.c.organisation_id,
                 datasets.c.visibility,
                 datasets.c.current_version,
+                datasets.c.column_classes,
                 dataset_versions.c.number,
                 dataset_versions.c.table_name,
             )
@@ -150,8 +163,10 @@ def open_version(site: Site, actor: Actor, name: str, number: int | None) -> Ope
         table = site.version_tables.get(row.table_name) or _load_table(
             site, connection, row.table_name
         )
+    resource = dataset_resource(row)
+    view = read_view(actor, resource, table, row.column_classes, site.secret_key)
     return OpenVersion(
-        dataset=dataset_resource(row), dataset_name=name, number=row.number, table=table
+        dataset=resource, dataset_name=name, number=row.number, table=table, view=view
     )
 
 

@@ -18,15 +18,24 @@ from cityshare.query.buckets import bucket_expression, bucket_start, parse_bucke
 from cityshare.query.dialect import ordered
 from cityshare.query.filters import where_clauses
 from cityshare.query.spec import Aggregate, AggregateSpec, BBox, Filter, GroupSort
-from cityshare.query.values import json_value, shown
-from cityshare.tables.model import GEOMETRY_TYPE, Field, VersionTable
+from cityshare.query.values import field_value, json_value, shown
+from cityshare.tables.model import GEOMETRY_TYPE, PSEUDONYM_TYPE, Field, VersionTable
 
 MAX_GROUP_KEYS = 5
 MAX_AGGREGATES = 20
 MAX_SORT_KEYS = 5
 NUMERIC = ("integer", "number")
 FUNCTION_TYPES = {
-    "count": ("integer", "number", "boolean", "date", "datetime", "string", GEOMETRY_TYPE),
+    "count": (
+        "integer",
+        "number",
+        "boolean",
+        "date",
+        "datetime",
+        "string",
+        GEOMETRY_TYPE,
+        PSEUDONYM_TYPE,
+    ),
     "sum": NUMERIC,
     "avg": NUMERIC,
     "min": (*NUMERIC, "date", "datetime", "string"),
@@ -116,6 +125,13 @@ def _sort(spec: AggregateSpec, raw: str | None) -> tuple[GroupSort, ...]:
     result = []
     for item in split_list(raw, "_sort", MAX_SORT_KEYS):
         key = item.removeprefix("-")
+        if key in _pseudonym_keys(spec):
+            raise BadRequest(
+                f"Parameter '_sort': '{shown(key)}' is pseudonymised under your grant; "
+                "groups can be sorted by their other keys and by aggregates.",
+                parameter="_sort",
+                value=shown(item),
+            )
         if key not in spec.output_names:
             raise BadRequest(
                 f"Parameter '_sort': '{shown(key)}' is neither a group key nor an aggregate "
@@ -125,6 +141,33 @@ def _sort(spec: AggregateSpec, raw: str | None) -> tuple[GroupSort, ...]:
             )
         result.append(GroupSort(key=key, descending=item.startswith("-")))
     return tuple(result)
+
+
+def _pseudonym_keys(spec: AggregateSpec) -> set[str]:
+    return {field.name for field in spec.groups if field.type == PSEUDONYM_TYPE}
+
+
+def has_pseudonym_keys(spec: AggregateSpec) -> bool:
+    """True when some group key is pseudonymised (see :func:`order_groups`)."""
+    return bool(_pseudonym_keys(spec))
+
+
+def order_groups(spec: AggregateSpec, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """All the groups of a query keyed by pseudonyms, in the order it asks for, ties and
+    keys ordered by the pseudonyms. The database would order (and cut at ``_limit``) by the
+    real values, and that order would tell something about them: such queries read every
+    group and order them here, before any limit."""
+
+    def key_of(group: dict[str, Any]) -> tuple[Any, ...]:
+        # (is None, value): a None is never compared with a value, and Nones come last.
+        return tuple((group[name] is None, group[name]) for name in spec.key_names)
+
+    ordered = sorted(groups, key=key_of)
+    for item in reversed(spec.sort):  # stable sorts, most significant key last
+        present = [group for group in ordered if group[item.key] is not None]
+        present.sort(key=lambda group: group[item.key], reverse=item.descending)
+        ordered = present + [group for group in ordered if group[item.key] is None]
+    return ordered
 
 
 def _key_expressions(
@@ -166,6 +209,7 @@ def _order(
         target = by_key[item.key]
         order.append((target.desc() if item.descending else target.asc()).nulls_last())
     used = {item.key for item in spec.sort}
+    used |= _pseudonym_keys(spec)  # never ordered by their real values (see order_groups)
     order.extend(by_key[n].asc().nulls_last() for n in spec.key_names if n not in used)
     return order
 
@@ -176,8 +220,11 @@ def aggregate_select(
     filters: tuple[Filter, ...],
     box: BBox | None,
     dialect: str,
+    *,
+    min_group_size: int | None = None,
 ) -> Select[Any]:
-    """The grouped SELECT: group keys, then the aggregate columns, filtered and ordered."""
+    """The grouped SELECT: group keys, then the aggregate columns, filtered and ordered;
+    groups of fewer than ``min_group_size`` rows are left out."""
     keys = _key_expressions(version, spec, dialect)
     columns = [
         expression
@@ -188,6 +235,8 @@ def aggregate_select(
     statement = statement.where(*where_clauses(version, filters, box, dialect))
     if keys:
         statement = statement.group_by(*keys)
+    if min_group_size is not None:
+        statement = statement.having(func.count() >= min_group_size)
     return statement.order_by(*_order(version, spec, keys, dialect))
 
 
@@ -196,7 +245,7 @@ def group_row(spec: AggregateSpec, row: tuple[Any, ...]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     values = iter(row)
     for field in spec.groups:
-        result[field.name] = json_value(field.type, next(values))
+        result[field.name] = field_value(field, next(values))
     if spec.bucket is not None:
         result[spec.bucket.field.name] = bucket_start(next(values))
     for aggregate in spec.aggregates:

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select
 
-from cityshare.query.aggregate import group_row
+from cityshare.query.aggregate import group_row, has_pseudonym_keys, order_groups
 from cityshare.query.plan import QueryPlan
 from cityshare.query.rows import (
     STREAM_CHUNK_ROWS,
@@ -99,6 +99,8 @@ def _records(connection: Connection, plan: QueryPlan) -> Iterator[dict[str, Any]
     if plan.aggregate is not None:
         spec = plan.aggregate
         statement = aggregate_statement(connection, plan)
+        if has_pseudonym_keys(spec):
+            return _pseudonym_groups(connection, statement, spec, plan.limit)
         if plan.limit is not None:
             statement = statement.limit(plan.limit)
         return _groups(connection, statement, spec)
@@ -114,6 +116,13 @@ def _groups(
     with streaming.execute(statement) as result:
         for row in result:
             yield group_row(spec, tuple(row))
+
+
+def _pseudonym_groups(
+    connection: Connection, statement: Select[Any], spec: AggregateSpec, limit: int | None
+) -> Iterator[dict[str, Any]]:
+    groups = order_groups(spec, list(_groups(connection, statement, spec)))
+    return iter(groups if limit is None else groups[:limit])
 
 
 def csv_chunks(names: list[str], records: Iterable[dict[str, Any]]) -> Iterator[bytes]:

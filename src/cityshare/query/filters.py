@@ -16,7 +16,7 @@ from cityshare.errors import BadRequest
 from cityshare.query.dialect import contains, ordered, startswith
 from cityshare.query.spec import BBox, Filter
 from cityshare.query.values import field_list, parse_boolean, parse_number, parse_value, shown
-from cityshare.tables.model import GEOMETRY_TYPE, Field, VersionTable
+from cityshare.tables.model import GEOMETRY_TYPE, PSEUDONYM_TYPE, Field, VersionTable
 
 MAX_IN_ITEMS = 1000
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "startswith", "isnull")
@@ -52,6 +52,12 @@ def parse_filter(version: VersionTable, name: str, raw: str) -> Filter:
             parameter=shown(name),
         )
     field, op = resolved
+    if field.type == PSEUDONYM_TYPE:
+        raise BadRequest(
+            f"Parameter '{shown(name)}': field '{field.name}' is pseudonymised under your "
+            "grant; it can be returned, grouped and counted, but not filtered.",
+            parameter=shown(name),
+        )
     _check_operator(field, op, name)
     return Filter(field=field, op=op, value=_typed(field, op, name, raw), raw=raw)
 

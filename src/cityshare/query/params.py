@@ -15,7 +15,7 @@ from cityshare.errors import BadRequest
 from cityshare.query.aggregate import split_list
 from cityshare.query.spec import FORMATS, SortKey
 from cityshare.query.values import field_list, parse_boolean, shown
-from cityshare.tables.model import GEOMETRY_TYPE, Field, VersionTable
+from cityshare.tables.model import GEOMETRY_TYPE, PSEUDONYM_TYPE, Field, VersionTable
 
 RESERVED = (
     "_fields", "_sort", "_limit", "_next", "_count", "_format", "_version",
@@ -90,9 +90,10 @@ def parse_sort(version: VersionTable, raw: str | None) -> tuple[SortKey, ...]:
     keys = []
     for item in split_list(raw, "_sort", MAX_SORT_KEYS):
         field = _field(version, item.removeprefix("-"), "_sort")
-        if field.type == GEOMETRY_TYPE:
+        if field.type in (GEOMETRY_TYPE, PSEUDONYM_TYPE):
+            what = "geometry" if field.type == GEOMETRY_TYPE else "pseudonymised"
             raise BadRequest(
-                f"Parameter '_sort': geometry field '{field.name}' cannot be sorted.",
+                f"Parameter '_sort': {what} field '{field.name}' cannot be sorted.",
                 parameter="_sort",
                 value=shown(item),
             )

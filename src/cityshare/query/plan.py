@@ -28,10 +28,12 @@ from cityshare.query.params import (
 from cityshare.query.spec import (
     EXTENSIONS,
     MEDIA_TYPES,
+    UNBOUNDED,
     AggregateSpec,
     BBox,
     Filter,
     Position,
+    RowBounds,
     SortKey,
 )
 from cityshare.tables.model import Field, VersionTable
@@ -61,6 +63,7 @@ class QueryPlan:
     aggregate: AggregateSpec | None
     signer: CursorSigner = field(repr=False)
     context: bytes = field(repr=False)
+    min_group_size: int | None = None
 
     @property
     def media_type(self) -> str:
@@ -94,11 +97,14 @@ def plan_query(
     limits: Limits,
     signer: CursorSigner,
     scope: str,
+    bounds: RowBounds = UNBOUNDED,
 ) -> QueryPlan:
     """Parse and check the query string pairs of a rows request into a :class:`QueryPlan`.
 
     ``params`` are the raw pairs in order (``_version`` is accepted and ignored; the
-    caller picks ``version``). ``scope`` binds cursors to one dataset version. Raises
+    caller picks ``version``). ``scope`` binds cursors to one dataset version. ``bounds``
+    adds filters every row must match (they bind cursors too) and a minimum group size
+    for aggregates. Raises
     :class:`~cityshare.errors.BadRequest` naming the first bad parameter.
     """
     raw = split_params(params)
@@ -106,7 +112,8 @@ def plan_query(
     aggregate_mode = any(name in reserved for name in AGGREGATE_PARAMETERS)
     if aggregate_mode:
         _refuse_row_parameters(reserved)
-    filters = tuple(parse_filter(version, name, value) for name, value in raw.filters)
+    asked = tuple(parse_filter(version, name, value) for name, value in raw.filters)
+    filters = bounds.filters + asked
     box = parse_bbox(version, reserved["bbox"]) if "bbox" in reserved else None
     output = parse_format(reserved.get("_format"), version, aggregate=aggregate_mode)
     limit = parse_limit(reserved.get("_limit"), limits, export=output != "json")
@@ -125,6 +132,7 @@ def plan_query(
         aggregate=_aggregate(version, reserved) if aggregate_mode else None,
         signer=signer,
         context=context,
+        min_group_size=bounds.min_group_size,
     )
 
 

@@ -16,12 +16,17 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, Select, func, select, type_coerce
 
-from cityshare.query.aggregate import aggregate_select, group_row
+from cityshare.query.aggregate import (
+    aggregate_select,
+    group_row,
+    has_pseudonym_keys,
+    order_groups,
+)
 from cityshare.query.filters import where_clauses
 from cityshare.query.keyset import resolve_position, segments
 from cityshare.query.plan import QueryPlan
 from cityshare.query.spec import Position
-from cityshare.query.values import ISO_DATETIME_TEXT, value_converter
+from cityshare.query.values import ISO_DATETIME_TEXT, field_converter
 from cityshare.tables.model import ROW_ID, Field
 
 STREAM_CHUNK_ROWS = 2000
@@ -79,7 +84,7 @@ def projection(
     converters = tuple(
         (index, field.name, convert)
         for index, field in enumerate(chosen)
-        if (convert := value_converter(field.type)) is not None
+        if (convert := field_converter(field)) is not None
     )
     return Projection(
         fields=chosen,
@@ -180,15 +185,24 @@ def aggregate_statement(connection: Connection, plan: QueryPlan) -> Select[Any]:
     """The aggregate SELECT of ``plan`` for this connection's dialect."""
     assert plan.aggregate is not None
     return aggregate_select(
-        plan.version, plan.aggregate, plan.filters, plan.bbox, connection.dialect.name
+        plan.version,
+        plan.aggregate,
+        plan.filters,
+        plan.bbox,
+        connection.dialect.name,
+        min_group_size=plan.min_group_size,
     )
 
 
 def _run_aggregate(connection: Connection, plan: QueryPlan) -> dict[str, Any]:
     assert plan.aggregate is not None
+    spec = plan.aggregate
     limit = plan.limit if plan.limit is not None else 0
-    rows = connection.execute(aggregate_statement(connection, plan).limit(limit + 1)).all()
-    return {
-        "groups": [group_row(plan.aggregate, tuple(row)) for row in rows[:limit]],
-        "truncated": len(rows) > limit,
-    }
+    statement = aggregate_statement(connection, plan)
+    if has_pseudonym_keys(spec):
+        rows = connection.execute(statement).all()
+        groups = order_groups(spec, [group_row(spec, tuple(row)) for row in rows])
+    else:
+        rows = connection.execute(statement.limit(limit + 1)).all()
+        groups = [group_row(spec, tuple(row)) for row in rows[: limit + 1]]
+    return {"groups": groups[:limit], "truncated": len(groups) > limit}

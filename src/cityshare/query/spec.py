@@ -94,6 +94,18 @@ class AggregateSpec:
 
 
 @dataclass(frozen=True)
+class RowBounds:
+    """Limits a query runs within whatever it asks for (a grant's, see cityshare.sharing):
+    ``filters`` every row must match, and the smallest group an aggregate may return."""
+
+    filters: tuple[Filter, ...] = ()
+    min_group_size: int | None = None
+
+
+UNBOUNDED = RowBounds()
+
+
+@dataclass(frozen=True)
 class Position:
     """Where a keyset page starts: after the row ``row_id`` whose sort keys are ``values``
     (None when the cursor left them out because they were long; they are then read back)."""

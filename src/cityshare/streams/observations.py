@@ -16,14 +16,15 @@ from sqlalchemy import Connection, Select, and_, func, select
 
 from cityshare.access import Actor
 from cityshare.audit.events import data_read
-from cityshare.catalogue.datasets import dataset_row
+from cityshare.catalogue.datasets import dataset_resource, dataset_row
 from cityshare.errors import BadRequest
 from cityshare.query.cursor import invalid_cursor
 from cityshare.query.export import csv_chunks
 from cityshare.query.params import parse_limit
+from cityshare.sharing.view import reading_grant
 from cityshare.site import Site
 from cityshare.storage.schema import datastreams, device_keys, devices, observations
-from cityshare.streams.datastreams import stream_row
+from cityshare.streams.datastreams import dataset_resource_of, stream_row
 from cityshare.streams.timefmt import MICROS, format_micros, parse_rfc3339
 
 AGGREGATES = ("avg", "min", "max", "count", "sum")
@@ -60,6 +61,7 @@ class StreamView:
     key_names: Mapping[int, str]
     dataset_id: int
     dataset: str
+    grant_id: int | None = None  # the grant the reader reads under, if any
 
 
 def parse_query(site: Site, params: Mapping[str, str]) -> ObservationQuery:
@@ -103,7 +105,10 @@ def open_stream(site: Site, actor: Actor, stream_id: int) -> StreamView:
                 )
             ).all()
         )
-    return StreamView(row.id, row.value_type, row.device_uid, names, row.dataset_id, row.dataset)
+    grant = reading_grant(actor, dataset_resource_of(row))
+    return StreamView(
+        row.id, row.value_type, row.device_uid, names, row.dataset_id, row.dataset, grant
+    )
 
 
 def page(site: Site, stream: StreamView, query: ObservationQuery) -> dict[str, Any]:
@@ -163,7 +168,14 @@ def latest(site: Site, actor: Actor, dataset: str) -> dict[str, Any]:
             .order_by(datastreams.c.id)
         ).all()
     site.audit_writer.submit_read(
-        data_read(actor, owner.id, dataset, query="latest", rows=len(rows))
+        data_read(
+            actor,
+            owner.id,
+            dataset,
+            query="latest",
+            rows=len(rows),
+            grant=reading_grant(actor, dataset_resource(owner)),
+        )
     )
     return {"dataset": dataset, "streams": [_latest_record(row) for row in rows]}
 

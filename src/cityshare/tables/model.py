@@ -17,6 +17,7 @@ schema names them in the custom property ``"x-cityshare-point"``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from sqlalchemy import (
@@ -36,6 +37,8 @@ from sqlalchemy.types import TypeEngine
 
 FIELD_TYPES = ("integer", "number", "boolean", "date", "datetime", "string", "geojson")
 GEOMETRY_TYPE = "geojson"
+# A field a grantee sees only as keyed hashes of its values (see cityshare.sharing).
+PSEUDONYM_TYPE = "pseudonym"
 POINT_PROPERTY = "x-cityshare-point"
 ROW_ID = "_id"
 BBOX_SUFFIXES = ("minx", "miny", "maxx", "maxy")
@@ -60,6 +63,8 @@ class Field:
     name: str
     type: str
     position: int
+    # For a pseudonym field: the grant's key its values are hashed with.
+    key: bytes | None = dataclass_field(default=None, repr=False)
 
     @property
     def column(self) -> str:

@@ -19,8 +19,11 @@ router = APIRouter(tags=["identity"])
 
 @router.post("/auth/token", status_code=201)
 async def sign_in(body: SignIn, site: SiteDep) -> JSON:
-    """Exchange a username and password for a new API token (shown once)."""
-    actor: Actor = await run_in_threadpool(user_service.sign_in, site, body.username, body.password)
+    """Exchange a username and password (and a second-factor code, if the user has one)
+    for a new API token (shown once)."""
+    actor: Actor = await run_in_threadpool(
+        user_service.sign_in, site, body.username, body.password, body.code
+    )
     created = await run_in_threadpool(
         token_service.create_token,
         site,

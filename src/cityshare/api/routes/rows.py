@@ -100,10 +100,11 @@ def _answer(name: str, request: Request, site: Site, actor: Actor, reader: Engin
     opened = open_version(site, actor, name, _version_number(params))
     plan = plan_query(
         params,
-        opened.table,
+        opened.view.table,
         limits=site.settings.limits,
         signer=site.cursor_signer,
         scope=opened.table.table.name,
+        bounds=opened.view.bounds,
     )
     if plan.format == "json":
         body = _run_limited(reader, plan)
@@ -133,6 +134,7 @@ def _audit_read(
             query=request.url.query,
             rows=rows,
             output=output,
+            grant=opened.grant_id,
         )
     )
 

@@ -101,6 +101,7 @@ def _audit_read(
         query=request.url.query,
         rows=rows,
         output=output,
+        grant=stream.grant_id,
     )
     site.audit_writer.submit_read(event)
 

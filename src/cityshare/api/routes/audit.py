@@ -1,0 +1,23 @@
+"""Routes for the audit log as a whole (site administrators)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from starlette.responses import StreamingResponse
+
+from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.audit import reading
+
+router = APIRouter(tags=["audit"])
+
+
+@router.get("/audit/export", response_class=StreamingResponse)
+def export_audit_log(
+    site: SiteDep,
+    actor: ActorDep,
+    after: int = Query(0, ge=0, description="Only entries after this sequence number."),
+) -> StreamingResponse:
+    """Every audit entry as NDJSON, hashes included, to keep and verify elsewhere."""
+    lines = reading.export_log(site, actor, after=after)
+    headers = {"Content-Disposition": 'attachment; filename="cityshare-audit.ndjson"'}
+    return StreamingResponse(lines, media_type="application/x-ndjson", headers=headers)

@@ -1,0 +1,54 @@
+"""Read-only SQL over datasets: ``GET /api/v1/sql?q=SELECT …``."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.api.responses import JSON
+from cityshare.query.export import csv_cell, neutralise
+from cityshare.query.sql import run_sql
+
+router = APIRouter(tags=["sql"])
+
+MAX_STATEMENT_CHARS = 20_000
+
+
+@router.get("/sql", response_model=None)
+async def sql(
+    site: SiteDep,
+    actor: ActorDep,
+    q: Annotated[
+        str,
+        Query(
+            max_length=MAX_STATEMENT_CHARS,
+            description="One SELECT over datasets, named like tables (see docs/query.md).",
+        ),
+    ],
+    format_: Annotated[
+        Literal["json", "csv"], Query(alias="_format", description="json (default) or csv.")
+    ] = "json",
+) -> Response:
+    """Run one read-only SELECT over the datasets you may read."""
+    body = await run_in_threadpool(run_sql, site, actor, q, output=format_)
+    if format_ == "csv":
+        return Response(
+            _csv(body),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="sql.csv"'},
+        )
+    return JSON(body)
+
+
+def _csv(body: dict[str, Any]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([neutralise(name) for name in body["columns"]])
+    writer.writerows([csv_cell(value) for value in row] for row in body["rows"])
+    return buffer.getvalue().encode()

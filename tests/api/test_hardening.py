@@ -1,0 +1,263 @@
+"""Hardening of every response and request: JSON nesting depth, security headers, CORS."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+from starlette.testclient import TestClient
+
+from cityshare.api import create_app
+from cityshare.api.jsondepth import nesting_exceeds
+from cityshare.catalogue import datasets
+from cityshare.config import Settings
+from cityshare.site import Site
+from cityshare.streams import keys
+from cityshare.tables.jsonsource import json_depth
+from tests.world import World
+
+EVIL = "https://evil.example"
+MAPS = "https://maps.northbridge.example"
+
+
+def nested(depth: int) -> Any:
+    """A value nesting objects and arrays ``depth`` levels deep."""
+    value: Any = "leaf"
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+# --- nesting depth: the scan -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 31, 32, 33, 64, 500])
+def test_the_scan_agrees_with_the_parsed_depth(depth: int) -> None:
+    body = json.dumps({"properties": nested(depth)}).encode()
+    assert nesting_exceeds(body, 32) == (1 + depth > 32)
+
+
+def test_the_scan_agrees_on_random_documents() -> None:
+    generator = random.Random(7)
+
+    def make(level: int) -> str:
+        # Mostly one child, so documents stay small but reach every depth up to 40.
+        if level >= 40 or generator.random() < 0.05:
+            return generator.choice(['"[{"', "1", '"\\"]"', "null", "[]", "{}"])
+        width = 2 if generator.random() < 0.1 else 1
+        items = [make(level + 1) for _ in range(width)]
+        if generator.random() < 0.5:
+            return "[" + ",".join(items) + "]"
+        return "{" + ",".join(f'"k{i}":{item}' for i, item in enumerate(items)) + "}"
+
+    for _ in range(300):
+        text = make(0)
+        depth = json_depth(json.loads(text))
+        for limit in (1, 5, 10, 32):
+            assert nesting_exceeds(text.encode(), limit) == (depth > limit), text
+
+
+@pytest.mark.parametrize(
+    ("body", "deep"),
+    [
+        (b'{"name": "' + b"[" * 5000 + b'"}', False),  # brackets in a string do not count
+        (b'{"name": "\\"' + b"[" * 5000 + b'"}', False),  # nor after an escaped quote
+        (b"[" * 100_000 + b"]" * 100_000, True),
+        (b"[" * 100_000, True),  # unbalanced and deep
+        (b"{" * 33 + b"}" * 33, True),  # malformed, and deep anyway
+        (b"[]" * 200_000, False),  # many brackets, shallow
+        (b"[" + b"[]," * 100 + b"[]]", False),
+    ],
+)
+def test_the_scan_on_hostile_bodies(body: bytes, deep: bool) -> None:
+    assert nesting_exceeds(body, 32) is deep
+
+
+# --- nesting depth: over HTTP ----------------------------------------------------------
+
+
+def register(client: TestClient, world: World, properties: Any) -> httpx.Response:
+    """Register a device with free-form ``properties``; its body nests 2 levels more."""
+    key = keys.public_key_text(keys.generate_private_key())
+    return client.post(
+        "/api/v1/organisations/city/devices",
+        json={"name": "probe", "public_key": key, "properties": {"p": properties}},
+        headers=world.headers("admin"),
+    )
+
+
+def test_a_body_nested_too_deep_is_a_clear_400(world: World, client: TestClient) -> None:
+    response = register(client, world, nested(31))
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert "nested deeper than 32" in problem["detail"] and problem["limit"] == 32
+    accepted = register(client, world, nested(30))  # 32 levels in all: the limit
+    assert accepted.status_code == 201, accepted.text
+
+
+def test_a_hundred_thousand_brackets_are_a_400_not_a_500(world: World, client: TestClient) -> None:
+    for body in (b"[" * 100_000 + b"]" * 100_000, b"[" * 100_000, b'{"a":' * 100_000):
+        response = client.post(
+            "/api/v1/datasets",
+            content=body,
+            headers={**world.headers("editor"), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400, response.text[:200]
+        assert "nested deeper" in response.json()["detail"]
+
+
+def test_json_without_a_content_type_is_checked_too(world: World, client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/datasets", content=b"[" * 50 + b"]" * 50, headers=world.headers("editor")
+    )
+    assert response.status_code == 400 and "nested deeper" in response.json()["detail"]
+
+
+def test_a_deep_body_of_anonymous_requests_is_refused_before_access(client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/users", content=b"[" * 1000, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+
+
+# --- security headers ------------------------------------------------------------------
+
+
+def assert_secured(response: httpx.Response) -> None:
+    headers = response.headers
+    assert headers["x-content-type-options"] == "nosniff", response.status_code
+    assert headers["x-frame-options"] == "DENY"
+    assert "default-src 'none'" in headers["content-security-policy"]
+    assert headers["referrer-policy"] == "no-referrer"
+    assert "camera=()" in headers["permissions-policy"]
+    assert headers["cross-origin-resource-policy"] == "same-origin"
+
+
+def limited_client(database_url: str, folder: Path, **settings: Any) -> tuple[Site, TestClient]:
+    site = Site.open(
+        Settings(data_dir=folder, database_url=database_url, secret_key="k", **settings)
+    )
+    return site, TestClient(create_app(site), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def throttled(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """A client of a site allowing one anonymous request per address."""
+    site, client = limited_client(
+        database_url, tmp_path, rate_limit_address_per_second=0.01, rate_limit_address_burst=1
+    )
+    with client:
+        yield client
+    site.close()
+
+
+def test_security_headers_on_every_kind_of_answer(
+    world: World, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    responses = {
+        200: client.get("/api/v1"),
+        401: client.get("/api/v1/me", headers={"Authorization": "Bearer cs_wrong"}),
+        404: client.get("/api/v1/nothing-here"),
+        405: client.delete("/api/v1/organisations"),
+        413: client.post(
+            "/api/v1/datasets",
+            content=b"{" + b" " * (2 * 1024**2) + b"}",
+            headers={"Content-Type": "application/json"},
+        ),
+        400: client.post("/api/v1/datasets", content=b"[" * 100, headers=world.headers("editor")),
+    }
+
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(datasets, "describe", explode)
+    responses[500] = client.get("/api/v1/datasets/open-counts")
+    for status, response in responses.items():
+        assert response.status_code == status
+        assert_secured(response)
+        assert "strict-transport-security" not in response.headers  # plain HTTP
+
+
+def test_security_headers_on_a_429(throttled: TestClient) -> None:
+    throttled.get("/api/v1")
+    response = throttled.get("/api/v1")
+    assert response.status_code == 429
+    assert_secured(response)
+
+
+def test_hsts_only_over_https(world: World) -> None:
+    app = create_app(world.site)
+    with TestClient(app, base_url="https://data.example", raise_server_exceptions=False) as https:
+        ok, missing = https.get("/api/v1"), https.get("/api/v1/nothing-here")
+    for response in (ok, missing):
+        assert response.headers["strict-transport-security"].startswith("max-age=")
+        assert_secured(response)
+
+
+def test_hsts_behind_a_trusted_proxy(database_url: str, tmp_path: Path) -> None:
+    site, client = limited_client(database_url, tmp_path, trusted_proxies="testclient")
+    with client:
+        proxied = client.get("/api/v1", headers={"X-Forwarded-Proto": "https"})
+        plain = client.get("/api/v1", headers={"X-Forwarded-Proto": "http"})
+    site.close()
+    assert "strict-transport-security" in proxied.headers
+    assert "strict-transport-security" not in plain.headers
+
+
+# --- CORS ------------------------------------------------------------------------------
+
+
+def preflight(client: TestClient, origin: str) -> httpx.Response:
+    return client.options(
+        "/api/v1/datasets",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
+
+
+def test_no_cors_unless_configured(world: World, client: TestClient) -> None:
+    response = preflight(client, EVIL)
+    assert "access-control-allow-origin" not in response.headers
+    simple = client.get("/api/v1", headers={"Origin": EVIL})
+    assert "access-control-allow-origin" not in simple.headers
+
+
+def test_cors_for_the_configured_origins_only(database_url: str, tmp_path: Path) -> None:
+    site, client = limited_client(database_url, tmp_path, cors_origins=f"{MAPS}, https://b.example")
+    with client:
+        allowed = preflight(client, MAPS)
+        refused = preflight(client, EVIL)
+        simple = client.get("/api/v1", headers={"Origin": MAPS})
+        other = client.get("/api/v1", headers={"Origin": EVIL})
+    site.close()
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == MAPS
+    assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-credentials" not in allowed.headers
+    assert_secured(allowed)
+    assert "access-control-allow-origin" not in refused.headers
+    assert simple.headers["access-control-allow-origin"] == MAPS
+    assert "retry-after" in simple.headers["access-control-expose-headers"].lower()
+    assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize(
+    "origins", ["https://maps.example/", "maps.example", "https://maps.example/path", "null"]
+)
+def test_cors_origins_must_be_origins(origins: str) -> None:
+    with pytest.raises(ValidationError, match="is not an origin"):
+        Settings(cors_origins=origins)
+
+
+def test_cors_origins_accepts_ports_and_a_wildcard() -> None:
+    Settings(cors_origins="http://localhost:5173, https://[2001:db8::1]:8443, *")
