@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import OperationalError
 
 from cityshare.access import Actor, UserResource, allowed, ensure_allowed, ensure_may_delegate
@@ -14,11 +14,11 @@ from cityshare.access.actor import expand_scopes
 from cityshare.access.tokens import digests_match, looks_like_token, mint_token, token_digest
 from cityshare.audit.log import audit
 from cityshare.catalogue.rows import as_dict, iso
-from cityshare.catalogue.users import load_actor, user_id_for
+from cityshare.catalogue.users import actor_for, user_id_for
 from cityshare.errors import BadRequest, NotFound, Unauthorized
 from cityshare.site import Site, utcnow
 from cityshare.storage.engine import impatient_writer, is_busy_error
-from cityshare.storage.schema import tokens
+from cityshare.storage.schema import tokens, users
 
 # Writing last_used_at on every request would turn reads into writes; a minute is enough.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -145,15 +145,38 @@ def authenticate_token(site: Site, secret: str) -> Actor:
         raise Unauthorized("Malformed API token.")
     digest = token_digest(secret)
     with site.engine.connect() as connection:
-        row = connection.execute(select(tokens).where(tokens.c.token_hash == digest)).first()
+        row = connection.execute(_TOKEN_AND_USER, {"digest": digest}).first()
         if row is None or not digests_match(row.token_hash, digest):
             raise Unauthorized("Unknown API token.")
         _check_live(row.revoked_at, row.expires_at)
-        actor = load_actor(
-            connection, row.user_id, scopes=parse_scopes(row.scopes), token_id=row.id
+        actor = actor_for(
+            connection,
+            row.user_id,
+            row.username,
+            is_site_admin=bool(row.is_site_admin),
+            scopes=parse_scopes(row.scopes),
+            token_id=row.id,
         )
     _touch(site, row.id, row.last_used_at)
     return actor
+
+
+# Built once with a bound parameter: it runs on every request with a token.
+_TOKEN_AND_USER = (
+    select(
+        tokens.c.id,
+        tokens.c.user_id,
+        tokens.c.token_hash,
+        tokens.c.scopes,
+        tokens.c.revoked_at,
+        tokens.c.expires_at,
+        tokens.c.last_used_at,
+        users.c.username,
+        users.c.is_site_admin,
+    )
+    .join(users, users.c.id == tokens.c.user_id)
+    .where(tokens.c.token_hash == bindparam("digest"))
+)
 
 
 def _check_live(revoked_at: datetime | None, expires_at: datetime | None) -> None:

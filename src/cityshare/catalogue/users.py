@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from cityshare.access import Actor, SiteResource, UserResource, allowed, ensure_allowed
@@ -130,23 +130,44 @@ def load_actor(
     token_id: int | None = None,
 ) -> Actor:
     """Build the Actor for a user: site-admin flag and roles in every organisation."""
-    user = connection.execute(
-        select(users.c.username, users.c.is_site_admin).where(users.c.id == user_id)
-    ).one()
-    roles = connection.execute(
-        select(memberships.c.organisation_id, memberships.c.role).where(
-            memberships.c.user_id == user_id
-        )
-    ).all()
+    user = connection.execute(_USER, {"user_id": user_id}).one()
+    return actor_for(
+        connection,
+        user_id,
+        user.username,
+        is_site_admin=bool(user.is_site_admin),
+        scopes=scopes,
+        token_id=token_id,
+    )
+
+
+def actor_for(
+    connection: Connection,
+    user_id: int,
+    username: str,
+    *,
+    is_site_admin: bool,
+    scopes: frozenset[Scope],
+    token_id: int | None,
+) -> Actor:
+    """The Actor of a user already read: with their roles and live grants, read now."""
+    roles = connection.execute(_ROLES, {"user_id": user_id}).all()
     return Actor(
         user_id=user_id,
-        username=user.username,
-        is_site_admin=bool(user.is_site_admin),
+        username=username,
+        is_site_admin=is_site_admin,
         scopes=scopes,
         roles={organisation_id: Role(role) for organisation_id, role in roles},
         token_id=token_id,
         grants=live_grants(connection, user_id),
     )
+
+
+# Built once with bound parameters: they run on every authenticated request.
+_USER = select(users.c.username, users.c.is_site_admin).where(users.c.id == bindparam("user_id"))
+_ROLES = select(memberships.c.organisation_id, memberships.c.role).where(
+    memberships.c.user_id == bindparam("user_id")
+)
 
 
 def sign_in(site: Site, username: str, password: str, code: str | None = None) -> Actor:
