@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, literal, select, update
+from sqlalchemy import Connection, Select, bindparam, func, select, update
 
 from cityshare.access import Actor, DatasetResource, ensure_allowed
 from cityshare.audit.log import audit
@@ -134,26 +134,9 @@ def open_version(site: Site, actor: Actor, name: str, number: int | None) -> Ope
     This is the query API's hot path: one indexed query finds the dataset and the
     wanted version together; the version's table comes from the site's cache.
     """
-    wanted_number = datasets.c.current_version if number is None else literal(number)
+    statement = _OPEN_CURRENT if number is None else _OPEN_NUMBERED
     with site.engine.connect() as connection:
-        row = connection.execute(
-            select(
-                datasets.c.id,
-                datasets.c.name,
-                datasets.c.organisation_id,
-                datasets.c.visibility,
-                datasets.c.current_version,
-                datasets.c.column_classes,
-                dataset_versions.c.number,
-                dataset_versions.c.table_name,
-            )
-            .outerjoin(
-                dataset_versions,
-                (dataset_versions.c.dataset_id == datasets.c.id)
-                & (dataset_versions.c.number == wanted_number),
-            )
-            .where(datasets.c.name == name)
-        ).first()
+        row = connection.execute(statement, {"name": name, "number": number}).first()
         if row is None:
             raise NotFound(f"No dataset named {name[:100]!r}, or you may not see it.")
         ensure_allowed(actor, "dataset.read", dataset_resource(row))
@@ -168,6 +151,32 @@ def open_version(site: Site, actor: Actor, name: str, number: int | None) -> Ope
     return OpenVersion(
         dataset=resource, dataset_name=name, number=row.number, table=table, view=view
     )
+
+
+def _open_statement(wanted_number: Any) -> Select[Any]:
+    """The dataset called :name joined to one version (built once: the query API's hot path)."""
+    return (
+        select(
+            datasets.c.id,
+            datasets.c.name,
+            datasets.c.organisation_id,
+            datasets.c.visibility,
+            datasets.c.current_version,
+            datasets.c.column_classes,
+            dataset_versions.c.number,
+            dataset_versions.c.table_name,
+        )
+        .outerjoin(
+            dataset_versions,
+            (dataset_versions.c.dataset_id == datasets.c.id)
+            & (dataset_versions.c.number == wanted_number),
+        )
+        .where(datasets.c.name == bindparam("name"))
+    )
+
+
+_OPEN_CURRENT = _open_statement(datasets.c.current_version)
+_OPEN_NUMBERED = _open_statement(bindparam("number"))
 
 
 def _load_table(site: Site, connection: Connection, table_name: str) -> VersionTable:
