@@ -20,7 +20,7 @@ from cityshare.site import Site, utcnow
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
-LINGER_SECONDS = 0.05  # gather a few events into each transaction
+LINGER_SECONDS = 0.25  # gather many events into each transaction
 RETRY_SECONDS = 0.5
 
 
