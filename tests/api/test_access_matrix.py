@@ -304,6 +304,9 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/datasets/{name}/schema"): Case(
         dataset_rule(frozenset(ACTORS), 200), on_dataset("/schema"), by_visibility=True
     ),
+    ("GET", "/api/v1/datasets/{name}/datapackage.json"): Case(
+        dataset_rule(frozenset(ACTORS), 200), on_dataset("/datapackage.json"), by_visibility=True
+    ),
     ("PUT", "/api/v1/datasets/{name}/data"): Case(
         dataset_rule(EDITORS, 201), on_dataset("/data", **CSV_UPLOAD), by_visibility=True
     ),

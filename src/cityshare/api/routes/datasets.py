@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.models import DatasetCreate, DatasetFields
 from cityshare.api.upload import receive_upload
+from cityshare.catalogue import datapackage, versions
 from cityshare.catalogue import datasets as service
-from cityshare.catalogue import versions
 
 router = APIRouter(tags=["datasets"])
 
@@ -73,6 +73,12 @@ def get_schema(name: str, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
     """The Frictionless Table Schema of the current version."""
     schema: dict[str, Any] = versions.get_version(site, actor, name, None)["schema"]
     return schema
+
+
+@router.get("/datasets/{name}/datapackage.json")
+def get_data_package(name: str, request: Request, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+    """The dataset as a Frictionless Data Package: metadata, Table Schema, CSV resource."""
+    return datapackage.data_package(site, actor, name, str(request.base_url))
 
 
 @router.put(
