@@ -9,22 +9,17 @@ import pytest
 
 from cityshare.catalogue import users
 from cityshare.cli_support import console_actor, initialise
-from cityshare.config import Settings
 from cityshare.errors import TooManyRequests, Unauthorized
 from cityshare.site import Site
+from tests.world import make_site
 
 
 @pytest.fixture
 def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
     """A site allowing a burst of three password attempts per account, then one a minute."""
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=database_url,
-        secret_key="test-secret-key",
-        rate_limit_sign_in_per_minute=1,
-        rate_limit_sign_in_burst=3,
+    opened = make_site(
+        database_url, tmp_path, rate_limit_sign_in_per_minute=1, rate_limit_sign_in_burst=3
     )
-    opened = Site.open(settings)
     initialise(opened, "admin")
     admin = console_actor(opened, "admin")
     users.create_user(opened, admin, username="alice", password="correct horse battery")

@@ -3,16 +3,26 @@ and one dataset per visibility, built through the core services."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from starlette.testclient import TestClient
 
 from cityshare.access.actions import Scope
 from cityshare.access.actor import ALL_SCOPES
+from cityshare.api import create_app
 from cityshare.catalogue import datasets, organisations, tokens, users, versions
 from cityshare.cli_support import console_actor, initialise
 from cityshare.config import Settings
 from cityshare.site import Site
+from cityshare.storage.schema import audit_log
 from cityshare.streams import datastreams
+from tests.conftest import store_url
 from tests.sensors import Device, add_device, add_sensor_dataset
 
 OWNER = "city"
@@ -28,19 +38,20 @@ SAMPLE_CSV = (
 ACTOR_KINDS = ("anonymous", "outsider", "member", "editor", "admin", "readonly")
 
 
-def make_site(database_url: str, folder: Path) -> Site:
+def make_site(database_url: str, folder: Path, **overrides: Any) -> Site:
     """A Site on a fresh store in ``folder``.
 
     Every test client comes from one address, and some tests sign in dozens of times: the
     sign-in throttle (5 a minute by default) is raised here, not switched off. The other
-    limits keep their defaults; tests/api/test_rate_limits.py sets its own.
+    limits keep their defaults; ``overrides`` set other values.
     """
+    values: dict[str, Any] = {
+        "rate_limit_sign_in_per_minute": 60_000,
+        "rate_limit_sign_in_burst": 10_000,
+        **overrides,
+    }
     settings = Settings(
-        data_dir=folder,
-        database_url=database_url,
-        secret_key="test-secret-key",
-        rate_limit_sign_in_per_minute=60_000,
-        rate_limit_sign_in_burst=10_000,
+        data_dir=folder, database_url=database_url, secret_key="test-secret-key", **values
     )
     return Site.open(settings)
 
@@ -119,3 +130,25 @@ def add_dataset(site: Site, folder: Path, name: str, visibility: str) -> str:
     source.write_text(SAMPLE_CSV)
     versions.publish_version(site, admin, name, source=source, media_type="text/csv")
     return name
+
+
+@contextmanager
+def populated_client(
+    engine_name: str, folder: Path, postgres_database: str | None
+) -> Iterator[tuple[World, TestClient]]:
+    """A populated site on ``engine_name`` and an in-process client, for module fixtures."""
+    with store_url(engine_name, folder, postgres_database) as url:
+        site = make_site(url, folder)
+        world = build_world(site, folder)
+        with TestClient(create_app(site), raise_server_exceptions=False) as client:
+            yield world, client
+        site.close()
+
+
+def audit_entries(site: Site, after: int = 0) -> list[dict[str, Any]]:
+    """The contents of the audit entries after sequence number ``after``, in order."""
+    with site.engine.connect() as connection:
+        rows = connection.execute(
+            select(audit_log.c.content).where(audit_log.c.seq > after).order_by(audit_log.c.seq)
+        ).scalars()
+        return [orjson.loads(text) for text in rows]

@@ -18,7 +18,6 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from cityshare.api import create_app
 from cityshare.catalogue import organisations, tokens, users
 from cityshare.catalogue.rows import inserted_id
 from cityshare.cli_support import console_actor
@@ -26,7 +25,7 @@ from cityshare.sharing import grants
 from cityshare.storage.schema import access_requests, datasets
 from cityshare.storage.schema import users as users_table
 from cityshare.streams import keys
-from tests.conftest import ENGINES, store_url
+from tests.conftest import ENGINES
 from tests.sensors import add_device
 from tests.world import (
     OTHER,
@@ -35,8 +34,7 @@ from tests.world import (
     VISIBILITIES,
     World,
     add_dataset,
-    build_world,
-    make_site,
+    populated_client,
 )
 
 ACTORS = ("anonymous", "outsider", "member", "editor", "admin", "readonly", "siteadmin")
@@ -524,12 +522,8 @@ def matrix(
 ) -> Iterator[tuple[World, TestClient]]:
     """One populated site per engine, shared by the matrix cases."""
     folder: Path = tmp_path_factory.mktemp("matrix")
-    with store_url(request.param, folder, postgres_database) as url:
-        site = make_site(url, folder)
-        world = build_world(site, folder)
-        with TestClient(create_app(site), raise_server_exceptions=False) as client:
-            yield world, client
-        site.close()
+    with populated_client(request.param, folder, postgres_database) as populated:
+        yield populated
 
 
 @pytest.mark.parametrize(("method", "path", "actor", "visibility"), list(_cases()))

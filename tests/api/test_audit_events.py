@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
-from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from cityshare.api import create_app
@@ -11,17 +9,8 @@ from cityshare.audit.verify import verify_chain
 from cityshare.catalogue import users
 from cityshare.cli_support import console_actor
 from cityshare.site import Site
-from cityshare.storage.schema import audit_log
 from cityshare.streams import keys
-from tests.world import OWNER, SAMPLE_CSV, World
-
-
-def entries_after(site: Site, seq: int) -> list[dict[str, object]]:
-    with site.engine.connect() as connection:
-        rows = connection.execute(
-            select(audit_log.c.content).where(audit_log.c.seq > seq).order_by(audit_log.c.seq)
-        ).scalars()
-        return [orjson.loads(text) for text in rows]
+from tests.world import OWNER, SAMPLE_CSV, World, audit_entries
 
 
 def head(site: Site) -> int:
@@ -50,7 +39,7 @@ def test_writes_and_sign_ins_are_recorded(client: TestClient, world: World, site
     )
     device = {"name": "bin-sensor", "public_key": keys.public_key_text(keys.generate_private_key())}
     client.post(f"/api/v1/organisations/{OWNER}/devices", json=device, headers=editor)
-    entries = entries_after(site, start)
+    entries = audit_entries(site, start)
     assert [(e["action"], e["outcome"]) for e in entries] == [
         ("auth.sign-in", "deny"),
         ("auth.sign-in", "allow"),
@@ -85,7 +74,7 @@ def test_a_refused_or_failed_write_leaves_no_entry(
     )
     assert refused.status_code == 403
     site.finish_background_work()
-    entries = entries_after(site, start)
+    entries = audit_entries(site, start)
     assert [(e["action"], e["outcome"]) for e in entries] == [("access.refused", "deny")]
     assert entries[0]["resource"]["method"] == "PATCH"
     assert entries[0]["actor"]["username"] == "member-user"
@@ -101,7 +90,7 @@ def test_reads_and_refusals_are_recorded(client: TestClient, world: World, site:
     client.get(f"/api/v1/datasets/{private}/rows", headers=world.headers("outsider"))
     client.get("/api/v1/me", headers={"Authorization": "Bearer cs_wrong"})
     site.finish_background_work()
-    entries = entries_after(site, start)
+    entries = audit_entries(site, start)
     reads = [e for e in entries if e["action"] == "dataset.read"]
     summary = [
         (read["resource"]["dataset"], read["detail"]["rows"], read["detail"]["format"])
@@ -130,7 +119,7 @@ def test_reads_go_unrecorded_only_when_switched_off(world: World) -> None:
         with TestClient(create_app(quiet)) as client:
             client.get(f"/api/v1/datasets/{world.datasets['open']}/rows")
             client.get(f"/api/v1/datasets/{world.datasets['private']}/rows")  # refused: 404
-        entries = entries_after(quiet, start)
+        entries = audit_entries(quiet, start)
         assert [e["action"] for e in entries] == ["access.refused"]
     finally:
         quiet.close()

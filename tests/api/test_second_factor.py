@@ -13,7 +13,6 @@ import struct
 import time
 from typing import Any
 
-import orjson
 from sqlalchemy import select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
@@ -23,9 +22,9 @@ from cityshare.cli import app
 from cityshare.cli_support import console_actor
 from cityshare.errors import Forbidden, NotFound
 from cityshare.site import Site
-from cityshare.storage.schema import audit_log, recovery_codes
+from cityshare.storage.schema import recovery_codes
 from cityshare.storage.schema import users as users_table
-from tests.world import OWNER, World
+from tests.world import OWNER, World, audit_entries
 
 PASSWORD = "correct horse battery staple"
 SIGN_IN = "/api/v1/auth/token"
@@ -99,14 +98,6 @@ def enrol(client: TestClient, username: str, step: int) -> tuple[str, list[str]]
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def audit_entries(site: Site, after: int = 0) -> list[dict[str, Any]]:
-    with site.engine.connect() as connection:
-        rows = connection.execute(
-            select(audit_log.c.content).where(audit_log.c.seq > after).order_by(audit_log.c.seq)
-        ).scalars()
-        return [orjson.loads(text) for text in rows]
 
 
 def last_seq(site: Site) -> int:

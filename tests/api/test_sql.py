@@ -13,15 +13,14 @@ import pytest
 from sqlalchemy import func, inspect, select, table
 from starlette.testclient import TestClient
 
-from cityshare.api import create_app
 from cityshare.catalogue.datasets import update_dataset
 from cityshare.cli_support import console_actor
 from cityshare.sharing.grants import create_grant
 from cityshare.site import Site
 from cityshare.storage.engine import time_limited
-from tests.api.test_audit_events import entries_after, head
-from tests.conftest import ENGINES, store_url
-from tests.world import OTHER, SAMPLE_CSV, World, build_world, make_site
+from tests.api.test_audit_events import head
+from tests.conftest import ENGINES
+from tests.world import OTHER, SAMPLE_CSV, World, audit_entries, populated_client
 
 # Values of the sample data a refused request must never show.
 SAMPLE_VALUES = ("J1", "J2", "morning", "HYPERLINK", "31.5", "42.0", "35.25")
@@ -292,7 +291,7 @@ def test_reads_are_audited_once_per_dataset(client: TestClient, world: World, si
     q = 'SELECT count(*) FROM "open-counts" o JOIN "shared-counts" s USING (counted_at)'
     answer(client, world, "outsider", q)
     site.finish_background_work()
-    reads = [entry for entry in entries_after(site, start) if entry["action"] == "dataset.read"]
+    reads = [entry for entry in audit_entries(site, start) if entry["action"] == "dataset.read"]
     assert sorted(entry["resource"]["dataset"] for entry in reads) == [  # type: ignore[index]
         "open-counts",
         "shared-counts",
@@ -328,12 +327,8 @@ def shared(
 ) -> Iterator[tuple[World, TestClient]]:
     """One populated site per engine, for statements that change nothing."""
     folder: Path = tmp_path_factory.mktemp("sql")
-    with store_url(request.param, folder, postgres_database) as url:
-        site = make_site(url, folder)
-        world = build_world(site, folder)
-        with TestClient(create_app(site), raise_server_exceptions=False) as client:
-            yield world, client
-        site.close()
+    with populated_client(request.param, folder, postgres_database) as populated:
+        yield populated
 
 
 def snapshot(site: Site) -> tuple[list[str], dict[str, int]]:

@@ -12,6 +12,7 @@ from cityshare.access.policy import (
     allowed,
     ensure_allowed,
     ensure_may_delegate,
+    reads_whole_dataset,
     visible_datasets,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "device_actor",
     "ensure_allowed",
     "ensure_may_delegate",
+    "reads_whole_dataset",
     "visible_datasets",
 ]

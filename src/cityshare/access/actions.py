@@ -210,6 +210,14 @@ ACTIONS = _actions(
         "Ask the owner of a dataset one can see for access, stating a purpose.",
     ),
     Action(
+        "access.request.on-behalf",
+        "organisation",
+        Scope.WRITE,
+        Rule.ROLE,
+        Role.ADMIN,
+        "Ask for access to a dataset on an organisation's behalf.",
+    ),
+    Action(
         "dataset.access-log",
         "dataset",
         Scope.READ,

@@ -126,6 +126,13 @@ def can_see_dataset(actor: Actor, dataset: DatasetResource) -> bool:
     return dataset.id in actor.granted_dataset_ids
 
 
+def reads_whole_dataset(actor: Actor, dataset: DatasetResource) -> bool:
+    """Whether ``actor`` reads every column and row of ``dataset`` (members of the owner
+    organisation and site administrators); anyone else reads within bounds (a grant's, or
+    the public columns of open data; see cityshare.sharing.view)."""
+    return actor.is_site_admin or actor.role_in(dataset.organisation_id) is not None
+
+
 def visible_datasets(actor: Actor, datasets: Table) -> ColumnElement[bool]:
     """The SQL condition selecting exactly the datasets ``actor`` may see."""
     if actor.is_site_admin:

@@ -13,6 +13,7 @@ from cityshare.access import (
     OrganisationResource,
     SiteResource,
     ensure_allowed,
+    reads_whole_dataset,
     visible_datasets,
 )
 from cityshare.audit.log import audit
@@ -22,7 +23,6 @@ from cityshare.catalogue.organisations import organisation_id
 from cityshare.catalogue.rows import iso
 from cityshare.errors import BadRequest, Conflict, NotFound
 from cityshare.sharing.classes import checked_classes
-from cityshare.sharing.view import reads_everything
 from cityshare.site import Site, utcnow
 from cityshare.storage.schema import dataset_versions, datasets, organisations
 from cityshare.tables.drop import drop_version_tables
@@ -88,7 +88,7 @@ def describe(row: Row[Any], actor: Actor | None = None) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "modified_at": iso(row.modified_at),
     }
-    if actor is not None and reads_everything(actor, dataset_resource(row)):
+    if actor is not None and reads_whole_dataset(actor, dataset_resource(row)):
         described["column_classes"] = dict(row.column_classes or {})
     return described
 

@@ -13,8 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
-from cityshare.access import Actor, allowed
-from cityshare.access.actions import Role
+from cityshare.access import (
+    Actor,
+    OrganisationResource,
+    allowed,
+    ensure_allowed,
+)
 from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import dataset_resource, dataset_row
 from cityshare.catalogue.rows import inserted_id, iso
@@ -132,7 +136,7 @@ def withdraw_request(site: Site, actor: Actor, name: str, request_id: int) -> di
     with site.writer.begin() as connection:
         dataset = dataset_row(connection, actor, name, "dataset.view")
         row = _visible_request(connection, actor, dataset, request_id)
-        if row.requester_id != actor.user_id:
+        if row.requester_id != actor.user_id:  # not even a site administrator withdraws it
             raise Forbidden("Only the requester can withdraw a request.")
         if row.status != "pending":
             raise Conflict(f"Request {request_id} is {row.status} already.")
@@ -175,9 +179,7 @@ def _on_behalf_of(connection: Connection, actor: Actor, organisation: str | None
     ).scalar_one_or_none()
     if found is None:
         raise NotFound(f"No organisation named {organisation[:80]!r}.")
-    role = actor.role_in(found)
-    if role is None or role.rank < Role.ADMIN.rank:
-        raise Forbidden("Only an admin of an organisation can ask for access on its behalf.")
+    ensure_allowed(actor, "access.request.on-behalf", OrganisationResource(found))
     return int(found)
 
 

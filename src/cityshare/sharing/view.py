@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cityshare.access import Actor, DatasetResource
+from cityshare.access import Actor, DatasetResource, reads_whole_dataset
 from cityshare.access.grants import GrantTerms
 from cityshare.errors import BadRequest, Forbidden
 from cityshare.query.filters import parse_filter
@@ -44,7 +44,7 @@ def read_view(
     secret: bytes,
 ) -> ReadView:
     """The view of ``table`` ``actor`` reads (after the policy allowed ``dataset.read``)."""
-    if reads_everything(actor, dataset):
+    if reads_whole_dataset(actor, dataset):
         return ReadView(table=table, bounds=UNBOUNDED)
     grant = actor.grant_for(dataset.id)
     names = [field.name for field in table.fields]
@@ -66,7 +66,7 @@ def visible_schema(
     """The Table Schema as ``actor`` would read the data: unreachable fields left out,
     pseudonymised ones marked, every field with its classification."""
     annotated = annotated_schema(schema, classes)
-    if reads_everything(actor, dataset):
+    if reads_whole_dataset(actor, dataset):
         return annotated
     grant = actor.grant_for(dataset.id)
     names = [str(spec.get("name")) for spec in annotated["fields"]]
@@ -129,7 +129,7 @@ def pseudonym_key(secret: bytes, grant_id: int) -> bytes:
 def reading_grant(actor: Actor, dataset: DatasetResource) -> int | None:
     """The grant a read of ``dataset`` by ``actor`` runs under (None: as an owner, or as a
     reader of open data), for the audit log. The same choice as :func:`read_view`."""
-    if reads_everything(actor, dataset):
+    if reads_whole_dataset(actor, dataset):
         return None
     grant = actor.grant_for(dataset.id)
     return None if grant is None else grant.id
@@ -144,11 +144,6 @@ def _row_filter(grant: GrantTerms, table: VersionTable) -> tuple[Filter, ...]:
             f"The row filter of grant {grant.id} no longer fits this version's columns; "
             "ask the dataset's owner to update the grant."
         ) from None
-
-
-def reads_everything(actor: Actor, dataset: DatasetResource) -> bool:
-    """True for members of the owner organisation and site administrators: no bounds."""
-    return actor.is_site_admin or actor.role_in(dataset.organisation_id) is not None
 
 
 def _granted_columns(
