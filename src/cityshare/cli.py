@@ -14,6 +14,7 @@ from cityshare.access.actor import ALL_SCOPES
 from cityshare.catalogue import organisations, second_factor, tokens, users
 from cityshare.cli_audit import audit_app
 from cityshare.cli_devices import device_app, stream_app
+from cityshare.cli_harvest import harvest_command
 from cityshare.cli_support import (
     SETTINGS_KEY,
     console_actor,
@@ -332,6 +333,7 @@ def publish(
 
 
 register_ingest_commands(app)  # ingest-mqtt, mqtt-config
+app.command("harvest")(harvest_command)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ Nothing reads the environment at import time: :func:`load_settings` builds a
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from pathlib import Path
@@ -126,6 +127,41 @@ class Settings(BaseSettings):
         description="Origins (comma-separated, exact, or *) that browsers may call the API "
         "from; default: no CORS headers.",
     )
+    harvest_allow_private: bool = Field(
+        False,
+        description="Let `cityshare harvest` reach loopback and private addresses (trusted "
+        "internal sources only).",
+    )
+    harvest_allow_networks: str | None = Field(
+        None,
+        description="Addresses or networks (comma-separated) `cityshare harvest` may reach "
+        "although they are not public.",
+    )
+    harvest_max_bytes: int = Field(
+        1024**3, gt=0, description="Largest data file one harvested dataset may download."
+    )
+    harvest_max_document_bytes: int = Field(
+        32 * 1024**2, gt=0, description="Largest catalogue answer (JSON or RDF) a harvest reads."
+    )
+    harvest_connect_seconds: float = Field(
+        10.0, gt=0, description="Time limit of resolving and connecting to a harvest source."
+    )
+    harvest_read_seconds: float = Field(
+        30.0, gt=0, description="Longest wait for the next bytes from a harvest source."
+    )
+    harvest_timeout_seconds: float = Field(
+        600.0, gt=0, description="Time limit of one whole request of a harvest, redirects included."
+    )
+
+    @field_validator("harvest_allow_networks")
+    @classmethod
+    def _check_networks(cls, value: str | None) -> str | None:
+        for item in split_list(value):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
 
     @field_validator("cors_origins")
     @classmethod

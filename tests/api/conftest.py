@@ -10,6 +10,8 @@ from starlette.testclient import TestClient
 
 from cityshare.api import create_app
 from cityshare.site import Site
+from tests.api.ckan_support import described_client
+from tests.conftest import ENGINES
 from tests.world import World, build_world, make_site
 
 
@@ -32,3 +34,14 @@ def client(site: Site) -> Iterator[TestClient]:
     """An in-process HTTP client; server errors come back as responses, as in production."""
     with TestClient(create_app(site), raise_server_exceptions=False) as http:
         yield http
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def ckan(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_database: str | None,
+) -> Iterator[tuple[World, TestClient]]:
+    """One described site per engine, shared by a module's read-only CKAN tests."""
+    folder: Path = tmp_path_factory.mktemp("ckan")
+    yield from described_client(request.param, folder, postgres_database)

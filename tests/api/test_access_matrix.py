@@ -506,6 +506,41 @@ ROUTES.update(
 )
 
 
+# --- DCAT-AP at the site root: the catalogue lists what each actor may see (open to all);
+# a dataset's document follows the dataset's visibility.
+ROUTES.update(
+    {
+        **{
+            ("GET", path): Case(everyone(200), fixed(path))
+            for path in ("/catalog", "/catalog.ttl", "/catalog.jsonld", "/catalog.rdf")
+        },
+        **{
+            ("GET", f"/datasets/{{name}}{suffix}"): Case(
+                dataset_rule(frozenset(ACTORS), 200),
+                lambda w, v, suffix=suffix: (f"/datasets/{w.datasets[str(v)]}{suffix}", {}),
+                by_visibility=True,
+            )
+            for suffix in ("", ".ttl", ".jsonld", ".rdf")
+        },
+    }
+)
+
+
+# --- The CKAN Action API: one route per prefix for every action, answered in CKAN's
+# envelope (not problem+json); status_show is open to all. Every action × actor ×
+# visibility is checked in tests/api/test_ckan_access.py.
+ROUTES.update(
+    {
+        (method, f"{prefix}/{{action}}"): Case(
+            everyone(200),
+            fixed(f"{prefix}/status_show", **({"json": {}} if method == "POST" else {})),
+        )
+        for prefix in ("/api/3/action", "/api/action")
+        for method in ("GET", "POST")
+    }
+)
+
+
 def _cases() -> Iterator[Any]:
     for (method, path), case in ROUTES.items():
         for visibility in VISIBILITIES if case.by_visibility else (None,):

@@ -261,3 +261,37 @@ def test_cors_origins_must_be_origins(origins: str) -> None:
 
 def test_cors_origins_accepts_ports_and_a_wildcard() -> None:
     Settings(cors_origins="http://localhost:5173, https://[2001:db8::1]:8443, *")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/datasets/{name}",
+        "/api/v1/datasets/{name}/rows",
+        "/api/v1/datasets/{name}/schema",
+        "/api/v1/datasets/{name}/versions",
+        "/api/v1/datasets/{name}/datapackage.json",
+    ],
+)
+def test_a_private_dataset_is_answered_exactly_as_a_missing_one(
+    world: World, client: TestClient, path: str
+) -> None:
+    """Nothing in a 404 (status, title, detail) tells an outsider a private dataset exists."""
+    hidden = client.get(path.format(name="private-counts"), headers=world.headers("outsider"))
+    missing = client.get(path.format(name="private-countz"), headers=world.headers("outsider"))
+    assert hidden.status_code == missing.status_code == 404
+    shown, absent = hidden.json(), missing.json()
+    for body in (shown, absent):
+        body.pop("instance", None)
+    assert shown["detail"] == absent["detail"].replace("private-countz", "private-counts")
+    assert {**shown, "detail": ""} == {**absent, "detail": ""}
+
+
+def test_a_private_stream_is_answered_exactly_as_a_missing_one(
+    world: World, client: TestClient
+) -> None:
+    stream = world.streams["private"]
+    hidden = client.get(f"/api/v1/streams/{stream}", headers=world.headers("outsider"))
+    missing = client.get("/api/v1/streams/987654", headers=world.headers("outsider"))
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["detail"] == missing.json()["detail"].replace("987654", str(stream))

@@ -13,7 +13,9 @@ from cityshare.access.policy import (
     ensure_allowed,
     ensure_may_delegate,
     reads_whole_dataset,
+    seen_only_by_grant,
     visible_datasets,
+    visible_rows,
 )
 
 __all__ = [
@@ -34,5 +36,7 @@ __all__ = [
     "ensure_allowed",
     "ensure_may_delegate",
     "reads_whole_dataset",
+    "seen_only_by_grant",
     "visible_datasets",
+    "visible_rows",
 ]

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, false, or_, true
+from sqlalchemy import ColumnElement, Table, and_, false, not_, or_, true
 
 from cityshare.access.actions import ACTIONS, Action, Role, Rule, Scope
 from cityshare.access.actor import Actor
@@ -93,13 +94,17 @@ def allowed(actor: Actor, action_name: str, resource: Resource) -> bool:
     return decide(actor, action_name, resource) is Decision.ALLOW
 
 
-def ensure_allowed(actor: Actor, action_name: str, resource: Resource) -> None:
-    """Raise unless ``actor`` may perform ``action_name`` on ``resource``."""
+def ensure_allowed(
+    actor: Actor, action_name: str, resource: Resource, *, missing: str | None = None
+) -> None:
+    """Raise unless ``actor`` may perform ``action_name`` on ``resource``. ``missing`` is
+    the detail the caller gives when the thing does not exist: a hidden one gets the very
+    same, so the answer tells nobody that it exists."""
     decision = decide(actor, action_name, resource)
     if decision is Decision.ALLOW:
         return
     if decision is Decision.HIDDEN:
-        raise NotFound("No such dataset, or you may not see it.")
+        raise NotFound(missing or "No such dataset, or you may not see it.")
     if actor.is_anonymous:
         raise Unauthorized("Sign in: send an API token as 'Authorization: Bearer <token>'.")
     action = ACTIONS.get(action_name)
@@ -135,17 +140,51 @@ def reads_whole_dataset(actor: Actor, dataset: DatasetResource) -> bool:
 
 def visible_datasets(actor: Actor, datasets: Table) -> ColumnElement[bool]:
     """The SQL condition selecting exactly the datasets ``actor`` may see."""
+    return visible_rows(
+        actor,
+        visibility=datasets.c.visibility,
+        organisation_id=datasets.c.organisation_id,
+        dataset_id=datasets.c.id,
+    )
+
+
+def visible_rows(
+    actor: Actor,
+    *,
+    visibility: ColumnElement[Any],
+    organisation_id: ColumnElement[Any],
+    dataset_id: ColumnElement[Any] | None,
+) -> ColumnElement[bool]:
+    """The SQL condition selecting the rows about datasets ``actor`` may see, given the
+    columns holding each dataset's visibility, owner and id. Without ``dataset_id``
+    (rows that aggregate many datasets) grants are left out: the caller adds the datasets
+    ``actor`` sees only through a grant, which :func:`seen_only_by_grant` selects."""
     if actor.is_site_admin:
         return true()
-    visibility = datasets.c.visibility
-    open_condition = visibility == "open"
     if actor.is_anonymous:
-        return open_condition
+        return visibility == "open"
     member_of = list(actor.roles)
-    own = datasets.c.organisation_id.in_(member_of) if member_of else false()
+    own = organisation_id.in_(member_of) if member_of else false()
     granted = sorted(actor.granted_dataset_ids)
-    by_grant = datasets.c.id.in_(granted) if granted else false()
+    by_grant = dataset_id.in_(granted) if granted and dataset_id is not None else false()
     return or_(visibility.in_(("open", "shared")), own, by_grant)
+
+
+def seen_only_by_grant(
+    actor: Actor,
+    *,
+    visibility: ColumnElement[Any],
+    organisation_id: ColumnElement[Any],
+    dataset_id: ColumnElement[Any],
+) -> ColumnElement[bool]:
+    """The rows about datasets ``actor`` sees only because a grant names them."""
+    granted = sorted(actor.granted_dataset_ids)
+    if not granted or actor.is_site_admin or actor.is_anonymous:
+        return false()
+    without_grants = visible_rows(
+        actor, visibility=visibility, organisation_id=organisation_id, dataset_id=None
+    )
+    return and_(dataset_id.in_(granted), not_(without_grants))
 
 
 def _resource_matches(action: Action, resource: Resource) -> bool:

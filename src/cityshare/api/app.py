@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 
 from cityshare import __version__
 from cityshare.access import SiteResource, ensure_allowed
+from cityshare.api.ckan.routes import router as ckan_router
 from cityshare.api.deps import ActorDep
 from cityshare.api.edge import wrap_edge
 from cityshare.api.jsondepth import JsonDepthMiddleware
@@ -21,6 +22,7 @@ from cityshare.api.problems import install_problem_handlers
 from cityshare.api.ratelimit import RateLimitMiddleware
 from cityshare.api.routes import audit as audit_routes
 from cityshare.api.routes import datasets, devices, identity, ingest, organisations, rows, streams
+from cityshare.api.routes import dcat as dcat_routes
 from cityshare.api.routes import second_factor as second_factor_routes
 from cityshare.api.routes import sharing as sharing_routes
 from cityshare.api.routes import sql as sql_routes
@@ -80,6 +82,10 @@ def create_app(site: Site) -> FastAPI:
     )
     app.state.site = site
     app.include_router(_api_router(), prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    # DCAT-AP at the site root, where harvesters look for /catalog.ttl.
+    app.include_router(dcat_routes.router, responses=ERROR_RESPONSES)
+    # The CKAN Action API v3 at /api/3/action/ and /api/action/ (see docs/ckan.md).
+    app.include_router(ckan_router)
     # The hot paths, ahead of FastAPI's router (see rows.rows_endpoint).
     app.router.routes[:0] = [
         Route(f"{API_PREFIX}/datasets/{{name}}/rows", rows.rows_endpoint, methods=["GET"]),

@@ -14,6 +14,7 @@ from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityshare.access import ANONYMOUS, Actor
+from cityshare.api.ckan.envelope import UPLOAD_ACTIONS, is_ckan_path
 from cityshare.api.responses import problem_response
 from cityshare.audit.events import refused
 from cityshare.catalogue.tokens import authenticate_token
@@ -74,12 +75,45 @@ class AuthenticationMiddleware:
                 "send 'Authorization: Bearer <token>' instead."
             )
         header = _header(scope, b"authorization")
-        if header is None:
+        if is_ckan_path(str(scope.get("path", ""))):
+            token = _ckan_token(header, _header(scope, b"x-ckan-api-key"))
+        elif header is None:
+            token = None
+        else:
+            token = _bearer_token(header)
+        if token is None:
             return ANONYMOUS
-        scheme, _, credentials = header.partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
-            raise Unauthorized("Use 'Authorization: Bearer <token>'.")
-        return await to_thread.run_sync(authenticate_token, self.site, credentials.strip())
+        return await to_thread.run_sync(authenticate_token, self.site, token)
+
+
+def _bearer_token(header: str) -> str:
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise Unauthorized("Use 'Authorization: Bearer <token>'.")
+    return credentials.strip()
+
+
+def _ckan_token(header: str | None, api_key: str | None) -> str | None:
+    """The token of a CKAN Action API request: ``Authorization: Bearer <token>``, or
+    CKAN's ``Authorization: <token>`` and ``X-CKAN-API-Key: <token>`` (ckanapi sends
+    both). Only on the CKAN routes: the native API keeps its one documented form, so a
+    header with a scheme cityshare does not use (``Basic …``) is refused there rather
+    than read as a token. Two headers with different tokens are refused, never chosen
+    between."""
+    token = None
+    if header is not None:
+        text = header.strip()
+        scheme, _, credentials = text.partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            token = credentials.strip()
+        elif text and " " not in text:
+            token = text
+        else:
+            raise Unauthorized("Use 'Authorization: <token>' (or 'Authorization: Bearer <token>').")
+    key = (api_key or "").strip() or None
+    if token is not None and key is not None and key != token:
+        raise Unauthorized("Authorization and X-CKAN-API-Key carry different tokens.")
+    return token or key
 
 
 class BodyLimitMiddleware:
@@ -118,7 +152,9 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        private = _header(scope, b"authorization") is not None
+        private = _header(scope, b"authorization") is not None or (
+            _header(scope, b"x-ckan-api-key") is not None
+        )
         https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
@@ -152,8 +188,15 @@ def _counting(receive: Receive, limit: int) -> Receive:
 
 
 def is_upload(scope: Scope) -> bool:
-    """True for ``PUT …/data``, the upload route, whose body is streamed to disk."""
-    return scope["method"] == "PUT" and str(scope["path"]).endswith("/data")
+    """True for ``PUT …/data``, the upload route, whose body is streamed to disk, and for
+    a multipart POST to a CKAN action that takes a file (``resource_create``)."""
+    path = str(scope["path"])
+    if scope["method"] == "PUT":
+        return path.endswith("/data")
+    if scope["method"] != "POST" or not is_ckan_path(path):
+        return False
+    media = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    return media == "multipart/form-data" and path.rsplit("/", 1)[-1] in UPLOAD_ACTIONS
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

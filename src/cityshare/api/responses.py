@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from cityshare.api.ckan.envelope import ckan_error_response, is_ckan_path
 from cityshare.errors import CityshareError, StoreBusy, TooManyRequests
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -23,7 +24,10 @@ class JSON(Response):
 
 
 def problem_response(error: CityshareError, instance: str | None = None) -> Response:
-    """The problem+json response for a service error."""
+    """The problem+json response for a service error (on the CKAN Action API's paths,
+    CKAN's error envelope instead: its clients read nothing else)."""
+    if is_ckan_path(instance):
+        return ckan_error_response(error, str(instance))
     body = error.problem()
     if instance:
         body["instance"] = instance

@@ -11,23 +11,21 @@ from cityshare.access import (
     Actor,
     DatasetResource,
     OrganisationResource,
-    SiteResource,
     ensure_allowed,
     reads_whole_dataset,
-    visible_datasets,
 )
 from cityshare.audit.log import audit
 from cityshare.catalogue.metadata import check_visibility, clean_metadata
 from cityshare.catalogue.names import check_slug
 from cityshare.catalogue.organisations import organisation_id
 from cityshare.catalogue.rows import iso
+from cityshare.catalogue.search_index import reindex_dataset, remove_dataset
 from cityshare.errors import BadRequest, Conflict, NotFound
 from cityshare.sharing.classes import checked_classes
 from cityshare.site import Site, utcnow
 from cityshare.storage.schema import dataset_versions, datasets, organisations
 from cityshare.tables.drop import drop_version_tables
 
-MAX_LIST_LIMIT = 1000
 EDITABLE = frozenset(
     {"title", "description", "tags", "licence", "update_frequency", "spatial", "temporal"}
 )
@@ -43,18 +41,25 @@ def dataset_resource(row: Any) -> DatasetResource:
     )
 
 
-def _with_organisation() -> Select[Any]:
+def with_organisation() -> Select[Any]:
+    """Datasets with their organisation's name as ``organisation``."""
     return select(datasets, organisations.c.name.label("organisation")).join(
         organisations, organisations.c.id == datasets.c.organisation_id
     )
 
 
+def no_dataset(name: str) -> str:
+    """What a missing dataset, or one the asker may not see, is answered with."""
+    return f"No dataset named {name[:100]!r}, or you may not see it."
+
+
 def dataset_row(connection: Connection, actor: Actor, name: str, action: str) -> Row[Any]:
     """The dataset called ``name`` after checking ``action``; NotFound if invisible."""
-    row = connection.execute(_with_organisation().where(datasets.c.name == name)).first()
+    row = connection.execute(with_organisation().where(datasets.c.name == name)).first()
+    missing = no_dataset(name)
     if row is None:
-        raise NotFound(f"No dataset named {name[:100]!r}, or you may not see it.")
-    ensure_allowed(actor, action, dataset_resource(row))
+        raise NotFound(missing)
+    ensure_allowed(actor, action, dataset_resource(row), missing=missing)
     return row
 
 
@@ -131,6 +136,7 @@ def create_dataset(
         except IntegrityError:
             raise Conflict(f"The dataset name {name!r} is taken.") from None
         created = dataset_row(connection, actor, name, "dataset.view")
+        reindex_dataset(connection, created.id)
         audit(
             connection,
             actor,
@@ -146,31 +152,6 @@ def get_dataset(site: Site, actor: Actor, name: str) -> dict[str, Any]:
     """A dataset's metadata, if the actor may see it."""
     with site.engine.connect() as connection:
         return describe(dataset_row(connection, actor, name, "dataset.view"), actor)
-
-
-def list_datasets(
-    site: Site,
-    actor: Actor,
-    *,
-    organisation: str | None = None,
-    after: str | None = None,
-    limit: int = 100,
-) -> dict[str, Any]:
-    """The datasets the actor may see, by name, paged with ``after``."""
-    ensure_allowed(actor, "dataset.list", SiteResource())
-    if not 1 <= limit <= MAX_LIST_LIMIT:
-        raise BadRequest(f"limit must be between 1 and {MAX_LIST_LIMIT}.", parameter="limit")
-    query = _with_organisation().where(visible_datasets(actor, datasets))
-    if organisation is not None:
-        query = query.where(organisations.c.name == organisation)
-    if after is not None:
-        query = query.where(datasets.c.name > after)
-    query = query.order_by(datasets.c.name).limit(limit + 1)
-    with site.engine.connect() as connection:
-        rows = connection.execute(query).all()
-    items = [describe(row) for row in rows[:limit]]
-    following = items[-1]["name"] if len(rows) > limit else None
-    return {"datasets": items, "next": following}
 
 
 def update_dataset(site: Site, actor: Actor, name: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -199,6 +180,7 @@ def update_dataset(site: Site, actor: Actor, name: str, changes: dict[str, Any])
             audit(connection, actor, action, dataset_id=row.id, dataset=name, detail=values)
             values["modified_at"] = utcnow()
             connection.execute(update(datasets).where(datasets.c.id == row.id).values(values))
+            reindex_dataset(connection, row.id)
         return describe(dataset_row(connection, actor, name, "dataset.view"), actor)
 
 
@@ -210,6 +192,7 @@ def delete_dataset(site: Site, actor: Actor, name: str) -> None:
             select(dataset_versions.c.table_name).where(dataset_versions.c.dataset_id == row.id)
         ).scalars()
         drop_version_tables(connection, list(table_names))
+        remove_dataset(connection, row.id)
         connection.execute(delete(dataset_versions).where(dataset_versions.c.dataset_id == row.id))
         connection.execute(delete(datasets).where(datasets.c.id == row.id))
         audit(connection, actor, "dataset.delete", dataset_id=row.id, dataset=name)

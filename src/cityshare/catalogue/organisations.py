@@ -12,6 +12,7 @@ from cityshare.access.actions import Role
 from cityshare.audit.log import audit
 from cityshare.catalogue.names import check_slug
 from cityshare.catalogue.rows import as_dict
+from cityshare.catalogue.search_index import reindex_organisation
 from cityshare.catalogue.users import user_id_for
 from cityshare.errors import BadRequest, Conflict, NotFound
 from cityshare.site import Site, utcnow
@@ -85,6 +86,7 @@ def update_organisation(
                 update(organisations).where(organisations.c.id == row.id).values(changes)
             )
             audit(connection, actor, "organisation.update", organisation=name, detail=changes)
+            reindex_organisation(connection, row.id)
         return as_dict(_organisation_row(connection, name))
 
 

@@ -12,9 +12,15 @@ from sqlalchemy import Connection, Select, bindparam, func, select, update
 
 from cityshare.access import Actor, DatasetResource, ensure_allowed
 from cityshare.audit.log import audit
-from cityshare.catalogue.datasets import dataset_resource, dataset_row, table_dataset_row
+from cityshare.catalogue.datasets import (
+    dataset_resource,
+    dataset_row,
+    no_dataset,
+    table_dataset_row,
+)
 from cityshare.catalogue.rows import as_dict
-from cityshare.errors import NotFound
+from cityshare.catalogue.search_index import reindex_dataset
+from cityshare.errors import Conflict, NotFound
 from cityshare.sharing.classes import stricter_from_schema
 from cityshare.sharing.view import ReadView, read_view, visible_schema
 from cityshare.site import Site, utcnow
@@ -51,16 +57,21 @@ def publish_version(
     schema: dict[str, Any] | None = None,
     source_name: str | None = None,
     progress: Callable[[int], None] | None = None,
+    based_on: int | None = None,
 ) -> dict[str, Any]:
     """Load ``source`` as the dataset's new current version, all or nothing.
 
     Rows go into a new typed table inside one transaction, so a failure of any kind
-    leaves the previous version current and intact.
+    leaves the previous version current and intact. ``based_on`` is the version the
+    file was computed from, if any: when another version became current meanwhile, the
+    upload is refused (Conflict) instead of silently dropping that version's changes.
     """
     byte_size, digest = _file_digest(source)
     with site.writer.begin() as connection:
         row = table_dataset_row(connection, actor, name)
         _lock_dataset(connection, row.id)
+        if based_on is not None:
+            _check_still_current(connection, row.id, based_on)
         number = _next_number(connection, row.id)
         table_name = f"dsv_{row.id}_{number}"
         loaded = load_into_table(
@@ -93,6 +104,7 @@ def publish_version(
         if classes is not None:
             changes["column_classes"] = classes
         connection.execute(update(datasets).where(datasets.c.id == row.id).values(changes))
+        reindex_dataset(connection, row.id)
         audit(
             connection,
             actor,
@@ -138,8 +150,8 @@ def open_version(site: Site, actor: Actor, name: str, number: int | None) -> Ope
     with site.engine.connect() as connection:
         row = connection.execute(statement, {"name": name, "number": number}).first()
         if row is None:
-            raise NotFound(f"No dataset named {name[:100]!r}, or you may not see it.")
-        ensure_allowed(actor, "dataset.read", dataset_resource(row))
+            raise NotFound(no_dataset(name))
+        ensure_allowed(actor, "dataset.read", dataset_resource(row), missing=no_dataset(name))
         if row.table_name is None:
             _wanted_number(row, number)  # explains a dataset without data
             raise NotFound(f"Dataset {name!r} has no version {number}.")
@@ -215,6 +227,17 @@ def _lock_dataset(connection: Connection, dataset_id: int) -> None:
     # PostgreSQL: serialise concurrent uploads to one dataset (SQLite already holds
     # the database write lock; SQLAlchemy omits FOR UPDATE there).
     connection.execute(select(datasets.c.id).where(datasets.c.id == dataset_id).with_for_update())
+
+
+def _check_still_current(connection: Connection, dataset_id: int, number: int) -> None:
+    current = connection.execute(
+        select(datasets.c.current_version).where(datasets.c.id == dataset_id)
+    ).scalar_one()
+    if current != number:
+        raise Conflict(
+            f"Version {current} was published while this change was computed from version "
+            f"{number}: repeat the change."
+        )
 
 
 def _next_number(connection: Connection, dataset_id: int) -> int:

@@ -94,7 +94,19 @@ def visible_schema(
     point = result.get(POINT_PROPERTY)
     if isinstance(point, dict) and not set(map(str, point.values())) <= kept:
         del result[POINT_PROPERTY]  # the point needs both coordinates, in the clear
+    _drop_keys_naming_hidden(result, {str(spec["name"]) for spec in fields})
     return result
+
+
+def _drop_keys_naming_hidden(schema: dict[str, Any], shown: set[str]) -> None:
+    """For a reader within bounds: leave out a primary key that names a field they do
+    not see (it would tell them the field exists), and foreign keys (which name fields
+    of this table and of others)."""
+    key = schema.get("primaryKey")
+    names = [key] if isinstance(key, str) else key if isinstance(key, list) else []
+    if key is not None and not {str(name) for name in names} <= shown:
+        del schema["primaryKey"]
+    schema.pop("foreignKeys", None)
 
 
 def restricted(

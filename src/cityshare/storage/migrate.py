@@ -9,14 +9,17 @@ from alembic.config import Config
 from sqlalchemy import Engine
 
 from cityshare.storage.engine import writer
+from cityshare.storage.statistics import refresh_if_stale
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def upgrade_store(engine: Engine) -> None:
-    """Bring the store behind ``engine`` to the newest schema (idempotent)."""
+    """Bring the store behind ``engine`` to the newest schema (idempotent), with planner
+    statistics in step with its size."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with writer(engine).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        refresh_if_stale(connection)

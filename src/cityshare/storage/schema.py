@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -111,7 +112,8 @@ datasets = Table(
     Column("column_classes", JSON, nullable=True),
     Column("created_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     Column("created_at", DateTime, nullable=False),
-    Column("modified_at", DateTime, nullable=False),
+    Column("modified_at", DateTime, nullable=False, index=True),
+    Index("ix_datasets_visibility_modified", "visibility", "modified_at"),
 )
 
 dataset_versions = Table(
@@ -301,4 +303,55 @@ access_requests = Table(
     Column("decided_by", ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
     Column("decided_at", DateTime, nullable=True),
     Column("created_at", DateTime, nullable=False),
+)
+
+# --- The search index (see cityshare.catalogue.search_index). Each dataset's facet values
+# (its organisation, tags, licence, formats, kind, visibility), with the two columns that
+# decide who sees it; and how many datasets have each value, by those two columns, so the
+# facets of the whole catalogue are read without counting it. The full-text documents
+# live in an engine-specific table (cityshare.catalogue.search_text).
+
+dataset_facets = Table(
+    "dataset_facets",
+    metadata,
+    Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+    Column("facet", String(20), primary_key=True),
+    Column("value", String(300), primary_key=True),
+    Column("visibility", String(10), nullable=False),
+    Column("organisation_id", Integer, nullable=False),
+    # Value first: counting one facet over a search's matches must walk the primary key
+    # from each match, not every value of the facet.
+    Index("ix_dataset_facets_value", "value", "facet"),
+)
+
+facet_counts = Table(
+    "facet_counts",
+    metadata,
+    Column("facet", String(20), primary_key=True),
+    Column("value", String(300), primary_key=True),
+    Column("visibility", String(10), primary_key=True),
+    Column("organisation_id", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+# --- Harvesting (see cityshare.harvest): where each harvested dataset came from, so that
+# running a harvest again updates the same local dataset and never makes a second one.
+
+harvest_records = Table(
+    "harvest_records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_url", String(1000), nullable=False),
+    Column("remote_id", String(500), nullable=False),
+    Column(
+        "dataset_id",
+        ForeignKey("datasets.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("remote_name", String(300), nullable=True),
+    Column("remote_modified", String(40), nullable=True),
+    Column("data_sha256", String(64), nullable=True),
+    Column("harvested_at", DateTime, nullable=False),
+    UniqueConstraint("source_url", "remote_id", name="uq_harvest_records_source_remote"),
 )

@@ -15,6 +15,7 @@ from cityshare.access import Actor, DatasetResource, ensure_allowed
 from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import dataset_row
 from cityshare.catalogue.rows import inserted_id, iso
+from cityshare.catalogue.search_index import reindex_dataset
 from cityshare.errors import BadRequest, Conflict, NotFound
 from cityshare.site import Site, utcnow
 from cityshare.storage.schema import datasets, datastreams, devices
@@ -84,6 +85,7 @@ def create_stream(
             device=device,
             detail={"name": name, "value_type": value_type},
         )
+        reindex_dataset(connection, owner.id)
         return describe(_stream_row(connection, stream_id))
 
 
@@ -106,9 +108,10 @@ def get_stream(site: Site, actor: Actor, stream_id: int) -> dict[str, Any]:
 def stream_row(connection: Connection, actor: Actor, stream_id: int, action: str) -> Row[Any]:
     """The stream after checking ``action`` on its dataset; NotFound when invisible."""
     row: Row[Any] | None = _stream_row(connection, stream_id)
+    missing = f"No stream {stream_id}, or you may not see it."
     if row is None:
-        raise NotFound(f"No stream {stream_id}, or you may not see it.")
-    ensure_allowed(actor, action, dataset_resource_of(row))
+        raise NotFound(missing)
+    ensure_allowed(actor, action, dataset_resource_of(row), missing=missing)
     return row
 
 

@@ -2,29 +2,77 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.models import DatasetCreate, DatasetFields
 from cityshare.api.upload import receive_upload
-from cityshare.catalogue import datapackage, versions
+from cityshare.catalogue import datapackage, search, versions
 from cityshare.catalogue import datasets as service
 
 router = APIRouter(tags=["datasets"])
 
 
 @router.get("/datasets")
-def list_datasets(
+def search_datasets(
+    request: Request,
     site: SiteDep,
     actor: ActorDep,
-    organisation: str | None = Query(None, description="Only this organisation's datasets."),
-    after: str | None = Query(None, description="Continue after this dataset name."),
-    limit: int = Query(100, ge=1, le=service.MAX_LIST_LIMIT),
+    q: str = Query(
+        "",
+        description="Words to find in titles, descriptions, tags, "
+        "organisations and column names; the last word may be a prefix.",
+    ),
+    organisation: Annotated[
+        list[str] | None, Query(description="Only these organisations' datasets.")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, Query(description="Only datasets with all these tags.")
+    ] = None,
+    licence: Annotated[
+        list[str] | None, Query(description="Only datasets under these licences.")
+    ] = None,
+    format: Annotated[
+        list[str] | None, Query(description="Only datasets readable in all these formats.")
+    ] = None,
+    kind: Annotated[
+        list[str] | None, Query(description="Only datasets of these kinds: table, sensor.")
+    ] = None,
+    visibility: Annotated[
+        list[str] | None, Query(description="Only datasets of these visibilities.")
+    ] = None,
+    sort: str = Query("relevance", description=f"One of {', '.join(search.SORTS)}."),
+    limit: int = Query(100, description=f"How many, 0 to {search.MAX_LIMIT}."),
+    offset: int = Query(0, description=f"How many to skip, at most {search.MAX_OFFSET}."),
+    facets: str = Query(
+        "", description=f"Facets to count, comma-separated, or 'all': {', '.join(search.FACETS)}."
+    ),
 ) -> dict[str, Any]:
-    """The datasets you may see, by name; ``next`` continues the list."""
-    return service.list_datasets(site, actor, organisation=organisation, after=after, limit=limit)
+    """Search the datasets you may see, with facets; ``next`` is the next page's URL."""
+    query = search.SearchQuery(
+        text=q,
+        organisations=tuple(organisation or ()),
+        tags=tuple(tag or ()),
+        licences=tuple(licence or ()),
+        formats=tuple(format or ()),
+        kinds=tuple(kind or ()),
+        visibilities=tuple(visibility or ()),
+        sort=sort,
+        offset=offset,
+        limit=limit,
+        facets=search.FACETS if facets == "all" else tuple(filter(None, facets.split(","))),
+    )
+    result = search.search_datasets(site, actor, query)
+    following = offset + limit
+    more = limit > 0 and following < result.count and following <= search.MAX_OFFSET
+    return {
+        "count": result.count,
+        "datasets": result.datasets,
+        "facets": result.facets,
+        "next": str(request.url.include_query_params(offset=following)) if more else None,
+    }
 
 
 @router.post("/datasets", status_code=201)

@@ -1,0 +1,239 @@
+"""The CKAN Action API routes: ``/api/3/action/{action}`` and ``/api/action/{action}``.
+
+One route per prefix takes GET and POST. Parameters come from a JSON body, form fields
+(multipart too: ``resource_create`` takes its file as ``upload``), or, for actions
+that only read, the query string. The answer is CKAN's envelope
+(:mod:`.envelope`); a refused request is written to the audit log as on the native
+routes. Writing actions need POST, as in CKAN.
+"""
+
+from __future__ import annotations
+
+import inspect
+import secrets
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from cityshare.access import Actor
+from cityshare.api.ckan import datastore, reads, search, writes
+from cityshare.api.ckan.envelope import (
+    BadCkanRequest,
+    UnknownAction,
+    ckan_error_response,
+    ckan_success_response,
+)
+from cityshare.api.ckan.params import CkanCall, Upload
+from cityshare.api.middleware import actor_of
+from cityshare.api.problems import REFUSALS
+from cityshare.api.upload import safe_filename
+from cityshare.audit.events import refused
+from cityshare.errors import CityshareError, NotFound, Unauthorized
+from cityshare.site import Site
+
+PREFIXES = ("/api/3/action", "/api/action")
+HELP_ACTION = "help_show"
+UPLOAD_FIELD = "upload"
+MAX_FORM_FIELDS = 200
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Action:
+    """One CKAN action: the function that answers it, and whether it only reads (and
+    so may be called with GET)."""
+
+    run: Callable[[CkanCall], Any]
+    reads_only: bool = True
+    takes_upload: bool = False
+
+
+ACTIONS: dict[str, Action] = {
+    "status_show": Action(reads.status_show),
+    "site_read": Action(reads.site_read),
+    "package_list": Action(reads.package_list),
+    "package_search": Action(search.package_search),
+    "package_show": Action(reads.package_show),
+    "current_package_list_with_resources": Action(reads.current_package_list_with_resources),
+    "organization_list": Action(reads.organization_list),
+    "organization_show": Action(reads.organization_show),
+    "group_list": Action(reads.group_list),
+    "tag_list": Action(reads.tag_list),
+    "resource_show": Action(reads.resource_show),
+    "datastore_search": Action(datastore.datastore_search),
+    "datastore_search_sql": Action(datastore.datastore_search_sql),
+    "package_create": Action(writes.package_create, reads_only=False),
+    "package_update": Action(writes.package_update, reads_only=False),
+    "package_patch": Action(writes.package_patch, reads_only=False),
+    # Its multipart body may be as large as an upload: see UPLOAD_ACTIONS (the body limit).
+    "resource_create": Action(writes.resource_create, reads_only=False, takes_upload=True),
+    "datastore_create": Action(datastore.datastore_create, reads_only=False),
+    "datastore_upsert": Action(datastore.datastore_upsert, reads_only=False),
+    "datastore_delete": Action(datastore.datastore_delete, reads_only=False),
+}
+
+
+def help_show(call: CkanCall) -> str:
+    """The help of the action ``name``: what it does (docs/ckan.md has its parameters)."""
+    name = call.required("name")
+    chosen = ACTIONS.get(name)
+    if chosen is None:
+        raise NotFound(f"No action named {name[:100]!r}.")
+    return inspect.getdoc(chosen.run) or name
+
+
+ACTIONS[HELP_ACTION] = Action(help_show)
+router = APIRouter(tags=["ckan"])
+
+
+async def ckan_action(action: str, request: Request) -> Response:
+    """Run one CKAN action (see docs/ckan.md for the actions and their parameters)."""
+    site: Site = request.app.state.site
+    actor = actor_of(request.state)
+    base_url = str(request.base_url)
+    path = request.url.path
+    upload: Upload | None = None
+    try:
+        chosen = _action(action, request.method)
+        if chosen.takes_upload and request.method == "POST" and actor.is_anonymous:
+            # Refused before the body is read: anonymous visitors never write.
+            raise Unauthorized("Sign in: send your API token in the Authorization header.")
+        data, upload = await _request_data(request, site, chosen)
+        call = CkanCall(
+            site=site, actor=actor, data=data, base_url=base_url, path=path, upload=upload
+        )
+        result = await run_in_threadpool(chosen.run, call)
+    except CityshareError as error:
+        _audit_refusal(site, actor, request, error)
+        return ckan_error_response(error, path, base_url)
+    finally:
+        if upload is not None:
+            with suppress(FileNotFoundError):
+                upload.path.unlink()
+    return ckan_success_response(result, path, base_url)
+
+
+for _prefix in PREFIXES:
+    for _method in ("GET", "POST"):
+        router.add_api_route(
+            f"{_prefix}/{{action}}",
+            ckan_action,
+            methods=[_method],
+            response_model=None,
+            operation_id=f"ckan_{_method.lower()}_{_prefix.strip('/').replace('/', '_')}",
+            summary="CKAN Action API v3",
+            description="CKAN's Action API over cityshare's catalogue: see docs/ckan.md.",
+        )
+
+
+def _action(name: str, method: str) -> Action:
+    chosen = ACTIONS.get(name)
+    if chosen is None:
+        raise UnknownAction(f"Action name not known: {name[:100]}")
+    if method == "GET" and not chosen.reads_only:
+        raise BadCkanRequest(f"Use POST for {name}: it changes data.")
+    return chosen
+
+
+async def _request_data(
+    request: Request, site: Site, action: Action
+) -> tuple[dict[str, Any], Upload | None]:
+    """The call's parameters, and its spooled upload if it sends one."""
+    if request.method == "GET":
+        return _query_data(request), None
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return await _form_data(request, site, action)
+    body = await request.body()
+    if not body.strip():
+        return (_query_data(request) if action.reads_only else {}), None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadCkanRequest("JSON Error: the body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise BadCkanRequest("JSON Error: the body must be a JSON object.")
+    return data, None
+
+
+def _query_data(request: Request) -> dict[str, Any]:
+    """Query string parameters: one value as text, repeated ones as a list."""
+    data: dict[str, Any] = {}
+    for key in request.query_params:
+        values = request.query_params.getlist(key)
+        data[key] = values[0] if len(values) == 1 else values
+    return data
+
+
+async def _form_data(
+    request: Request, site: Site, action: Action
+) -> tuple[dict[str, Any], Upload | None]:
+    max_files = 1 if action.takes_upload else 0
+    try:
+        async with request.form(max_files=max_files, max_fields=MAX_FORM_FIELDS) as form:
+            upload = await _spool_upload(form, site) if action.takes_upload else None
+            data = _form_fields(form)
+    except HTTPException as error:
+        raise BadCkanRequest(f"The form could not be read: {error.detail}") from None
+    return data, upload
+
+
+def _form_fields(form: FormData) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key in form:
+        values = [value for value in form.getlist(key) if isinstance(value, str)]
+        if values:
+            data[key] = values[0] if len(values) == 1 else values
+    # CKAN's old clients post one field whose name is the JSON of the parameters.
+    if len(data) == 1:
+        ((key, value),) = data.items()
+        if value in ("", "1") and key.lstrip().startswith("{"):
+            with suppress(orjson.JSONDecodeError):
+                decoded = orjson.loads(key)
+                if isinstance(decoded, dict):
+                    return decoded
+    return data
+
+
+async def _spool_upload(form: FormData, site: Site) -> Upload | None:
+    sent = form.get(UPLOAD_FIELD)
+    if not isinstance(sent, UploadFile):
+        return None
+    folder = site.settings.data_dir / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"upload-{secrets.token_hex(16)}"
+    try:
+        with path.open("wb") as handle:
+            while chunk := await sent.read(CHUNK):
+                handle.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return Upload(
+        path=Path(path),
+        filename=safe_filename(sent.filename),
+        content_type=sent.content_type or "",
+    )
+
+
+def _audit_refusal(site: Site, actor: Actor, request: Request, error: CityshareError) -> None:
+    """Write a refused request to the audit log, as the native routes' handler does."""
+    if isinstance(error, REFUSALS) and not error.audited:
+        site.audit_writer.submit(
+            refused(
+                actor,
+                method=request.method,
+                path=request.url.path,
+                status=error.status,
+                reason=error.detail,
+            )
+        )

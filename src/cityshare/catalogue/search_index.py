@@ -1,0 +1,160 @@
+"""Keep the search index true to the catalogue.
+
+Every change to what search looks at (a dataset's metadata, its current version's
+columns, its streams, its organisation's title) calls :func:`reindex_dataset` in the
+same transaction, so search never shows a stale or a deleted dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cityshare.catalogue.formats import dataset_formats
+from cityshare.catalogue.search_text import Document, delete_document, write_document
+from cityshare.storage.schema import (
+    dataset_facets,
+    dataset_versions,
+    datasets,
+    datastreams,
+    facet_counts,
+    organisations,
+)
+
+MAX_VALUE_LENGTH = 300
+_COUNT_KEY = ("facet", "value", "visibility", "organisation_id")
+
+
+def reindex_dataset(connection: Connection, dataset_id: int) -> None:
+    """Index dataset ``dataset_id`` as it now is (or drop it from the index if gone)."""
+    remove_dataset(connection, dataset_id)
+    row = connection.execute(
+        select(
+            datasets,
+            organisations.c.name.label("org_name"),
+            organisations.c.title.label("org_title"),
+        )
+        .join(organisations, organisations.c.id == datasets.c.organisation_id)
+        .where(datasets.c.id == dataset_id)
+    ).first()
+    if row is None:
+        return
+    schema = _current_schema(connection, row)
+    tags = sorted({str(tag).strip()[:MAX_VALUE_LENGTH] for tag in row.tags or []} - {""})
+    facets = [
+        {
+            "dataset_id": dataset_id,
+            "facet": facet,
+            "value": value,
+            "visibility": row.visibility,
+            "organisation_id": row.organisation_id,
+        }
+        for facet, value in _facet_values(row, tags, schema)
+    ]
+    connection.execute(insert(dataset_facets), facets)
+    _add_counts(connection, facets, 1)
+    columns = (
+        _column_words(schema) if row.kind == "table" else _stream_words(connection, dataset_id)
+    )
+    document = Document(
+        title=f"{row.title} {row.name}",
+        tags=" ".join(tags),
+        organisation=f"{row.org_title} {row.org_name}",
+        columns=" ".join(columns),
+        description=row.description or "",
+    )
+    write_document(connection, dataset_id, document)
+
+
+def remove_dataset(connection: Connection, dataset_id: int) -> None:
+    """Drop dataset ``dataset_id`` from the index."""
+    indexed = dataset_facets.c.dataset_id == dataset_id
+    old = [dict(row._mapping) for row in connection.execute(select(dataset_facets).where(indexed))]
+    if old:
+        _add_counts(connection, old, -1)
+        connection.execute(delete(dataset_facets).where(indexed))
+    delete_document(connection, dataset_id)
+
+
+def _facet_values(
+    row: Any, tags: list[str], schema: dict[str, Any] | None
+) -> list[tuple[str, str]]:
+    """What a dataset counts for in each facet."""
+    values = [("organisation", row.org_name), ("kind", row.kind), ("visibility", row.visibility)]
+    if row.licence:
+        values.append(("licence", row.licence[:MAX_VALUE_LENGTH]))
+    values.extend(("tag", tag) for tag in tags)
+    values.extend(
+        ("format", data_format.label) for data_format in dataset_formats(row.kind, schema)
+    )
+    return values
+
+
+def _add_counts(connection: Connection, facets: list[dict[str, Any]], delta: int) -> None:
+    """Add ``delta`` to the count of each facet value, by who may see it."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(facet_counts)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(_COUNT_KEY),
+        set_={"count": facet_counts.c.count + statement.excluded.count},
+    )
+    connection.execute(
+        statement, [{key: facet[key] for key in _COUNT_KEY} | {"count": delta} for facet in facets]
+    )
+    if delta < 0:
+        connection.execute(delete(facet_counts).where(facet_counts.c.count <= 0))
+
+
+def reindex_organisation(connection: Connection, organisation_id: int) -> None:
+    """Index again every dataset of an organisation (after its title changed)."""
+    owned = select(datasets.c.id).where(datasets.c.organisation_id == organisation_id)
+    _reindex(connection, connection.execute(owned).scalars())
+
+
+def reindex_all(connection: Connection) -> int:
+    """Index every dataset again; the number indexed."""
+    return _reindex(connection, connection.execute(select(datasets.c.id)).scalars().all())
+
+
+def _reindex(connection: Connection, dataset_ids: Iterable[int]) -> int:
+    count = 0
+    for dataset_id in list(dataset_ids):
+        reindex_dataset(connection, dataset_id)
+        count += 1
+    return count
+
+
+def _current_schema(connection: Connection, row: Any) -> dict[str, Any] | None:
+    if row.current_version is None:
+        return None
+    schema: dict[str, Any] | None = connection.execute(
+        select(dataset_versions.c.schema).where(
+            dataset_versions.c.dataset_id == row.id,
+            dataset_versions.c.number == row.current_version,
+        )
+    ).scalar()
+    return schema
+
+
+def _column_words(schema: dict[str, Any] | None) -> list[str]:
+    """Each column's name, title and description."""
+    words: list[str] = []
+    for field in (schema or {}).get("fields") or []:
+        words.extend(str(field.get(key) or "") for key in ("name", "title", "description"))
+    return [word for word in words if word]
+
+
+def _stream_words(connection: Connection, dataset_id: int) -> list[str]:
+    """Each stream's name, observed property, unit and description."""
+    rows = connection.execute(
+        select(
+            datastreams.c.name,
+            datastreams.c.observed_property,
+            datastreams.c.unit,
+            datastreams.c.description,
+        ).where(datastreams.c.dataset_id == dataset_id)
+    )
+    return [word for row in rows for word in row if word]

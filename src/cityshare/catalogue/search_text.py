@@ -1,0 +1,134 @@
+"""Full-text search over dataset metadata: the one part of search that differs by engine.
+
+SQLite (the embedded default) keeps one FTS5 row per dataset, ranked with BM25;
+PostgreSQL keeps one weighted ``tsvector`` per dataset under a GIN index, ranked with
+``ts_rank_cd``. Both stem English words and weigh a match in the title above one in
+the tags, the organisation, the column names and then the description.
+
+The asker's words never reach either query language as such: they are split into
+plain terms (letters and digits only), and the query is built from those terms and
+passed as a bound parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import astuple, dataclass
+from functools import reduce
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Text,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+)
+from sqlalchemy import text as sql_text
+
+POSTGRESQL = "postgresql"
+TEXT_TABLE = "dataset_text"
+MAX_TERMS = 16
+# Title, tags, organisation, columns, description: from most to least telling.
+_SQLITE_WEIGHTS = "10.0, 5.0, 3.0, 2.0, 1.0"
+_PG_WEIGHTS = ("A", "B", "B", "C", "D")
+_ENGLISH: ColumnElement[Any] = literal_column("'english'::regconfig")
+_TERM = re.compile(r"[^\W_]+")
+
+_FIELDS = ("title", "tags", "organisation", "columns", "description")
+_fts = table(TEXT_TABLE, column("rowid"), *(column(name) for name in _FIELDS))
+_tsv = table(TEXT_TABLE, column("dataset_id"), column("document"))
+
+
+@dataclass(frozen=True)
+class Document:
+    """The searchable text of one dataset, field by field."""
+
+    title: str
+    tags: str
+    organisation: str
+    columns: str
+    description: str
+
+
+def create_text_table(connection: Connection) -> None:
+    """Create the engine's full-text table (in a migration)."""
+    if connection.dialect.name == POSTGRESQL:
+        connection.execute(
+            sql_text(
+                f"CREATE TABLE {TEXT_TABLE} (dataset_id INTEGER PRIMARY KEY "
+                "REFERENCES datasets (id) ON DELETE CASCADE, document TSVECTOR NOT NULL)"
+            )
+        )
+        connection.execute(
+            sql_text(f"CREATE INDEX ix_{TEXT_TABLE}_document ON {TEXT_TABLE} USING gin (document)")
+        )
+    else:
+        connection.execute(
+            sql_text(
+                f"CREATE VIRTUAL TABLE {TEXT_TABLE} USING fts5(title, tags, organisation, "
+                "columns, description, tokenize = 'porter unicode61 remove_diacritics 2')"
+            )
+        )
+
+
+def drop_text_table(connection: Connection) -> None:
+    """Drop the engine's full-text table (in a migration's downgrade)."""
+    connection.execute(sql_text(f"DROP TABLE IF EXISTS {TEXT_TABLE}"))
+
+
+def write_document(connection: Connection, dataset_id: int, document: Document) -> None:
+    """Store ``document`` as the searchable text of dataset ``dataset_id``."""
+    delete_document(connection, dataset_id)
+    values = dict(zip(_FIELDS, astuple(document), strict=True))
+    if connection.dialect.name == POSTGRESQL:
+        parts: list[ColumnElement[Any]] = [
+            func.setweight(
+                func.to_tsvector(_ENGLISH, bindparam(f"text_{name}", value, type_=Text())),
+                literal_column(f"'{weight}'::\"char\""),
+            )
+            for (name, value), weight in zip(values.items(), _PG_WEIGHTS, strict=True)
+        ]
+        vector: ColumnElement[Any] = reduce(lambda left, right: left.op("||")(right), parts)
+        connection.execute(_tsv.insert().values(dataset_id=dataset_id, document=vector))
+    else:
+        connection.execute(_fts.insert().values(rowid=dataset_id, **values))
+
+
+def delete_document(connection: Connection, dataset_id: int) -> None:
+    """Forget the searchable text of dataset ``dataset_id``."""
+    if connection.dialect.name == POSTGRESQL:
+        connection.execute(_tsv.delete().where(_tsv.c.dataset_id == dataset_id))
+    else:
+        connection.execute(_fts.delete().where(_fts.c.rowid == dataset_id))
+
+
+def terms(text: str) -> list[str]:
+    """The plain search terms in what someone typed: words of letters and digits."""
+    return _TERM.findall(text.lower())[:MAX_TERMS]
+
+
+def matches(dialect: str, words: list[str]) -> Select[Any]:
+    """``(id, rank)`` of the datasets whose text has every one of ``words``, the last
+    one as a prefix (so results follow the typing); a lower rank is a better match."""
+    if dialect == POSTGRESQL:
+        expression = " & ".join([*words[:-1], f"{words[-1]}:*"])
+        query = func.to_tsquery(_ENGLISH, bindparam("search_terms", expression))
+        document = _tsv.c.document
+        return select(
+            _tsv.c.dataset_id.label("id"), (-func.ts_rank_cd(document, query)).label("rank")
+        ).where(document.op("@@")(query))
+    expression = " ".join([*(f'"{word}"' for word in words[:-1]), f'"{words[-1]}"*'])
+    return (
+        select(
+            _fts.c.rowid.label("id"),
+            literal_column(f"bm25({TEXT_TABLE}, {_SQLITE_WEIGHTS})").label("rank"),
+        )
+        .select_from(_fts)
+        .where(literal_column(TEXT_TABLE).op("MATCH")(bindparam("search_terms", expression)))
+    )
