@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from cityshare.catalogue import datasets, organisations, versions
 from cityshare.catalogue import search as search_module
-from cityshare.catalogue.search_index import reindex_all
+from cityshare.catalogue.search_index import index_if_empty, reindex_all
 from cityshare.cli_support import console_actor
 from cityshare.site import Site
 from cityshare.storage.schema import dataset_facets, facet_counts
@@ -259,7 +259,10 @@ def test_reindexing_rebuilds_a_lost_index(catalogue: World, client: TestClient) 
         for dataset_id in range(1, 50):
             delete_document(connection, dataset_id)
     assert search(client, catalogue, "anonymous", q="bus")["count"] == 0
+    Site.open(site.settings).close()  # opening a store indexes it again when it has lost it
+    assert search(client, catalogue, "anonymous", q="bus")["count"] == 2
     with site.writer.begin() as connection:
+        assert index_if_empty(connection) == 0
         assert reindex_all(connection) == 11
     found = search(client, catalogue, "anonymous", q="bus", facets="format")
     assert names(found) == ["bus-stops", "bus-timetable"]

@@ -114,6 +114,16 @@ def reindex_organisation(connection: Connection, organisation_id: int) -> None:
     _reindex(connection, connection.execute(owned).scalars())
 
 
+def index_if_empty(connection: Connection) -> int:
+    """Index every dataset if there are datasets but no index (a store upgraded to the
+    schema with search, or one whose index was lost); the number indexed."""
+    if connection.execute(select(dataset_facets.c.dataset_id).limit(1)).first() is not None:
+        return 0
+    if connection.execute(select(datasets.c.id).limit(1)).first() is None:
+        return 0
+    return reindex_all(connection)
+
+
 def reindex_all(connection: Connection) -> int:
     """Index every dataset again; the number indexed."""
     return _reindex(connection, connection.execute(select(datasets.c.id)).scalars().all())

@@ -15,11 +15,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def upgrade_store(engine: Engine) -> None:
-    """Bring the store behind ``engine`` to the newest schema (idempotent), with planner
-    statistics in step with its size."""
+    """Bring the store behind ``engine`` to the newest schema (idempotent), its datasets
+    indexed for search and its planner statistics in step with its size."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with writer(engine).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        # Imported here: the index is catalogue code, which itself stands on storage.
+        from cityshare.catalogue.search_index import index_if_empty
+
+        index_if_empty(connection)
         refresh_if_stale(connection)

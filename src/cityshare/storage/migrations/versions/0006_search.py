@@ -1,7 +1,8 @@
 """The search index: facet values and counts, and full-text documents per engine.
 
 SQLite keeps the documents in an FTS5 table (English stemming, diacritics folded);
-PostgreSQL in a tsvector column with a GIN index. Existing datasets are indexed here.
+PostgreSQL in a tsvector column with a GIN index. Existing datasets are indexed once every
+migration has run (see storage.migrate).
 
 Revision ID: 0006
 Revises: 0005
@@ -12,7 +13,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from cityshare.catalogue.search_index import reindex_all
 from cityshare.catalogue.search_text import create_text_table, drop_text_table
 
 revision = "0006"
@@ -47,9 +47,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_datasets_modified_at", "datasets", ["modified_at"])
     op.create_index("ix_datasets_visibility_modified", "datasets", ["visibility", "modified_at"])
-    connection = op.get_bind()
-    create_text_table(connection)
-    reindex_all(connection)
+    # The datasets are indexed after the last migration (storage.migrate.upgrade_store), by
+    # code that reads the tables as they are then, not as they were at this revision.
+    create_text_table(op.get_bind())
 
 
 def downgrade() -> None:
