@@ -103,11 +103,10 @@ def _ckan_token(header: str | None, api_key: str | None) -> str | None:
     token = None
     if header is not None:
         text = header.strip()
-        scheme, _, credentials = text.partition(" ")
-        if scheme.lower() == "bearer" and credentials.strip():
-            token = credentials.strip()
-        elif text and " " not in text:
+        if text and " " not in text:
             token = text
+        elif text.lower().startswith("bearer "):
+            token = _bearer_token(text)
         else:
             raise Unauthorized("Use 'Authorization: <token>' (or 'Authorization: Bearer <token>').")
     key = (api_key or "").strip() or None

@@ -212,9 +212,15 @@ def dataset_resources(
         labels = {label.lower() for label in dataset["formats"]}
         formats = [f for f in ALL_FORMATS if f.label.lower() in labels]
         return table_resources(dataset, formats, base_url)
-    schema = get_version(site, actor, dataset["name"], None)["schema"]
+    schema = _current_schema(site, actor, dataset)
     formats = list(dataset_formats("table", schema))
     return table_resources(dataset, formats, base_url, schema if with_schema else None)
+
+
+def _current_schema(site: Site, actor: Actor, dataset: dict[str, Any]) -> dict[str, Any]:
+    """The Table Schema of a dataset's current version, as ``actor`` reads it."""
+    schema: dict[str, Any] = get_version(site, actor, dataset["name"], None)["schema"]
+    return schema
 
 
 def show_resource(site: Site, actor: Actor, identifier: str, base_url: str) -> dict[str, Any]:
@@ -250,8 +256,7 @@ def _offers(site: Site, actor: Actor, dataset: dict[str, Any], param: str) -> bo
         return False
     if dataset.get("current_version") is None or BY_PARAM[param] in TABLE_FORMATS:
         return True
-    schema = get_version(site, actor, dataset["name"], None)["schema"]
-    return BY_PARAM[param] in dataset_formats("table", schema)
+    return BY_PARAM[param] in dataset_formats("table", _current_schema(site, actor, dataset))
 
 
 # --- out: packages --------------------------------------------------------------------
