@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from cityshare.catalogue import datasets, organisations, versions
@@ -14,7 +15,7 @@ from cityshare.catalogue import search as search_module
 from cityshare.catalogue.search_index import index_if_empty, reindex_all
 from cityshare.cli_support import console_actor
 from cityshare.site import Site
-from cityshare.storage.schema import dataset_facets, facet_counts
+from cityshare.storage.schema import dataset_facet_lists, dataset_facets, facet_counts
 from cityshare.streams import datastreams
 from tests.sensors import add_device, add_sensor_dataset
 from tests.sharing import add_user, make_grant
@@ -121,6 +122,21 @@ def test_finds_datasets_by_every_part_of_their_metadata(
     catalogue: World, client: TestClient, words: str, expected: str
 ) -> None:
     assert names(search(client, catalogue, "anonymous", q=words)) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("dep", ["bus-timetable"]),  # three letters: a prefix
+        ("de", []),  # two: a word of its own, which no dataset has
+        ("timetable de", []),
+    ],
+)
+def test_only_a_last_word_of_three_letters_or_more_is_a_prefix(
+    catalogue: World, client: TestClient, words: str, expected: list[str]
+) -> None:
+    """A one- or two-letter prefix would match much of a large catalogue, slowly."""
+    assert names(search(client, catalogue, "anonymous", q=words)) == expected
 
 
 def test_finds_sensor_datasets_by_their_streams(world: World, client: TestClient) -> None:
@@ -254,6 +270,7 @@ def test_reindexing_rebuilds_a_lost_index(catalogue: World, client: TestClient) 
     with site.writer.begin() as connection:
         connection.execute(dataset_facets.delete())
         connection.execute(facet_counts.delete())
+        connection.execute(dataset_facet_lists.delete())
         from cityshare.catalogue.search_text import delete_document
 
         for dataset_id in range(1, 50):
@@ -267,6 +284,33 @@ def test_reindexing_rebuilds_a_lost_index(catalogue: World, client: TestClient) 
     found = search(client, catalogue, "anonymous", q="bus", facets="format")
     assert names(found) == ["bus-stops", "bus-timetable"]
     assert facet(found, "format")["GeoJSON"] == 1
+
+
+def test_indexing_everything_again_leaves_a_compact_text_index(catalogue: World) -> None:
+    """Every document replaced leaves SQLite's FTS5 index twice its size until merged."""
+    site = catalogue.site
+    if site.engine.dialect.name != "sqlite":
+        pytest.skip("the GIN index of PostgreSQL is kept by autovacuum")
+    pages = text("SELECT count(*) FROM dataset_text_data")
+    with site.writer.begin() as connection:
+        for _ in range(3):
+            reindex_all(connection)
+        compacted = connection.execute(pages).scalar_one()
+        connection.execute(text("INSERT INTO dataset_text(dataset_text) VALUES ('optimize')"))
+        assert connection.execute(pages).scalar_one() == compacted
+
+
+def test_a_store_without_facet_lists_gets_them_when_opened(
+    catalogue: World, client: TestClient
+) -> None:
+    """As a store upgraded from the schema before facet lists (0007) is."""
+    site = catalogue.site
+    before = search(client, catalogue, "anonymous", q="bus", facets="format,tag")
+    with site.writer.begin() as connection:
+        connection.execute(dataset_facet_lists.delete())
+    assert search(client, catalogue, "anonymous", q="bus", facets="format")["count"] == 0
+    Site.open(site.settings).close()
+    assert search(client, catalogue, "anonymous", q="bus", facets="format,tag") == before
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ from cityshare.catalogue.formats import (
     DataFormat,
     dataset_formats,
 )
-from cityshare.catalogue.organisations import get_organisation
+from cityshare.catalogue.organisations import get_organisation, get_organisations
 from cityshare.catalogue.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search_datasets
 from cityshare.catalogue.versions import get_version
 from cityshare.errors import NotFound
@@ -334,8 +334,14 @@ class OrganisationCache:
         self.actor = actor
         self.found: dict[str, dict[str, Any]] = {}
 
+    def load(self, names: Iterable[str]) -> None:
+        """Look up all of ``names`` not yet known, in one read."""
+        missing = set(names) - self.found.keys()
+        if missing:
+            self.found.update(get_organisations(self.site, self.actor, missing))
+
     def get(self, name: str) -> dict[str, Any]:
-        """The organisation called ``name``."""
+        """The organisation called ``name`` (NotFound when invisible)."""
         if name not in self.found:
             self.found[name] = get_organisation(self.site, self.actor, name)
         return self.found[name]
@@ -350,10 +356,15 @@ def show_package(site: Site, actor: Actor, name: str, base_url: str) -> dict[str
 
 
 def packages_of(
-    site: Site, actor: Actor, found: Iterable[dict[str, Any]], base_url: str
+    site: Site,
+    actor: Actor,
+    found: list[dict[str, Any]],
+    base_url: str,
+    organisations: OrganisationCache | None = None,
 ) -> list[dict[str, Any]]:
     """Packages of datasets a search or a list returned (with ``formats`` from a search)."""
-    organisations = OrganisationCache(site, actor)
+    organisations = organisations or OrganisationCache(site, actor)
+    organisations.load(dataset["organisation"] for dataset in found)
     return [
         package_dict(
             dataset,

@@ -4,20 +4,32 @@ Browsing the catalogue (no words, no filter but organisation and visibility) rea
 kept counts in ``facet_counts``, by who may see them, so the facets of 100 000 datasets
 cost as much as those of ten; the datasets an actor sees only through a grant are
 counted one by one on top. A search with words or other filters counts the facet values
-of exactly the datasets it matched.
+of exactly the datasets it matched, from each one's list of facet value numbers
+(``dataset_facet_lists``, ``facet_values``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, func, select
+import orjson
+from sqlalchemy import ColumnElement, Connection, Select, func, insert, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 
 from cityshare.access import Actor, seen_only_by_grant, visible_rows
-from cityshare.storage.schema import dataset_facets, facet_counts, organisations
+from cityshare.storage.schema import (
+    dataset_facet_lists,
+    dataset_facets,
+    facet_counts,
+    facet_values,
+    organisations,
+)
 
 FACET_LIMIT = 50
+_CHUNK = 1000  # numbers looked up per statement, well under any bind limit
 
 
 def kept_counts(
@@ -43,20 +55,60 @@ def matched_counts(
     connection: Connection, facets: tuple[str, ...], matched_ids: Select[Any]
 ) -> tuple[int, dict[str, list[dict[str, Any]]]]:
     """How many datasets ``matched_ids`` selects, and the top values of each facet among
-    them, in one pass over the matches (every dataset has exactly one visibility, so its
+    them, from one facet list per match (every dataset has exactly one visibility, so its
     visibility values add up to the count)."""
-    each = dataset_facets.c
-    wanted = sorted({*facets, "visibility"})
-    rows = connection.execute(
-        select(each.facet, each.value, func.count().label("count"))
-        .where(each.dataset_id.in_(matched_ids), each.facet.in_(wanted))
-        .group_by(each.facet, each.value)
-    )
-    counts: dict[str, Counter[str]] = {facet: Counter() for facet in wanted}
-    for facet, value, count in rows:
-        counts[facet][value] += int(count)
+    lists = connection.execute(
+        select(dataset_facet_lists.c.facets).where(
+            dataset_facet_lists.c.dataset_id.in_(matched_ids)
+        )
+    ).scalars()
+    numbers = Counter(chain.from_iterable(map(orjson.loads, lists.all())))
+    counts: dict[str, Counter[str]] = {facet: Counter() for facet in (*facets, "visibility")}
+    for number, facet, value in _values_numbered(connection, list(numbers), list(counts)):
+        counts[facet][value] += numbers[number]
     total = sum(counts["visibility"].values())
     return total, {facet: top(counts[facet]) for facet in facets}
+
+
+def write_facet_list(
+    connection: Connection, dataset_id: int, values: Iterable[tuple[str, str]]
+) -> None:
+    """Store the numbers of a dataset's ``(facet, value)`` pairs as its facet list,
+    numbering values not seen before."""
+    pairs = sorted(set(values))
+    numbered = _numbers(connection, pairs)
+    missing = [{"facet": f, "value": v} for f, v in pairs if (f, v) not in numbered]
+    if missing:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        connection.execute(dialect.insert(facet_values).on_conflict_do_nothing(), missing)
+        numbered = _numbers(connection, pairs)
+    listed = orjson.dumps(sorted(numbered.values())).decode()
+    connection.execute(insert(dataset_facet_lists).values(dataset_id=dataset_id, facets=listed))
+
+
+def _numbers(connection: Connection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    each = facet_values.c
+    rows = connection.execute(
+        select(each.id, each.facet, each.value).where(tuple_(each.facet, each.value).in_(pairs))
+    )
+    return {(facet, value): number for number, facet, value in rows}
+
+
+def _values_numbered(
+    connection: Connection, numbers: list[int], facets: list[str]
+) -> list[tuple[int, str, str]]:
+    """``(id, facet, value)`` of those of ``numbers`` that are values of ``facets``."""
+    each = facet_values.c
+    found: list[tuple[int, str, str]] = []
+    for start in range(0, len(numbers), _CHUNK):
+        chunk = numbers[start : start + _CHUNK]
+        rows = connection.execute(
+            select(each.id, each.facet, each.value).where(
+                each.id.in_(chunk), each.facet.in_(facets)
+            )
+        )
+        found.extend((number, facet, value) for number, facet, value in rows)
+    return found
 
 
 def top(counts: Counter[str]) -> list[dict[str, Any]]:

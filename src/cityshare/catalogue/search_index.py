@@ -14,8 +14,15 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cityshare.catalogue.formats import dataset_formats
-from cityshare.catalogue.search_text import Document, delete_document, write_document
+from cityshare.catalogue.search_facets import write_facet_list
+from cityshare.catalogue.search_text import (
+    Document,
+    compact_text_index,
+    delete_document,
+    write_document,
+)
 from cityshare.storage.schema import (
+    dataset_facet_lists,
     dataset_facets,
     dataset_versions,
     datasets,
@@ -23,6 +30,7 @@ from cityshare.storage.schema import (
     facet_counts,
     organisations,
 )
+from cityshare.storage.statistics import refresh_if_stale
 
 MAX_VALUE_LENGTH = 300
 _COUNT_KEY = ("facet", "value", "visibility", "organisation_id")
@@ -56,6 +64,7 @@ def reindex_dataset(connection: Connection, dataset_id: int) -> None:
     ]
     connection.execute(insert(dataset_facets), facets)
     _add_counts(connection, facets, 1)
+    write_facet_list(connection, dataset_id, [(f["facet"], f["value"]) for f in facets])
     columns = (
         _column_words(schema) if row.kind == "table" else _stream_words(connection, dataset_id)
     )
@@ -76,6 +85,9 @@ def remove_dataset(connection: Connection, dataset_id: int) -> None:
     if old:
         _add_counts(connection, old, -1)
         connection.execute(delete(dataset_facets).where(indexed))
+    connection.execute(
+        delete(dataset_facet_lists).where(dataset_facet_lists.c.dataset_id == dataset_id)
+    )
     delete_document(connection, dataset_id)
 
 
@@ -116,8 +128,10 @@ def reindex_organisation(connection: Connection, organisation_id: int) -> None:
 
 def index_if_empty(connection: Connection) -> int:
     """Index every dataset if there are datasets but no index (a store upgraded to the
-    schema with search, or one whose index was lost); the number indexed."""
-    if connection.execute(select(dataset_facets.c.dataset_id).limit(1)).first() is not None:
+    schema with search or with facet lists, or one whose index was lost); the number
+    indexed."""
+    indexed = select(dataset_facet_lists.c.dataset_id).limit(1)
+    if connection.execute(indexed).first() is not None:
         return 0
     if connection.execute(select(datasets.c.id).limit(1)).first() is None:
         return 0
@@ -126,7 +140,17 @@ def index_if_empty(connection: Connection) -> int:
 
 def reindex_all(connection: Connection) -> int:
     """Index every dataset again; the number indexed."""
-    return _reindex(connection, connection.execute(select(datasets.c.id)).scalars().all())
+    count = _reindex(connection, connection.execute(select(datasets.c.id)).scalars().all())
+    compact_text_index(connection)
+    return count
+
+
+def prepare_search(connection: Connection) -> None:
+    """Make an opened store ready to search: indexed if it has no index; when the
+    catalogue has halved or doubled, fresh planner statistics and a compact text index."""
+    index_if_empty(connection)
+    if refresh_if_stale(connection):
+        compact_text_index(connection)
 
 
 def _reindex(connection: Connection, dataset_ids: Iterable[int]) -> int:

@@ -9,7 +9,6 @@ from alembic.config import Config
 from sqlalchemy import Engine
 
 from cityshare.storage.engine import writer
-from cityshare.storage.statistics import refresh_if_stale
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,7 +22,6 @@ def upgrade_store(engine: Engine) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         # Imported here: the index is catalogue code, which itself stands on storage.
-        from cityshare.catalogue.search_index import index_if_empty
+        from cityshare.catalogue.search_index import prepare_search
 
-        index_if_empty(connection)
-        refresh_if_stale(connection)
+        prepare_search(connection)

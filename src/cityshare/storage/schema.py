@@ -324,6 +324,25 @@ dataset_facets = Table(
     Index("ix_dataset_facets_value", "value", "facet"),
 )
 
+# Every facet value any dataset has had, numbered; and one row per dataset listing the
+# numbers of its values (JSON), so counting the facets of a search's many matches reads
+# one short row per match and counts small integers.
+facet_values = Table(
+    "facet_values",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("facet", String(20), nullable=False),
+    Column("value", String(300), nullable=False),
+    UniqueConstraint("facet", "value", name="uq_facet_values_facet_value"),
+)
+
+dataset_facet_lists = Table(
+    "dataset_facet_lists",
+    metadata,
+    Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+    Column("facets", Text, nullable=False),
+)
+
 facet_counts = Table(
     "facet_counts",
     metadata,

@@ -190,6 +190,10 @@ def package_search(call: CkanCall) -> dict[str, Any]:
 def _answer(call: CkanCall, found: SearchResult, facets: list[str]) -> dict[str, Any]:
     limit = call.integer("facet.limit", FACET_LIMIT, -1, 10_000)
     organisations = mapping.OrganisationCache(call.site, call.actor)
+    organisations.load(
+        [str(item["name"]) for item in found.facets.get("organisation", [])]
+        + [dataset["organisation"] for dataset in found.datasets]
+    )
     counted: dict[str, dict[str, int]] = {}
     described: dict[str, Any] = {}
     for name in facets:
@@ -209,7 +213,9 @@ def _answer(call: CkanCall, found: SearchResult, facets: list[str]) -> dict[str,
         }
     return {
         "count": found.count,
-        "results": mapping.packages_of(call.site, call.actor, found.datasets, call.base_url),
+        "results": mapping.packages_of(
+            call.site, call.actor, found.datasets, call.base_url, organisations
+        ),
         "facets": counted,
         "search_facets": described,
         "sort": call.text("sort") or DEFAULT_SORT,
