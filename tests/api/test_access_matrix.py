@@ -541,6 +541,31 @@ ROUTES.update(
 )
 
 
+# --- The web catalogue's pages: a page shows what the API would (a hidden dataset is a 404
+# page); its chart and map read data, as the query API does.
+WEB_PAGES = frozenset({"/", "/dataset/{name}"})
+ROUTES.update(
+    {
+        ("GET", "/"): Case(everyone(200), fixed("/?q=counts")),
+        ("GET", "/dataset/{name}"): Case(
+            dataset_rule(frozenset(ACTORS), 200),
+            lambda w, v: (f"/dataset/{w.datasets[str(v)]}", {}),
+            by_visibility=True,
+        ),
+        ("GET", "/dataset/{name}/chart.svg"): Case(
+            read_rule,
+            lambda w, v: (f"/dataset/{w.datasets[str(v)]}/chart.svg", {}),
+            by_visibility=True,
+        ),
+        ("GET", "/dataset/{name}/map.svg"): Case(
+            read_rule,
+            lambda w, v: (f"/dataset/{w.sensor_datasets[str(v)]}/map.svg", {}),
+            by_visibility=True,
+        ),
+    }
+)
+
+
 def _cases() -> Iterator[Any]:
     for (method, path), case in ROUTES.items():
         for visibility in VISIBILITIES if case.by_visibility else (None,):
@@ -572,7 +597,9 @@ def test_access(
     response = client.request(method, url, headers=headers, **kwargs)
     expected = case.expect(actor, visibility)
     assert response.status_code == expected, response.text
-    if expected >= 400:
+    if expected >= 400 and path in WEB_PAGES:
+        assert response.headers["content-type"].startswith("text/html")
+    elif expected >= 400:
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["status"] == expected
 

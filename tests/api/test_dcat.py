@@ -455,8 +455,12 @@ def test_the_iris_answer_in_the_syntax_asked_for(
     assert_conforms(graph, shapes)
     view = graph.value(URIRef(f"{BASE}/catalog"), HYDRA.view)
     assert view == URIRef(f"{BASE}/catalog?page=1&page_size=5")
-    browser = client.get("/datasets/open-counts", headers={"Accept": "text/html,*/*;q=0.8"})
-    assert browser.headers["content-type"] == MEDIA_TYPES["ttl"]
+    anything = client.get("/datasets/open-counts", headers={"Accept": "text/plain,*/*;q=0.8"})
+    assert anything.headers["content-type"] == MEDIA_TYPES["ttl"]
+    browser = client.get(
+        "/datasets/open-counts", headers={"Accept": "text/html,*/*;q=0.8"}, follow_redirects=False
+    )
+    assert (browser.status_code, browser.headers["location"]) == (303, "/dataset/open-counts")
     xml = client.get("/datasets/open-counts", headers={"Accept": "application/rdf+xml"})
     assert xml.headers["content-location"] == "/datasets/open-counts.rdf"
     graph = Graph().parse(data=xml.content, format="xml")

@@ -27,6 +27,7 @@ from cityshare.api.routes import second_factor as second_factor_routes
 from cityshare.api.routes import sharing as sharing_routes
 from cityshare.api.routes import sql as sql_routes
 from cityshare.site import Site
+from cityshare.web import pages as web_pages
 
 API_PREFIX = "/api/v1"
 _PROBLEM = {
@@ -86,6 +87,9 @@ def create_app(site: Site) -> FastAPI:
     app.include_router(dcat_routes.router, responses=ERROR_RESPONSES)
     # The CKAN Action API v3 at /api/3/action/ and /api/action/ (see docs/ckan.md).
     app.include_router(ckan_router)
+    # The web catalogue's pages (see docs/web.md) and their own styles and scripts.
+    app.include_router(web_pages.router)
+    app.mount("/static", web_pages.STATIC, name="static")
     # The hot paths, ahead of FastAPI's router (see rows.rows_endpoint).
     app.router.routes[:0] = [
         Route(f"{API_PREFIX}/datasets/{{name}}/rows", rows.rows_endpoint, methods=["GET"]),

@@ -30,6 +30,7 @@ SECURITY_HEADERS = (
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), geolocation=(), microphone=(), payment=(), usb=()"),
 )
+_CSP = b"content-security-policy"
 # Sent only over HTTPS (RFC 6797): a browser ignores it over plain HTTP.
 HSTS = (b"strict-transport-security", b"max-age=31536000")
 
@@ -159,7 +160,9 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.extend(SECURITY_HEADERS)
+                # A web page sets its own, looser policy (its styles, images and scripts).
+                has_policy = any(name.lower() == _CSP for name, _ in headers)
+                headers.extend(h for h in SECURITY_HEADERS if not (has_policy and h[0] == _CSP))
                 if https:
                     headers.append(HSTS)
                 headers.append((b"vary", b"Authorization"))

@@ -63,6 +63,7 @@ TURTLE = RdfFormat("ttl", "text/turtle", "turtle")
 JSON_LD = RdfFormat("jsonld", "application/ld+json", "json-ld")
 RDF_XML = RdfFormat("rdf", "application/rdf+xml", "xml")
 RDF_FORMATS = (TURTLE, JSON_LD, RDF_XML)
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _BY_MEDIA_TYPE = {
     **{rdf_format.media_type: rdf_format for rdf_format in RDF_FORMATS},
     "application/json": JSON_LD,
@@ -122,6 +123,21 @@ def negotiate(accept: str | None) -> RdfFormat:
         if rdf_format is not None and quality > 0:
             choices.append((-quality, order, rdf_format))
     return min(choices, key=lambda choice: choice[:2])[2] if choices else TURTLE
+
+
+def prefers_html(accept: str | None) -> bool:
+    """Whether an ``Accept`` header prefers a web page to every RDF syntax it names (a
+    browser following a dataset's IRI); wildcards count for neither."""
+    best: dict[bool, tuple[float, int]] = {}
+    for order, item in enumerate((accept or "").split(",")):
+        media_type, *parameters = (part.strip().lower() for part in item.split(";"))
+        quality = _quality(parameters)
+        if quality <= 0 or "*" in media_type:
+            continue
+        html = media_type in _HTML_TYPES
+        if html or media_type in _BY_MEDIA_TYPE:
+            best[html] = min(best.get(html, (2.0, 0)), (-quality, order))
+    return True in best and (False not in best or best[True] < best[False])
 
 
 def serialize(graph: Graph, rdf_format: RdfFormat) -> bytes:

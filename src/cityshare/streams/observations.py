@@ -111,6 +111,29 @@ def open_stream(site: Site, actor: Actor, stream_id: int) -> StreamView:
     )
 
 
+def audit_stream_read(
+    site: Site,
+    actor: Actor,
+    stream: StreamView,
+    query: str,
+    rows: int | None,
+    output: str = "json",
+) -> None:
+    """Record that ``actor`` read ``rows`` readings or buckets of ``stream`` with ``query``."""
+    site.audit_writer.submit_read(
+        data_read(
+            actor,
+            stream.dataset_id,
+            stream.dataset,
+            stream_id=stream.id,
+            query=query,
+            rows=rows,
+            output=output,
+            grant=stream.grant_id,
+        )
+    )
+
+
 def page(site: Site, stream: StreamView, query: ObservationQuery) -> dict[str, Any]:
     """One JSON page of readings or buckets, with ``next`` when more follow."""
     limit = query.limit or site.settings.limits.default_page_rows

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from rdflib import Graph
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
@@ -109,7 +110,10 @@ def negotiated_catalogue(
     page: int = _PAGE,
     page_size: int = _PAGE_SIZE,
 ) -> Response:
-    """The catalogue in the RDF syntax the ``Accept`` header asks for (Turtle by default)."""
+    """The catalogue in the RDF syntax the ``Accept`` header asks for (Turtle by default);
+    a browser is sent to the catalogue's web page."""
+    if dcat.prefers_html(request.headers.get("accept")):
+        return RedirectResponse("/", status_code=303)
     rdf_format = dcat.negotiate(request.headers.get("accept"))
     graph = _catalogue(request, site, actor, page, page_size, "/catalog")
     return _rdf(graph, rdf_format, negotiated=request)
@@ -118,7 +122,9 @@ def negotiated_catalogue(
 @router.get("/datasets/{name}", response_class=Response, responses=_NEGOTIATED)
 def negotiated_dataset(name: str, request: Request, site: SiteDep, actor: ActorDep) -> Response:
     """A dataset in the RDF syntax the ``Accept`` header asks for (Turtle by default):
-    the IRI that names the dataset in the catalogue."""
+    the IRI that names the dataset in the catalogue. A browser is sent to its web page."""
+    if dcat.prefers_html(request.headers.get("accept")):
+        return RedirectResponse(f"/dataset/{quote(name, safe='')}", status_code=303)
     rdf_format = dcat.negotiate(request.headers.get("accept"))
     graph = dcat.dataset_graph(site, actor, name, base_url=str(request.base_url))
     return _rdf(graph, rdf_format, negotiated=request)

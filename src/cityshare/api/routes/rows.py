@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
@@ -14,18 +11,10 @@ from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.middleware import actor_of
 from cityshare.api.responses import JSON
-from cityshare.audit.events import data_read
-from cityshare.catalogue.versions import OpenVersion, open_version
-from cityshare.errors import BadRequest, QueryTimeout
-from cityshare.query import (
-    QueryPlan,
-    export_next_cursor,
-    plan_query,
-    run_json,
-    stream_export,
-)
+from cityshare.catalogue.table_reads import audit_read, plan_read, run_limited
+from cityshare.errors import QueryTimeout
+from cityshare.query import export_next_cursor, stream_export
 from cityshare.site import Site
-from cityshare.storage.engine import is_time_limit_error
 
 router = APIRouter(tags=["rows"])
 
@@ -96,23 +85,14 @@ async def answer_rows(name: str, request: Request, site: Site, actor: Actor) -> 
 
 
 def _answer(name: str, request: Request, site: Site, actor: Actor, reader: Engine) -> Response:
-    params = request.query_params.multi_items()
-    opened = open_version(site, actor, name, _version_number(params))
-    plan = plan_query(
-        params,
-        opened.view.table,
-        limits=site.settings.limits,
-        signer=site.cursor_signer,
-        scope=opened.table.table.name,
-        bounds=opened.view.bounds,
-    )
+    opened, plan = plan_read(site, actor, name, request.query_params.multi_items())
     if plan.format == "json":
-        body = _run_limited(reader, plan)
+        body = run_limited(reader, plan)
         body["version"] = opened.number
         returned = len(body.get("rows") or body.get("groups") or ())
-        _audit_read(site, actor, opened, request, returned, plan.format)
+        audit_read(site, actor, opened, request.url.query, returned, plan.format)
         return JSON(body)
-    _audit_read(site, actor, opened, request, None, plan.format)
+    audit_read(site, actor, opened, request.url.query, None, plan.format)
     headers = {"Content-Disposition": f'attachment; filename="{name}.{plan.format}"'}
     following = export_next_cursor(reader, plan)
     if following is not None:
@@ -120,44 +100,3 @@ def _answer(name: str, request: Request, site: Site, actor: Actor, reader: Engin
         headers["Link"] = f'<{link}>; rel="next"'
     body_chunks = stream_export(site.export_reader, plan)
     return StreamingResponse(body_chunks, media_type=plan.media_type, headers=headers)
-
-
-def _audit_read(
-    site: Site, actor: Actor, opened: OpenVersion, request: Request, rows: int | None, output: str
-) -> None:
-    site.audit_writer.submit_read(
-        data_read(
-            actor,
-            opened.dataset.id,
-            opened.dataset_name,
-            version=opened.number,
-            query=request.url.query,
-            rows=rows,
-            output=output,
-            grant=opened.grant_id,
-        )
-    )
-
-
-def _run_limited(engine: Engine, plan: QueryPlan) -> dict[str, Any]:
-    try:
-        with engine.connect() as connection:
-            return run_json(connection, plan)
-    except OperationalError as error:
-        if is_time_limit_error(error):
-            raise QueryTimeout(
-                "The query ran past its time limit: add filters on indexed columns, "
-                "ask for fewer rows, or drop _count."
-            ) from None
-        raise
-
-
-def _version_number(params: list[tuple[str, str]]) -> int | None:
-    raw = next((value for key, value in params if key == "_version"), None)
-    if raw is None:
-        return None
-    if not raw.isdigit() or not 0 < int(raw) < 2**31:
-        raise BadRequest(
-            f"_version must be a positive whole number, not {raw[:40]!r}.", parameter="_version"
-        )
-    return int(raw)

@@ -11,7 +11,6 @@ from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.models import StreamCreate
 from cityshare.api.responses import JSON
-from cityshare.audit.events import data_read
 from cityshare.errors import BadRequest
 from cityshare.site import Site
 from cityshare.streams import datastreams, observations
@@ -93,17 +92,7 @@ def _audit_read(
     rows: int | None,
     output: str,
 ) -> None:
-    event = data_read(
-        actor,
-        stream.dataset_id,
-        stream.dataset,
-        stream_id=stream.id,
-        query=request.url.query,
-        rows=rows,
-        output=output,
-        grant=stream.grant_id,
-    )
-    site.audit_writer.submit_read(event)
+    observations.audit_stream_read(site, actor, stream, request.url.query, rows, output)
 
 
 def _single_params(request: Request) -> dict[str, str]:

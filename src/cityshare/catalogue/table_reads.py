@@ -1,0 +1,98 @@
+"""Read a dataset's rows: plan a query against the version the actor may read, run it
+under the query time limit, and record the read in the audit log.
+
+The query API's route and the web pages' previews, charts and maps all read through
+here, so every read of table data is checked, limited and audited the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from cityshare.access import Actor
+from cityshare.audit.events import data_read
+from cityshare.catalogue.versions import OpenVersion, open_version
+from cityshare.errors import BadRequest, QueryTimeout
+from cityshare.query import QueryPlan, plan_query, run_json
+from cityshare.site import Site
+from cityshare.storage.engine import is_time_limit_error
+
+
+def plan_read(
+    site: Site, actor: Actor, name: str, params: Sequence[tuple[str, str]]
+) -> tuple[OpenVersion, QueryPlan]:
+    """The version ``actor`` may read (``_version``, or the current one) and the query
+    ``params`` ask of it; NotFound or Forbidden as the policy decides."""
+    opened = open_version(site, actor, name, version_number(params))
+    plan = plan_query(
+        params,
+        opened.view.table,
+        limits=site.settings.limits,
+        signer=site.cursor_signer,
+        scope=opened.table.table.name,
+        bounds=opened.view.bounds,
+    )
+    return opened, plan
+
+
+def read_json(
+    site: Site, actor: Actor, name: str, params: Sequence[tuple[str, str]]
+) -> dict[str, Any]:
+    """Rows or groups as the query API's JSON answer, read in a worker under the full
+    query time limit, and audited."""
+    params = [(key, value) for key, value in params if key != "_format"]  # JSON, the default
+    opened, plan = plan_read(site, actor, name, params)
+    body = run_limited(site.query_reader, plan)
+    body["version"] = opened.number
+    returned = len(body.get("rows") or body.get("groups") or ())
+    audit_read(site, actor, opened, urlencode(list(params)), returned, "json")
+    return body
+
+
+def run_limited(engine: Engine, plan: QueryPlan) -> dict[str, Any]:
+    """Run a JSON query; QueryTimeout when it runs past the engine's time limit."""
+    try:
+        with engine.connect() as connection:
+            return run_json(connection, plan)
+    except OperationalError as error:
+        if is_time_limit_error(error):
+            raise QueryTimeout(
+                "The query ran past its time limit: add filters on indexed columns, "
+                "ask for fewer rows, or drop _count."
+            ) from None
+        raise
+
+
+def audit_read(
+    site: Site, actor: Actor, opened: OpenVersion, query: str, rows: int | None, output: str
+) -> None:
+    """Record that ``actor`` read ``rows`` rows of ``opened`` with ``query``."""
+    site.audit_writer.submit_read(
+        data_read(
+            actor,
+            opened.dataset.id,
+            opened.dataset_name,
+            version=opened.number,
+            query=query,
+            rows=rows,
+            output=output,
+            grant=opened.grant_id,
+        )
+    )
+
+
+def version_number(params: Sequence[tuple[str, str]]) -> int | None:
+    """The ``_version`` asked for, if any."""
+    raw = next((value for key, value in params if key == "_version"), None)
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 2**31:
+        raise BadRequest(
+            f"_version must be a positive whole number, not {raw[:40]!r}.", parameter="_version"
+        )
+    return int(raw)
