@@ -543,7 +543,17 @@ ROUTES.update(
 
 # --- The web catalogue's pages: a page shows what the API would (a hidden dataset is a 404
 # page); its chart and map read data, as the query API does.
-WEB_PAGES = frozenset({"/", "/dataset/{name}"})
+WEB_PAGES = frozenset(
+    {
+        "/",
+        "/dataset/{name}",
+        "/sign-in",
+        "/sign-out",
+        "/account",
+        "/account/second-factor",
+        "/account/second-factor/confirm",
+    }
+)
 ROUTES.update(
     {
         ("GET", "/"): Case(everyone(200), fixed("/?q=counts")),
@@ -562,6 +572,17 @@ ROUTES.update(
             lambda w, v: (f"/dataset/{w.sensor_datasets[str(v)]}/map.svg", {}),
             by_visibility=True,
         ),
+        # Signing in and the second factor take passwords, not tokens: anyone may try. A
+        # form without its CSRF token is refused (403); one that is not a form, 415. The
+        # account page sends anonymous visitors to the sign-in page (followed here: 200).
+        ("GET", "/sign-in"): Case(everyone(200), fixed("/sign-in")),
+        ("GET", "/account"): Case(everyone(200), fixed("/account")),
+        ("GET", "/account/second-factor"): Case(everyone(200), fixed("/account/second-factor")),
+        ("POST", "/sign-out"): Case(everyone(403), fixed("/sign-out", data={"csrf": "x"})),
+        **{
+            ("POST", path): Case(everyone(415), fixed(path, json={}))
+            for path in ("/sign-in", "/account/second-factor", "/account/second-factor/confirm")
+        },
     }
 )
 

@@ -126,3 +126,49 @@ def test_reading_and_search_work_with_javascript_off(
     assert cells and set(cells) == {"J2"}
     page.screenshot(path=str(tmp_path / "filtered.png"), full_page=True)
     context.close()
+
+
+def test_sign_in_with_a_second_factor(site_with_data: Server, browser: Any, tmp_path: Path) -> None:
+    from tests.api.test_second_factor import PASSWORD, fresh_step, totp_code
+
+    command = ["user", "create", "keeper", "--org", "city", "--role", "admin", "--password"]
+    created = subprocess.run(
+        [sys.executable, "-m", "cityshare", *command],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+        env=site_with_data.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    page = browser.new_page()
+    page.goto(site_with_data.url + "/sign-in")
+    assert accessibility_violations(page) == []
+    page.get_by_label("Username").fill("keeper")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("alert").is_visible()  # administrators need a second factor
+    page.get_by_role("link", name="Set up a second factor").first.click()
+    page.get_by_label("Username").fill("keeper")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    assert page.locator("figure.qr svg").is_visible()
+    assert accessibility_violations(page) == []
+    page.screenshot(path=str(tmp_path / "second-factor.png"), full_page=True)
+    secret = page.locator("code.secret").text_content() or ""
+    step = fresh_step(20)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("The 6-digit code your app shows").fill(totp_code(secret, step))
+    page.get_by_role("button", name="Turn it on").click()
+    assert page.locator("ul.codes li").count() >= 8
+    page.get_by_role("link", name="Sign in").last.click()
+    page.get_by_label("Username").fill("keeper")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Code from your authenticator app").fill(totp_code(secret, step + 1))
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(site_with_data.url + "/")
+    assert page.get_by_role("link", name="keeper").is_visible()
+    page.get_by_role("button", name="Sign out").click()
+    assert page.get_by_role("link", name="Sign in").is_visible()
+    page.screenshot(path=str(tmp_path / "signed-out.png"), full_page=True)

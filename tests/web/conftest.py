@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from cityshare.api import create_app
 from cityshare.catalogue import datasets, versions
 from cityshare.cli_support import console_actor
+from cityshare.site import Site
 from tests.conftest import ENGINES
-from tests.world import OWNER, World, populated_client
+from tests.world import OWNER, World, build_world, make_site, populated_client
 
 SCRIPT = "<script>alert('title')</script>"
 HOSTILE = {
@@ -48,3 +50,24 @@ def web(
             world.site, admin, "bus-stops", source=source, media_type="text/csv"
         )
         yield world, client
+
+
+@pytest.fixture
+def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
+    """A Site on a fresh store (SQLite or PostgreSQL), for tests that change it."""
+    opened = make_site(database_url, tmp_path)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def world(site: Site, tmp_path: Path) -> World:
+    """A populated site of one's own."""
+    return build_world(site, tmp_path)
+
+
+@pytest.fixture
+def browser_client(site: Site) -> Iterator[TestClient]:
+    """An in-process client that keeps cookies, as a browser does."""
+    with TestClient(create_app(site), raise_server_exceptions=False) as http:
+        yield http

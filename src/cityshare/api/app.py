@@ -27,6 +27,7 @@ from cityshare.api.routes import second_factor as second_factor_routes
 from cityshare.api.routes import sharing as sharing_routes
 from cityshare.api.routes import sql as sql_routes
 from cityshare.site import Site
+from cityshare.web import account as web_account
 from cityshare.web import pages as web_pages
 
 API_PREFIX = "/api/v1"
@@ -89,6 +90,7 @@ def create_app(site: Site) -> FastAPI:
     app.include_router(ckan_router)
     # The web catalogue's pages (see docs/web.md) and their own styles and scripts.
     app.include_router(web_pages.router)
+    app.include_router(web_account.router)
     app.mount("/static", web_pages.STATIC, name="static")
     # The hot paths, ahead of FastAPI's router (see rows.rows_endpoint).
     app.router.routes[:0] = [
@@ -103,7 +105,11 @@ def create_app(site: Site) -> FastAPI:
         max_depth=limits.max_json_depth,
         skip=frozenset({f"{API_PREFIX}/ingest"}),  # signed; parsed after its signature
     )
-    app.add_middleware(RateLimitMiddleware, site=site, sign_in_prefix=f"{API_PREFIX}/auth/")
+    app.add_middleware(
+        RateLimitMiddleware,
+        site=site,
+        sign_in_prefixes=(f"{API_PREFIX}/auth/", "/sign-in", "/account/second-factor"),
+    )
     app.add_middleware(AuthenticationMiddleware, site=site)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -7,6 +7,7 @@ in ``scope["state"]["actor"]``; nothing downstream reads headers for identity.
 
 from __future__ import annotations
 
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,7 +21,10 @@ from cityshare.audit.events import refused
 from cityshare.catalogue.tokens import authenticate_token
 from cityshare.errors import BadRequest, CityshareError, PayloadTooLarge, Unauthorized
 from cityshare.site import Site
+from cityshare.web.session import SESSION_COOKIE, session_actor
 
+# Paths where only an Authorization header authenticates (a session cookie is ignored).
+API_PATHS = ("/api/",)
 TOKEN_QUERY_NAMES = frozenset({"access_token", "token", "api_key", "apikey", "auth_token"})
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
@@ -76,9 +80,13 @@ class AuthenticationMiddleware:
                 "send 'Authorization: Bearer <token>' instead."
             )
         header = _header(scope, b"authorization")
-        if is_ckan_path(str(scope.get("path", ""))):
+        path = str(scope.get("path", ""))
+        if is_ckan_path(path):
             token = _ckan_token(header, _header(scope, b"x-ckan-api-key"))
         elif header is None:
+            session = None if path.startswith(API_PATHS) else _cookie(scope, SESSION_COOKIE)
+            if session:  # a browser on the pages (never the API: no cookie reaches it)
+                return await to_thread.run_sync(session_actor, self.site, session)
             token = None
         else:
             token = _bearer_token(header)
@@ -199,6 +207,20 @@ def is_upload(scope: Scope) -> bool:
         return False
     media = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
     return media == "multipart/form-data" and path.rsplit("/", 1)[-1] in UPLOAD_ACTIONS
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    """One cookie of the request, if sent."""
+    header = _header(scope, b"cookie")
+    if header is None:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except CookieError:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel is not None else None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -99,12 +99,12 @@ class Exemptions:
 class RateLimitMiddleware:
     """Spend one token of the request's bucket; answer 429 when it is empty."""
 
-    def __init__(self, app: ASGIApp, site: Site, sign_in_prefix: str) -> None:
+    def __init__(self, app: ASGIApp, site: Site, sign_in_prefixes: tuple[str, ...]) -> None:
         self.app = app
         self.limiter: TokenBucketLimiter = site.rate_limiter
         self.rules = Rules.from_settings(site.settings)
         self.exempt = Exemptions(split_list(site.settings.rate_limit_exempt))
-        self.sign_in_prefix = sign_in_prefix
+        self.sign_in_prefixes = sign_in_prefixes  # password checks: throttled per address
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,7 +125,7 @@ class RateLimitMiddleware:
     def _bucket(self, scope: Scope) -> tuple[str, Rule] | None:
         """The key and limit this request counts against, or None if it is not limited."""
         rules = self.rules
-        if scope["method"] == "POST" and scope["path"].startswith(self.sign_in_prefix):
+        if scope["method"] == "POST" and scope["path"].startswith(self.sign_in_prefixes):
             address = self._address(scope)
             active = rules.sign_in.active and address is not None
             return (f"sign-in:{address}", rules.sign_in) if active else None

@@ -26,6 +26,8 @@ from cityshare.web import figures
 from cityshare.web.dataset_view import dataset_page
 from cityshare.web.render import page, svg
 from cityshare.web.search_view import search_page
+from cityshare.web.session import Visit
+from cityshare.web.visits import remember, visit_of
 
 router = APIRouter(include_in_schema=False)
 STATIC = StaticFiles(directory=str(files("cityshare.web") / "static"))
@@ -35,9 +37,11 @@ STATIC = StaticFiles(directory=str(files("cityshare.web") / "static"))
 async def home(request: Request, site: SiteDep, actor: ActorDep) -> Response:
     """Search the catalogue: words, facets, order, pages."""
     params = request.query_params.multi_items()
-    return await _rendered(
-        lambda: page("home.html", error=None, **search_page(site, actor, params))
+    seen = visit_of(request, site, actor)
+    answer = await _rendered(
+        seen, lambda: page("home.html", visit=seen, error=None, **search_page(site, actor, params))
     )
+    return remember(answer, request, seen)
 
 
 @router.get("/dataset/{name}")
@@ -45,9 +49,14 @@ async def dataset(name: str, request: Request, site: SiteDep, actor: ActorDep) -
     """One dataset: what it is, its columns, a preview, downloads, versions."""
     params = request.query_params.multi_items()
     base_url = str(request.base_url)
-    return await _rendered(
-        lambda: page("dataset.html", **dataset_page(site, actor, name, params, base_url))
+    seen = visit_of(request, site, actor)
+    answer = await _rendered(
+        seen,
+        lambda: page(
+            "dataset.html", visit=seen, **dataset_page(site, actor, name, params, base_url)
+        ),
     )
+    return remember(answer, request, seen)
 
 
 @router.get("/dataset/{name}/chart.svg")
@@ -84,9 +93,11 @@ def _table_schema(site: Site, actor: Actor, name: str) -> dict[str, Any]:
     return schema
 
 
-async def _rendered(build: Callable[[], Response]) -> Response:
+async def _rendered(seen: Visit, build: Callable[[], Response]) -> Response:
     """The page ``build`` makes, or an error page with the service's explanation."""
     try:
         return await run_in_threadpool(build)
     except CityshareError as error:
-        return page("error.html", status=error.status, title=error.title, detail=error.detail)
+        return page(
+            "error.html", status=error.status, visit=seen, title=error.title, detail=error.detail
+        )

@@ -1,0 +1,55 @@
+"""The per-request parts of a page: who is looking, the CSRF token, the form's fields;
+and the cookies that go with a rendered page."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fastapi import Request
+from starlette.responses import Response
+
+from cityshare.access import Actor
+from cityshare.errors import BadRequest, UnsupportedMediaType
+from cityshare.site import Site
+from cityshare.web.session import CSRF_COOKIE, SESSION_COOKIE, Visit, check_csrf, visit
+
+MAX_FIELD = 2000
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def visit_of(request: Request, site: Site, actor: Actor) -> Visit:
+    """The visit a page is rendered for."""
+    cookies = request.cookies
+    return visit(site, actor, cookies.get(CSRF_COOKIE), cookies.get(SESSION_COOKIE))
+
+
+def remember(response: Response, request: Request, seen: Visit) -> Response:
+    """Give the browser its CSRF nonce if it has none yet."""
+    if seen.fresh:
+        response.set_cookie(
+            CSRF_COOKIE,
+            seen.nonce,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+    return response
+
+
+async def checked_form(request: Request, site: Site) -> dict[str, str]:
+    """A posted form's fields, after its CSRF token was checked against this browser."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != FORM_TYPE:
+        raise UnsupportedMediaType(f"Send the form as {FORM_TYPE}.")
+    try:
+        fields = dict(parse_qsl((await request.body()).decode(), max_num_fields=20))
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("The form could not be read: send it from the page again.") from None
+    if any(len(value) > MAX_FIELD for value in fields.values()):
+        raise BadRequest(f"A field is longer than {MAX_FIELD} characters.")
+    cookies = request.cookies
+    check_csrf(
+        site.secret_key, cookies.get(CSRF_COOKIE), cookies.get(SESSION_COOKIE), fields.get("csrf")
+    )
+    return fields
