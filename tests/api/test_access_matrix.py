@@ -541,6 +541,15 @@ ROUTES.update(
 )
 
 
+# Forms that change something: without the form's CSRF token, refused (403) before anything
+# is looked up, whoever asks (tests/web checks each with its token).
+WEB_FORMS = (
+    "/dataset/{name}/request-access",
+    "/dataset/{name}/access-requests/{request_id}/approve",
+    "/dataset/{name}/access-requests/{request_id}/decline",
+    "/dataset/{name}/grants/{grant_id}/revoke",
+)
+
 # --- The web catalogue's pages: a page shows what the API would (a hidden dataset is a 404
 # page); its chart and map read data, as the query API does.
 WEB_PAGES = frozenset(
@@ -552,6 +561,8 @@ WEB_PAGES = frozenset(
         "/account",
         "/account/second-factor",
         "/account/second-factor/confirm",
+        "/dataset/{name}/sharing",
+        *WEB_FORMS,
     }
 )
 ROUTES.update(
@@ -579,6 +590,23 @@ ROUTES.update(
         ("GET", "/account"): Case(everyone(200), fixed("/account")),
         ("GET", "/account/second-factor"): Case(everyone(200), fixed("/account/second-factor")),
         ("POST", "/sign-out"): Case(everyone(403), fixed("/sign-out", data={"csrf": "x"})),
+        ("GET", "/dataset/{name}/sharing"): Case(
+            dataset_rule(ORG_ADMIN_READERS, 200),
+            lambda w, v: (f"/dataset/{w.datasets[str(v)]}/sharing", {}),
+            by_visibility=True,
+        ),
+        **{
+            ("POST", path): Case(
+                everyone(403),
+                lambda w, v, path=path: (
+                    path.replace("{name}", w.datasets["shared"])
+                    .replace("{request_id}", "1")
+                    .replace("{grant_id}", "1"),
+                    {"data": {"csrf": "x", "purpose": "p", "reason": "r"}},
+                ),
+            )
+            for path in WEB_FORMS
+        },
         **{
             ("POST", path): Case(everyone(415), fixed(path, json={}))
             for path in ("/sign-in", "/account/second-factor", "/account/second-factor/confirm")

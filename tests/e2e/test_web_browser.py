@@ -172,3 +172,82 @@ def test_sign_in_with_a_second_factor(site_with_data: Server, browser: Any, tmp_
     page.get_by_role("button", name="Sign out").click()
     assert page.get_by_role("link", name="Sign in").is_visible()
     page.screenshot(path=str(tmp_path / "signed-out.png"), full_page=True)
+
+
+def add_user_with_password(server: Server, username: str, org: str, role: str) -> None:
+    """``cityshare user create … --password`` (the password typed at its prompt)."""
+    from tests.api.test_second_factor import PASSWORD
+
+    command = ["user", "create", username, "--org", org, "--role", role, "--password"]
+    created = subprocess.run(
+        [sys.executable, "-m", "cityshare", *command],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+
+
+def sign_in_page(page: Any, server: Server, username: str, code: str = "") -> None:
+    from tests.api.test_second_factor import PASSWORD
+
+    page.goto(server.url + "/sign-in")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    if code:
+        page.get_by_label("Code from your authenticator app").fill(code)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.url + "/")
+
+
+def test_request_access_approve_it_and_see_the_grantees_view(
+    site_with_data: Server, browser: Any, tmp_path: Path
+) -> None:
+    import httpx
+
+    from tests.api.test_second_factor import PASSWORD, fresh_step, totp_code
+
+    server = site_with_data
+    source = tmp_path / "shared.csv"
+    source.write_text(COUNTS)
+    for command in (
+        ("publish", str(source), "--dataset", "junction-study", "--org", "city",
+         "--visibility", "shared"),
+        ("org", "create", "partner", "--title", "Partner Consultancy"),
+    ):  # fmt: skip
+        done = run_cli(server.env, *command)
+        assert done.returncode == 0, done.stdout + done.stderr
+    add_user_with_password(server, "analyst", "partner", "member")
+    add_user_with_password(server, "keeper", "city", "admin")
+    credentials = {"username": "keeper", "password": PASSWORD}
+    step = fresh_step(25)
+    setup = httpx.post(f"{server.url}/api/v1/auth/second-factor/setup", json=credentials)
+    secret = setup.json()["secret"]
+    confirm = {**credentials, "code": totp_code(secret, step)}
+    assert httpx.post(f"{server.url}/api/v1/auth/second-factor/confirm", json=confirm).is_success
+
+    analyst = browser.new_context().new_page()
+    sign_in_page(analyst, server, "analyst")
+    analyst.goto(server.url + "/dataset/junction-study")
+    assert analyst.get_by_text("but not its data").is_visible()
+    analyst.get_by_label("What you will use the data for").fill("Road safety audit")
+    analyst.get_by_role("button", name="Request access").click()
+    assert analyst.get_by_text("is pending").is_visible()
+
+    keeper = browser.new_context().new_page()
+    sign_in_page(keeper, server, "keeper", totp_code(secret, step + 1))
+    keeper.goto(server.url + "/dataset/junction-study")
+    keeper.get_by_role("link", name="Sharing: requests, grants and the access log").click()
+    assert keeper.get_by_text("Road safety audit").is_visible()
+    assert accessibility_violations(keeper) == []
+    keeper.get_by_role("button", name="Approve").click()
+    assert keeper.get_by_role("rowheader", name="analyst").is_visible()  # a grant
+    keeper.screenshot(path=str(tmp_path / "sharing.png"), full_page=True)
+
+    analyst.reload()
+    assert analyst.get_by_text("is approved").is_visible()
+    assert analyst.locator("table.rows tbody tr").count() == 20  # the grantee reads the data
+    analyst.screenshot(path=str(tmp_path / "grantee.png"), full_page=True)

@@ -29,6 +29,7 @@ from cityshare.api.routes import sql as sql_routes
 from cityshare.site import Site
 from cityshare.web import account as web_account
 from cityshare.web import pages as web_pages
+from cityshare.web import sharing as web_sharing
 
 API_PREFIX = "/api/v1"
 _PROBLEM = {
@@ -91,6 +92,7 @@ def create_app(site: Site) -> FastAPI:
     # The web catalogue's pages (see docs/web.md) and their own styles and scripts.
     app.include_router(web_pages.router)
     app.include_router(web_account.router)
+    app.include_router(web_sharing.router)
     app.mount("/static", web_pages.STATIC, name="static")
     # The hot paths, ahead of FastAPI's router (see rows.rows_endpoint).
     app.router.routes[:0] = [

@@ -22,6 +22,7 @@ from cityshare.site import Site
 from cityshare.streams import observations
 from cityshare.streams.datastreams import list_streams
 from cityshare.web.figures import chart_plan
+from cityshare.web.sharing_view import access_part
 
 PREVIEW_ROWS = 20
 OPERATORS = (
@@ -79,6 +80,7 @@ def dataset_page(
         page.update(_sensor_parts(site, actor, name))
     elif has_data:
         page.update(_table_parts(site, actor, name, params, fields, schema))
+    page.update(access_part(site, actor, name, page["readable"]))
     return page
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, Response
@@ -33,6 +33,7 @@ def environment() -> Environment:
     )
     env.globals["version"] = __version__
     env.filters["query"] = _with_query
+    env.filters["unquote"] = unquote_plus
     return env
 
 

@@ -14,6 +14,7 @@ from cityshare.site import Site
 from cityshare.web.session import CSRF_COOKIE, SESSION_COOKIE, Visit, check_csrf, visit
 
 MAX_FIELD = 2000
+MAX_FIELDS = 1100  # a grant may name many columns
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -37,16 +38,30 @@ def remember(response: Response, request: Request, seen: Visit) -> Response:
     return response
 
 
-async def checked_form(request: Request, site: Site) -> dict[str, str]:
+class Form(dict[str, str]):
+    """A posted form: the first value of each field, and every value of a field with
+    ``all`` (checkboxes)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__(reversed(pairs))  # the first value wins
+        self.pairs = pairs
+
+    def all(self, name: str) -> list[str]:
+        """Every value sent for ``name``, in order."""
+        return [value for key, value in self.pairs if key == name]
+
+
+async def checked_form(request: Request, site: Site) -> Form:
     """A posted form's fields, after its CSRF token was checked against this browser."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != FORM_TYPE:
         raise UnsupportedMediaType(f"Send the form as {FORM_TYPE}.")
     try:
-        fields = dict(parse_qsl((await request.body()).decode(), max_num_fields=20))
+        pairs = parse_qsl((await request.body()).decode(), max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("The form could not be read: send it from the page again.") from None
-    if any(len(value) > MAX_FIELD for value in fields.values()):
+    fields = Form(pairs)
+    if any(len(value) > MAX_FIELD for _, value in pairs):
         raise BadRequest(f"A field is longer than {MAX_FIELD} characters.")
     cookies = request.cookies
     check_csrf(
