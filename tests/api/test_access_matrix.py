@@ -548,6 +548,10 @@ WEB_FORMS = (
     "/dataset/{name}/access-requests/{request_id}/approve",
     "/dataset/{name}/access-requests/{request_id}/decline",
     "/dataset/{name}/grants/{grant_id}/revoke",
+    "/organisation/{name}/members",
+    "/organisation/{name}/members/{username}/remove",
+    "/account/tokens",
+    "/account/tokens/{token_id}/revoke",
 )
 
 # --- The web catalogue's pages: a page shows what the API would (a hidden dataset is a 404
@@ -562,6 +566,7 @@ WEB_PAGES = frozenset(
         "/account/second-factor",
         "/account/second-factor/confirm",
         "/dataset/{name}/sharing",
+        "/organisation/{name}",
         *WEB_FORMS,
     }
 )
@@ -590,6 +595,7 @@ ROUTES.update(
         ("GET", "/account"): Case(everyone(200), fixed("/account")),
         ("GET", "/account/second-factor"): Case(everyone(200), fixed("/account/second-factor")),
         ("POST", "/sign-out"): Case(everyone(403), fixed("/sign-out", data={"csrf": "x"})),
+        ("GET", "/organisation/{name}"): Case(everyone(200), fixed(f"/organisation/{OWNER}")),
         ("GET", "/dataset/{name}/sharing"): Case(
             dataset_rule(ORG_ADMIN_READERS, 200),
             lambda w, v: (f"/dataset/{w.datasets[str(v)]}/sharing", {}),
@@ -601,7 +607,9 @@ ROUTES.update(
                 lambda w, v, path=path: (
                     path.replace("{name}", w.datasets["shared"])
                     .replace("{request_id}", "1")
-                    .replace("{grant_id}", "1"),
+                    .replace("{grant_id}", "1")
+                    .replace("{token_id}", "1")
+                    .replace("{username}", "member-user"),
                     {"data": {"csrf": "x", "purpose": "p", "reason": "r"}},
                 ),
             )

@@ -16,12 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from cityshare.api.deps import ActorDep, SiteDep
-from cityshare.catalogue import second_factor, users
-from cityshare.errors import CityshareError
+from cityshare.catalogue import second_factor, tokens, users
+from cityshare.errors import CityshareError, Forbidden
 from cityshare.web import session
 from cityshare.web.render import page
 from cityshare.web.session import SESSION_COOKIE, Visit
-from cityshare.web.visits import checked_form, remember, visit_of
+from cityshare.web.visits import checked_form, error_page, remember, visit_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -72,7 +72,7 @@ async def sign_out(request: Request, site: SiteDep, actor: ActorDep) -> Response
     try:
         await checked_form(request, site)
     except CityshareError as error:
-        return _error(request, seen, error)
+        return error_page(request, seen, error)
     await run_in_threadpool(session.sign_out, site, request.cookies.get(SESSION_COOKIE))
     answer = RedirectResponse("/", status_code=303)
     answer.delete_cookie(SESSION_COOKIE, path="/")
@@ -86,7 +86,11 @@ def account(request: Request, site: SiteDep, actor: ActorDep) -> Response:
         return RedirectResponse("/sign-in?next=/account", status_code=303)
     seen = visit_of(request, site, actor)
     user = users.get_user(site, actor, actor.username)
-    return remember(page("account.html", visit=seen, user=user), request, seen)
+    try:
+        mine: list[dict[str, Any]] | None = tokens.list_tokens(site, actor)
+    except Forbidden:
+        mine = None  # a token without the admin scope may not manage tokens
+    return remember(page("account.html", visit=seen, user=user, tokens=mine), request, seen)
 
 
 @router.get("/account/second-factor")
@@ -183,12 +187,5 @@ def _second_factor_form(
         username=username,
         error=error.detail if error else None,
         **context,
-    )
-    return remember(answer, request, seen)
-
-
-def _error(request: Request, seen: Visit, error: CityshareError) -> Response:
-    answer = page(
-        "error.html", status=error.status, visit=seen, title=error.title, detail=error.detail
     )
     return remember(answer, request, seen)

@@ -3,21 +3,18 @@ admins); each a POST form with a CSRF token over the sharing services."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.errors import CityshareError
 from cityshare.sharing import grants, requests
-from cityshare.site import Site
 from cityshare.web.render import page
 from cityshare.web.sharing_view import end_of_day, sharing_page
-from cityshare.web.visits import Form, checked_form, remember, visit_of
+from cityshare.web.visits import Form, act, error_page, remember, visit_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,9 +27,7 @@ async def sharing(name: str, request: Request, site: SiteDep, actor: ActorDep) -
         shown = await run_in_threadpool(sharing_page, site, actor, name)
         answer = page("sharing.html", visit=seen, name=name, **shown)
     except CityshareError as error:
-        answer = page(
-            "error.html", status=error.status, visit=seen, title=error.title, detail=error.detail
-        )
+        return error_page(request, seen, error)
     return remember(answer, request, seen)
 
 
@@ -46,7 +41,7 @@ async def request_access(name: str, request: Request, site: SiteDep, actor: Acto
             site, actor, name, purpose=form.get("purpose", ""), organisation=organisation
         )
 
-    return await _act(request, site, actor, ask, f"/dataset/{quote(name, safe='')}#access")
+    return await act(request, site, actor, ask, f"/dataset/{quote(name, safe='')}#access")
 
 
 @router.post("/dataset/{name}/access-requests/{request_id}/approve")
@@ -62,7 +57,7 @@ async def approve(
             terms["columns"] = columns
         requests.approve_request(site, actor, name, request_id, terms)
 
-    return await _act(request, site, actor, decide, _sharing_url(name))
+    return await act(request, site, actor, decide, _sharing_url(name))
 
 
 @router.post("/dataset/{name}/access-requests/{request_id}/decline")
@@ -74,7 +69,7 @@ async def decline(
     def decide(form: Form) -> None:
         requests.decline_request(site, actor, name, request_id, form.get("reason", ""))
 
-    return await _act(request, site, actor, decide, _sharing_url(name))
+    return await act(request, site, actor, decide, _sharing_url(name))
 
 
 @router.post("/dataset/{name}/grants/{grant_id}/revoke")
@@ -86,23 +81,7 @@ async def revoke(
     def end(_form: Form) -> None:
         grants.revoke_grant(site, actor, name, grant_id)
 
-    return await _act(request, site, actor, end, _sharing_url(name))
-
-
-async def _act(
-    request: Request, site: Site, actor: Actor, change: Callable[[Form], None], then: str
-) -> Response:
-    """Check the form, make the change, go to ``then``; or explain what went wrong."""
-    seen = visit_of(request, site, actor)
-    try:
-        form = await checked_form(request, site)
-        await run_in_threadpool(change, form)
-    except CityshareError as error:
-        answer = page(
-            "error.html", status=error.status, visit=seen, title=error.title, detail=error.detail
-        )
-        return remember(answer, request, seen)
-    return RedirectResponse(then, status_code=303)
+    return await act(request, site, actor, end, _sharing_url(name))
 
 
 def _sharing_url(name: str) -> str:

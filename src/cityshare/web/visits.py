@@ -3,14 +3,17 @@ and the cookies that go with a rendered page."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from fastapi import Request
-from starlette.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
 
 from cityshare.access import Actor
-from cityshare.errors import BadRequest, UnsupportedMediaType
+from cityshare.errors import BadRequest, CityshareError, UnsupportedMediaType
 from cityshare.site import Site
+from cityshare.web.render import page
 from cityshare.web.session import CSRF_COOKIE, SESSION_COOKIE, Visit, check_csrf, visit
 
 MAX_FIELD = 2000
@@ -68,3 +71,24 @@ async def checked_form(request: Request, site: Site) -> Form:
         site.secret_key, cookies.get(CSRF_COOKIE), cookies.get(SESSION_COOKIE), fields.get("csrf")
     )
     return fields
+
+
+def error_page(request: Request, seen: Visit, error: CityshareError) -> Response:
+    """A page with the service's explanation and status."""
+    shown = page(
+        "error.html", status=error.status, visit=seen, title=error.title, detail=error.detail
+    )
+    return remember(shown, request, seen)
+
+
+async def act(
+    request: Request, site: Site, actor: Actor, change: Callable[[Form], None], then: str
+) -> Response:
+    """Check the form, make the change, go to ``then``; or explain what went wrong."""
+    seen = visit_of(request, site, actor)
+    try:
+        form = await checked_form(request, site)
+        await run_in_threadpool(change, form)
+    except CityshareError as error:
+        return error_page(request, seen, error)
+    return RedirectResponse(then, status_code=303)
