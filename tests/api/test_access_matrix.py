@@ -583,6 +583,11 @@ ROUTES.update(
             lambda w, v: (f"/dataset/{w.datasets[str(v)]}/chart.svg", {}),
             by_visibility=True,
         ),
+        ("GET", "/dataset/{name}/latest.json"): Case(
+            read_rule,
+            lambda w, v: (f"/dataset/{w.sensor_datasets[str(v)]}/latest.json", {}),
+            by_visibility=True,
+        ),
         ("GET", "/dataset/{name}/map.svg"): Case(
             read_rule,
             lambda w, v: (f"/dataset/{w.sensor_datasets[str(v)]}/map.svg", {}),

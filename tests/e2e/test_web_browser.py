@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,14 @@ def site_with_data(server: Server, tmp_path: Path) -> Server:
     return server
 
 
+def console_errors(page: Any) -> list[str]:
+    """The page's console errors as they come (a refused script, style or image, or a
+    failed request, shows up there)."""
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    return problems
+
+
 def accessibility_violations(page: Any) -> list[str]:
     """axe-core's violations on the page, as readable lines (none expected)."""
     from axe_playwright_python.sync_playwright import Axe
@@ -74,11 +83,7 @@ def test_search_open_a_dataset_and_see_its_chart_and_map(
     site_with_data: Server, browser: Any, tmp_path: Path
 ) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda message: problems.append(message.text) if message.type == "error" else None,
-    )
+    problems = console_errors(page)
     page.goto(site_with_data.url + "/")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
@@ -251,3 +256,52 @@ def test_request_access_approve_it_and_see_the_grantees_view(
     assert analyst.get_by_text("is approved").is_visible()
     assert analyst.locator("table.rows tbody tr").count() == 20  # the grantee reads the data
     analyst.screenshot(path=str(tmp_path / "grantee.png"), full_page=True)
+
+
+def test_a_sensor_datasets_latest_values_update_without_a_reload(
+    server: Server, browser: Any, tmp_path: Path
+) -> None:
+    import httpx
+
+    from cityshare.config import Settings
+    from cityshare.site import Site
+    from tests.sensors import add_device, add_sensor_dataset
+
+    assert run_cli(server.env, "init").returncode == 0
+    assert run_cli(server.env, "org", "create", "city", "--title", "City").returncode == 0
+    env = server.env
+    site = Site.open(
+        Settings(
+            data_dir=Path(env["CITYSHARE_DATA_DIR"]),
+            database_url=env["CITYSHARE_DATABASE_URL"],
+            secret_key=env["CITYSHARE_SECRET_KEY"],
+        )
+    )
+    try:
+        add_sensor_dataset(site, "river-levels", visibility="open")
+        gauge = add_device(
+            site, "gauge", streams={"level": ("water_level", "number")}, dataset="river-levels"
+        )
+    finally:
+        site.close()
+
+    def send(value: float) -> None:
+        body, headers = gauge.signed([("level", datetime.now(UTC), value)])
+        answer = httpx.post(f"{server.url}/api/v1/ingest", content=body, headers=headers)
+        assert answer.status_code in (200, 201, 202), answer.text
+
+    send(1.25)
+    page = browser.new_page()
+    problems = console_errors(page)
+    page.goto(server.url + "/dataset/river-levels")
+    cell = page.locator("tr[data-stream] td.value")
+    assert cell.text_content() == "1.25"
+    send(3.5)
+    page.wait_for_function(
+        "() => document.querySelector('tr[data-stream] td.value').textContent === '3.5'",
+        timeout=15000,
+    )
+    assert page.get_by_role("status").filter(has_text="Updated").count() == 1
+    assert accessibility_violations(page) == []
+    page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
+    assert problems == []

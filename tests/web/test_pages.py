@@ -243,3 +243,19 @@ def test_api_examples_ask_for_a_token_only_when_the_data_is_not_open(
     assert "http://testserver/api/v1/datasets/open-counts/rows?_limit=100" in open_page
     assert "CITYSHARE_TOKEN" not in open_page
     assert shared_page.count("CITYSHARE_TOKEN") >= 3  # curl, Python and the note
+
+
+@pytest.mark.parametrize("actor", ACTOR_KINDS)
+def test_the_live_table_reads_what_the_api_reads(
+    web: tuple[World, TestClient], actor: str
+) -> None:
+    world, client = web
+    for visibility, name in world.sensor_datasets.items():
+        page = client.get(f"/dataset/{name}/latest.json", headers=world.headers(actor))
+        api = client.get(f"/api/v1/datasets/{name}/latest", headers=world.headers(actor))
+        assert page.status_code == api.status_code, visibility
+        if api.status_code == 200:
+            assert page.json() == api.json()
+            html = client.get(f"/dataset/{name}", headers=world.headers(actor)).text
+            assert f'data-live="/dataset/{name}/latest.json"' in html
+            assert '<script src="/static/live.js" defer></script>' in html

@@ -18,10 +18,12 @@ from starlette.staticfiles import StaticFiles
 
 from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.api.responses import JSON
 from cityshare.catalogue.datasets import get_dataset
 from cityshare.catalogue.versions import get_version
 from cityshare.errors import CityshareError, NotFound
 from cityshare.site import Site
+from cityshare.streams import observations
 from cityshare.web import figures
 from cityshare.web.dataset_view import dataset_page
 from cityshare.web.render import page, svg
@@ -57,6 +59,14 @@ async def dataset(name: str, request: Request, site: SiteDep, actor: ActorDep) -
         ),
     )
     return remember(answer, request, seen)
+
+
+@router.get("/dataset/{name}/latest.json")
+async def latest(name: str, site: SiteDep, actor: ActorDep) -> Response:
+    """The latest reading of each stream of a sensor dataset, for the page's live table
+    (the API's ``/latest`` for a browser session, which the API itself never reads)."""
+    found = await run_in_threadpool(observations.latest, site, actor, name)
+    return JSON(found)
 
 
 @router.get("/dataset/{name}/chart.svg")
