@@ -567,6 +567,8 @@ WEB_PAGES = frozenset(
         "/account/second-factor/confirm",
         "/dataset/{name}/sharing",
         "/organisation/{name}",
+        "/publish",
+        "/publish/{staged_id}",
         *WEB_FORMS,
     }
 )
@@ -601,6 +603,15 @@ ROUTES.update(
         ("GET", "/account/second-factor"): Case(everyone(200), fixed("/account/second-factor")),
         ("POST", "/sign-out"): Case(everyone(403), fixed("/sign-out", data={"csrf": "x"})),
         ("GET", "/organisation/{name}"): Case(everyone(200), fixed(f"/organisation/{OWNER}")),
+        # Publishing: the form for anyone signed in (anonymous visitors are sent to sign in);
+        # a staged upload is its uploader's only (none here: 404); forms without a CSRF
+        # token or not multipart are refused before anything is read.
+        ("GET", "/publish"): Case(everyone(200), fixed("/publish")),
+        ("POST", "/publish"): Case(everyone(400), fixed("/publish", data={"csrf": "x"})),
+        ("GET", "/publish/{staged_id}"): Case(everyone(404), fixed("/publish/" + "a" * 32)),
+        ("POST", "/publish/{staged_id}"): Case(
+            everyone(403), fixed("/publish/" + "a" * 32, data={"csrf": "x"})
+        ),
         ("GET", "/dataset/{name}/sharing"): Case(
             dataset_rule(ORG_ADMIN_READERS, 200),
             lambda w, v: (f"/dataset/{w.datasets[str(v)]}/sharing", {}),

@@ -305,3 +305,51 @@ def test_a_sensor_datasets_latest_values_update_without_a_reload(
     assert accessibility_violations(page) == []
     page.screenshot(path=str(tmp_path / "live.png"), full_page=True)
     assert problems == []
+
+
+def test_publish_a_csv_with_a_progress_bar_review_and_correct_it(
+    site_with_data: Server, browser: Any, tmp_path: Path
+) -> None:
+    server = site_with_data
+    add_user_with_password(server, "writer", "city", "editor")
+    rows = "".join(f"S{n:05d},{n % 7},note {n}\n" for n in range(40_000))
+    source = tmp_path / "stops.csv"
+    source.write_text("stop_code,shelters,remark\n" + rows)  # about 800 KB
+    page = browser.new_page()
+    problems = console_errors(page)
+    sign_in_page(page, server, "writer")
+    page.get_by_role("link", name="Publish").click()
+    assert accessibility_violations(page) == []
+    page.get_by_label("Name in the address").fill("bus-stop-shelters")
+    page.get_by_label("Title").fill("Bus stop shelters")
+    page.get_by_label("File").set_input_files(str(source))
+    cdp = page.context.new_cdp_session(page)  # a slow uplink, so the upload takes seconds
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 300_000},
+    )
+    page.get_by_role("button", name="Upload and review").click()
+    page.wait_for_function(
+        "() => { const bar = document.getElementById('upload-progress');"
+        " return bar && !bar.hidden && bar.value > 0 && bar.value < 100; }",
+        timeout=15000,
+    )
+    assert "Uploading" in (page.locator("#upload-status").text_content() or "")
+    page.screenshot(path=str(tmp_path / "uploading.png"))
+    page.wait_for_url("**/publish/*", timeout=30000)
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+             "downloadThroughput": -1, "uploadThroughput": -1})  # fmt: skip
+    assert page.get_by_label("Type of shelters").input_value() == "integer"
+    page.get_by_label("Type of shelters").select_option("number")
+    page.get_by_label("Classification of remark").select_option("personal")
+    assert accessibility_violations(page) == []
+    page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
+    page.get_by_role("button", name="Publish").click()
+    page.wait_for_url("**/dataset/bus-stop-shelters")
+    assert page.get_by_role("heading", name="Bus stop shelters").is_visible()
+    columns = page.get_by_role("table", name="The columns of the current version")
+    assert "number" in (columns.get_by_role("row", name="shelters").text_content() or "")
+    assert "personal" in (columns.get_by_role("row", name="remark").text_content() or "")
+    page.screenshot(path=str(tmp_path / "published.png"), full_page=True)
+    assert problems == []

@@ -246,9 +246,7 @@ def test_api_examples_ask_for_a_token_only_when_the_data_is_not_open(
 
 
 @pytest.mark.parametrize("actor", ACTOR_KINDS)
-def test_the_live_table_reads_what_the_api_reads(
-    web: tuple[World, TestClient], actor: str
-) -> None:
+def test_the_live_table_reads_what_the_api_reads(web: tuple[World, TestClient], actor: str) -> None:
     world, client = web
     for visibility, name in world.sensor_datasets.items():
         page = client.get(f"/dataset/{name}/latest.json", headers=world.headers(actor))

@@ -30,6 +30,7 @@ from cityshare.site import Site
 from cityshare.web import account as web_account
 from cityshare.web import organisation as web_organisation
 from cityshare.web import pages as web_pages
+from cityshare.web import publish as web_publish
 from cityshare.web import sharing as web_sharing
 
 API_PREFIX = "/api/v1"
@@ -95,6 +96,7 @@ def create_app(site: Site) -> FastAPI:
     app.include_router(web_account.router)
     app.include_router(web_sharing.router)
     app.include_router(web_organisation.router)
+    app.include_router(web_publish.router)
     app.mount("/static", web_pages.STATIC, name="static")
     # The hot paths, ahead of FastAPI's router (see rows.rows_endpoint).
     app.router.routes[:0] = [

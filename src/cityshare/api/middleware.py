@@ -23,6 +23,7 @@ from cityshare.errors import BadRequest, CityshareError, PayloadTooLarge, Unauth
 from cityshare.site import Site
 from cityshare.web.session import SESSION_COOKIE, session_actor
 
+PUBLISH_PATH = "/publish"  # the web page's upload (cityshare.web.publish)
 # Paths where only an Authorization header authenticates (a session cookie is ignored).
 API_PATHS = ("/api/",)
 TOKEN_QUERY_NAMES = frozenset({"access_token", "token", "api_key", "apikey", "auth_token"})
@@ -198,11 +199,14 @@ def _counting(receive: Receive, limit: int) -> Receive:
 
 
 def is_upload(scope: Scope) -> bool:
-    """True for ``PUT …/data``, the upload route, whose body is streamed to disk, and for
-    a multipart POST to a CKAN action that takes a file (``resource_create``)."""
+    """True for ``PUT …/data``, the upload route, whose body is streamed to disk, for
+    a multipart POST to a CKAN action that takes a file (``resource_create``), and for the
+    publish page's upload (``POST /publish``)."""
     path = str(scope["path"])
     if scope["method"] == "PUT":
         return path.endswith("/data")
+    if scope["method"] == "POST" and path == PUBLISH_PATH:
+        return True
     if scope["method"] != "POST" or not is_ckan_path(path):
         return False
     media = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()

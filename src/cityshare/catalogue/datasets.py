@@ -98,6 +98,25 @@ def describe(row: Row[Any], actor: Actor | None = None) -> dict[str, Any]:
     return described
 
 
+def check_new_dataset(
+    site: Site, actor: Actor, *, organisation: str, name: str, visibility: str
+) -> None:
+    """Refuse now what :func:`create_dataset` would refuse later: a bad name or
+    visibility, an organisation the actor may not publish in (or open data for), a
+    name that is taken. For forms that receive a file before they create the dataset."""
+    check_slug(name, "dataset")
+    check_visibility(visibility)
+    with site.engine.connect() as connection:
+        owner = organisation_id(connection, organisation)
+        ensure_allowed(actor, "dataset.create", OrganisationResource(owner))
+        if visibility != "private":
+            draft = DatasetResource(id=0, organisation_id=owner, visibility="private")
+            ensure_allowed(actor, "dataset.visibility", draft)
+        taken = connection.execute(select(datasets.c.id).where(datasets.c.name == name)).first()
+    if taken is not None:
+        raise Conflict(f"The dataset name {name!r} is taken.")
+
+
 def create_dataset(
     site: Site, actor: Actor, *, organisation: str, name: str, **metadata: Any
 ) -> dict[str, Any]:

@@ -154,6 +154,30 @@ def _load_inferring(
     return plan, version, rows
 
 
+def infer_schema(source: Path, media_type: str, limits: Limits) -> dict[str, Any]:
+    """The Table Schema an upload of ``source`` would get, inferred from the whole file,
+    without making a table: for people to review and correct before they publish it."""
+    reader = open_source(parse_media_type(media_type), source, limits)
+    check_header(reader.header, limits)
+    stats: list[ColumnStats] = []
+    with closing(reader.batches()) as batches:
+        passes.observe_all(stats, reader, batches)
+    return passes.inferred_plan(reader, stats, limits).schema
+
+
+def check_against_schema(
+    source: Path, media_type: str, schema: dict[str, Any], limits: Limits, dialect: str
+) -> None:
+    """Read every value of ``source`` as ``schema`` says, without storing anything:
+    InvalidData (with the row, column and value) at the first value that does not fit."""
+    reader = open_source(parse_media_type(media_type), source, limits)
+    plan = passes.given_plan(reader, schema, limits)
+    converting = passes.converters(plan, dialect)
+    with closing(reader.batches()) as batches:
+        for batch in batches:
+            passes.convert(batch, plan.fields, converting)
+
+
 class _Speculation:
     """Batches observed (whole-file inference) just before they are loaded with the
     guessed types, up to the first batch that widens a type.

@@ -1,0 +1,183 @@
+"""Publishing from the browser: upload a file (with a progress bar where JavaScript
+runs), review its inferred schema, correct types and classifications, publish.
+
+Thin routes over :mod:`cityshare.web.staging` and the catalogue services, which make the
+same checks as the API (who may publish where, who may open data up, names, formats,
+sizes). The upload is streamed to disk, under the site's upload size limit.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.responses import RedirectResponse, Response
+
+from cityshare.access import Actor
+from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.api.upload import CHUNK, safe_filename
+from cityshare.catalogue import users
+from cityshare.catalogue.metadata import VISIBILITIES
+from cityshare.errors import BadRequest, CityshareError
+from cityshare.sharing.classes import CLASSES
+from cityshare.site import Site
+from cityshare.tables import media_type_for_filename
+from cityshare.web import staging
+from cityshare.web.render import page
+from cityshare.web.session import CSRF_COOKIE, SESSION_COOKIE, Visit, check_csrf
+from cityshare.web.visits import checked_form, error_page, remember, visit_of
+
+router = APIRouter(include_in_schema=False)
+PUBLISHERS = ("editor", "admin")
+_FIELDS = ("csrf", "organisation", "name", "title", "visibility")
+
+
+@router.get("/publish")
+def publish_form(request: Request, site: SiteDep, actor: ActorDep) -> Response:
+    """Choose a file and where it goes."""
+    if actor.username is None:
+        return RedirectResponse("/sign-in?next=/publish", status_code=303)
+    return _form(request, site, actor, visit_of(request, site, actor), {})
+
+
+@router.post("/publish")
+async def upload(request: Request, site: SiteDep, actor: ActorDep) -> Response:
+    """Receive the file, infer its schema, and show it for review."""
+    seen = visit_of(request, site, actor)
+    choices: dict[str, str] = {}
+    spool = staging.new_spool(site)
+    try:
+        choices, filename, media_type = await _receive(request, site, spool)
+        staged = await run_in_threadpool(
+            staging.stage, site, actor, spool,
+            {**{k: choices.get(k, "") for k in _FIELDS[1:]}, "title": choices.get("title") or
+             choices.get("name", ""), "media_type": media_type, "source_name": filename},
+        )  # fmt: skip
+    except CityshareError as error:
+        with suppress(FileNotFoundError):
+            spool.unlink()
+        return _form(request, site, actor, seen, choices, error)
+    return RedirectResponse(f"/publish/{staged.id}", status_code=303)
+
+
+@router.get("/publish/{staged_id}")
+def review(staged_id: str, request: Request, site: SiteDep, actor: ActorDep) -> Response:
+    """The inferred schema, to correct before publishing."""
+    seen = visit_of(request, site, actor)
+    try:
+        staged = staging.staged_upload(site, actor, staged_id)
+    except CityshareError as error:
+        return error_page(request, seen, error)
+    return _review(request, seen, staged, staged.schema)
+
+
+@router.post("/publish/{staged_id}")
+async def publish(staged_id: str, request: Request, site: SiteDep, actor: ActorDep) -> Response:
+    """Publish the staged file with the corrected schema."""
+    seen = visit_of(request, site, actor)
+    try:
+        form = await checked_form(request, site)
+        staged = staging.staged_upload(site, actor, staged_id)
+    except CityshareError as error:
+        return error_page(request, seen, error)
+    types = {key[5:]: value for key, value in form.pairs if key.startswith("type:")}
+    classes = {key[6:]: value for key, value in form.pairs if key.startswith("class:")}
+    try:
+        schema = staging.corrected_schema(staged, types, classes)
+        name = await run_in_threadpool(staging.publish_staged, site, actor, staged, schema)
+    except CityshareError as error:  # shown again with the reviewer's choices, to correct
+        return _review(request, seen, staged, _chosen(staged, types, classes), error)
+    return RedirectResponse(f"/dataset/{name}", status_code=303)
+
+
+async def _receive(
+    request: Request, site: Site, spool: Any
+) -> tuple[dict[str, str], str | None, str]:
+    """The form's fields and file (streamed to ``spool``), after its CSRF token."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise BadRequest("Send the form as multipart/form-data, with the file.")
+    try:
+        async with request.form(max_files=1, max_fields=len(_FIELDS)) as form:
+            choices = {key: str(form.get(key) or "") for key in _FIELDS}
+            cookies = request.cookies
+            check_csrf(
+                site.secret_key,
+                cookies.get(CSRF_COOKIE),
+                cookies.get(SESSION_COOKIE),
+                choices["csrf"],
+            )
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                raise BadRequest("Choose a file to publish.", parameter="file")
+            with spool.open("wb") as handle:
+                while chunk := await upload.read(CHUNK):
+                    handle.write(chunk)
+            filename = safe_filename(upload.filename)
+    except HTTPException as refused:  # a form Starlette could not read
+        raise BadRequest(f"The form could not be read: {refused.detail}") from None
+    media_type = media_type_for_filename(filename or "")
+    if media_type is None:
+        raise BadRequest(
+            "cityshare reads .csv, .tsv, .json, .ndjson, .geojson and .xlsx files: "
+            f"{filename!r} is none of them.",
+            parameter="file",
+        )
+    return choices, filename, media_type
+
+
+def _form(
+    request: Request,
+    site: Site,
+    actor: Actor,
+    seen: Visit,
+    choices: dict[str, str],
+    error: CityshareError | None = None,
+) -> Response:
+    member_of = users.get_user(site, actor, actor.username)["memberships"] if actor.username else []
+    places = [m["organisation"] for m in member_of if m["role"] in PUBLISHERS]
+    shown = page(
+        "publish.html",
+        status=error.status if error else 200,
+        visit=seen,
+        organisations=places,
+        visibilities=VISIBILITIES,
+        choices=choices,
+        error=error.detail if error else None,
+    )
+    return remember(shown, request, seen)
+
+
+def _review(
+    request: Request,
+    seen: Visit,
+    staged: staging.Staged,
+    schema: dict[str, Any],
+    error: CityshareError | None = None,
+) -> Response:
+    shown = page(
+        "review.html",
+        status=error.status if error else 200,
+        visit=seen,
+        staged=staged,
+        fields=schema.get("fields") or [],
+        types=staging.types(),
+        classes=CLASSES,
+        error=error.detail if error else None,
+    )
+    return remember(shown, request, seen)
+
+
+def _chosen(
+    staged: staging.Staged, types: dict[str, str], classes: dict[str, str]
+) -> dict[str, Any]:
+    """The reviewer's choices over the inferred schema, to show again after a refusal."""
+    fields = [
+        {**field, "type": types.get(str(field["name"]), field.get("type")),
+         "classification": classes.get(str(field["name"]), "public")}
+        for field in staged.schema.get("fields") or []
+    ]  # fmt: skip
+    return {**staged.schema, "fields": fields}
