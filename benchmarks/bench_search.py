@@ -41,13 +41,13 @@ from common import (
     Server,
     add_run_options,
     format_table,
-    free_port,
     http_get_json,
     log,
     make_city_site,
     median,
     run_wrk,
     running,
+    serve_one_worker,
     stop_on_sigterm,
     temp_folder,
     verdict,
@@ -110,16 +110,6 @@ def prepare(city: CitySite, count: int) -> str:
     return str(created["token"])
 
 
-def serve(city: CitySite, folder: Path) -> Server:
-    """A one-worker ``cityshare serve`` without rate limits (they are not measured)."""
-    port = free_port()
-    env = city.env()
-    for limit in ("TOKEN", "ADDRESS"):
-        env[f"CITYSHARE_RATE_LIMIT_{limit}_PER_SECOND"] = "0"
-    command = [sys.executable, "-m", "cityshare", "serve", "--port", str(port), "--workers", "1"]
-    return Server("cityshare", command, port, folder / f"serve-{port}.log", env=env)
-
-
 def check(server: Server, paths: dict[str, list[str]], token: str) -> set[str]:
     """Every scenario answers, and finds something; the scenarios the server offers."""
     offered = set()
@@ -169,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             token = prepare(city, args.datasets)
         finally:
             city.close()
-        with running(serve(city, folder), "/api/v1", timeout=300) as server:
+        with running(serve_one_worker(city, folder), "/api/v1", timeout=300) as server:
             offered = check(server, paths, token)
             waiter = QuietWaiter(args.quiet_wait)
             for repeat in range(args.repeats):

@@ -32,10 +32,8 @@ from bench_query import JUNCTIONS, SCHEMA, junction, write_csv
 from common import (
     CitySite,
     QuietWaiter,
-    Server,
     add_run_options,
     format_table,
-    free_port,
     http_get_json,
     log,
     make_city_site,
@@ -43,6 +41,7 @@ from common import (
     process_cpu_seconds,
     run_wrk,
     running,
+    serve_one_worker,
     stop_on_sigterm,
     temp_folder,
     verdict,
@@ -97,18 +96,6 @@ def prepare(city: CitySite, folder: Path, rows: int) -> dict[str, str]:
     return found
 
 
-def serve(city: CitySite, folder: Path, audit: bool) -> Server:
-    """A one-worker ``cityshare serve`` with audit of reads on or off, no rate limits."""
-    port = free_port()
-    env = city.env()
-    env["CITYSHARE_AUDIT_READS"] = "true" if audit else "false"
-    for limit in ("TOKEN", "ADDRESS"):
-        env[f"CITYSHARE_RATE_LIMIT_{limit}_PER_SECOND"] = "0"
-    command = [sys.executable, "-m", "cityshare", "serve", "--port", str(port), "--workers", "1"]
-    log_file = folder / f"serve-{port}.log"
-    return Server("cityshare", command, port, log_file, env=env)
-
-
 def check(body: Any, role: str) -> None:
     """A page of one junction; the grantee's without the columns it was not granted."""
     rows = body["rows"]
@@ -125,7 +112,7 @@ def measure(
     city: CitySite, folder: Path, token: str, role: str, audit: bool, args: argparse.Namespace
 ) -> dict[str, float]:
     """One wrk run of one configuration on a fresh server."""
-    server = serve(city, folder, audit)
+    server = serve_one_worker(city, folder, audit_reads="true" if audit else "false")
     template = f"/api/v1/datasets/{DATASET}/rows?junction_id={{value}}&_limit={PAGE}"
     paths = [template.format(value=junction(index)) for index in range(JUNCTIONS)]
     authorization = f"Bearer {token}"

@@ -152,6 +152,18 @@ class CitySite:
         self.site.close()
 
 
+def serve_one_worker(city: CitySite, folder: Path, **settings: str) -> Server:
+    """A one-worker ``cityshare serve`` of ``city`` without rate limits (they are not
+    what these benchmarks measure); ``settings`` add ``CITYSHARE_*`` variables."""
+    port = free_port()
+    env = city.env()
+    for limit in ("TOKEN", "ADDRESS"):
+        env[f"CITYSHARE_RATE_LIMIT_{limit}_PER_SECOND"] = "0"
+    env.update({f"CITYSHARE_{name.upper()}": value for name, value in settings.items()})
+    command = [sys.executable, "-m", "cityshare", "serve", "--port", str(port), "--workers", "1"]
+    return Server("cityshare", command, port, folder / f"serve-{port}.log", env=env)
+
+
 def make_city_site(data_dir: Path, database_url: str | None, org: str = "city") -> CitySite:
     """A fresh site (admin user, one organisation) as ``cityshare init`` + ``org create``."""
     from cityshare.catalogue import organisations

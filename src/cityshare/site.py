@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy import Engine
 
@@ -17,6 +17,9 @@ from cityshare.query.cursor import CursorSigner
 from cityshare.storage import create_store_engine, upgrade_store
 from cityshare.storage.engine import time_limited, writer
 from cityshare.tables.model import VersionTable
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,34 +34,46 @@ INGEST_THREADS = 2
 INLINE_QUERY_SECONDS = 0.02
 
 
-class VersionTableCache:
-    """Built :class:`VersionTable` objects by table name, least recently used first out.
+class LruCache(Generic[K, V]):
+    """A bounded map, least recently used first out, safe across threads. For results
+    that never go stale, such as those computed from a published (immutable) version."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        """The cached value, or None."""
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> V:
+        """Remember ``value`` under ``key`` and return it."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+        return value
+
+
+class VersionTableCache(LruCache[str, VersionTable]):
+    """Built :class:`VersionTable` objects by table name.
 
     Versions never change once published, so a cached table stays true; reusing the
     same Table object also lets SQLAlchemy reuse its compiled SQL.
     """
 
     def __init__(self, capacity: int = 512) -> None:
-        self._capacity = capacity
-        self._tables: OrderedDict[str, VersionTable] = OrderedDict()
-        self._lock = threading.Lock()
+        super().__init__(capacity)
 
-    def get(self, table_name: str) -> VersionTable | None:
-        """The cached table, or None."""
-        with self._lock:
-            table = self._tables.get(table_name)
-            if table is not None:
-                self._tables.move_to_end(table_name)
-            return table
-
-    def put(self, table: VersionTable) -> VersionTable:
-        """Remember ``table`` and return it."""
-        with self._lock:
-            self._tables[table.table.name] = table
-            self._tables.move_to_end(table.table.name)
-            while len(self._tables) > self._capacity:
-                self._tables.popitem(last=False)
-        return table
+    def remember(self, table: VersionTable) -> VersionTable:
+        """Remember ``table`` under its name and return it."""
+        return self.put(table.table.name, table)
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,8 @@ class Site:
     engine: Engine
     secret_key: bytes
     version_tables: VersionTableCache = field(default_factory=VersionTableCache)
+    # Charts and other figures drawn from published versions, by version and reader's view.
+    figures: LruCache[tuple[object, ...], object] = field(default_factory=lambda: LruCache(256))
     # Taken by ingest commits on a SQLite file before its flock (streams.ingest._writer_turn).
     ingest_commit_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -257,3 +257,22 @@ def test_the_live_table_reads_what_the_api_reads(web: tuple[World, TestClient], 
             html = client.get(f"/dataset/{name}", headers=world.headers(actor)).text
             assert f'data-live="/dataset/{name}/latest.json"' in html
             assert '<script src="/static/live.js" defer></script>' in html
+
+
+def test_a_chart_is_drawn_once_per_version_and_every_view_is_a_read(
+    web: tuple[World, TestClient],
+) -> None:
+    world, client = web
+    headers = world.headers("member")
+    first = client.get("/dataset/shared-counts/chart.svg", headers=headers).text
+    world.site.finish_background_work()
+    before = len(audit_entries(world.site))
+    again = client.get("/dataset/shared-counts/chart.svg", headers=headers).text
+    world.site.finish_background_work()
+    reads = [e for e in audit_entries(world.site)[before:] if e["action"] == "dataset.read"]
+    assert again == first
+    assert [(e["resource"]["dataset"], e["detail"]["query"]) for e in reads] == [
+        ("shared-counts", "chart")
+    ]
+    refused = client.get("/dataset/shared-counts/chart.svg", headers=world.headers("outsider"))
+    assert refused.status_code == 403  # a drawn chart is no way round the policy

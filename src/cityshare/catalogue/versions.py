@@ -195,7 +195,7 @@ def _load_table(site: Site, connection: Connection, table_name: str) -> VersionT
     schema = connection.execute(
         select(dataset_versions.c.schema).where(dataset_versions.c.table_name == table_name)
     ).scalar_one()
-    return site.version_tables.put(version_table(table_name, schema))
+    return site.version_tables.remember(version_table(table_name, schema))
 
 
 def _wanted_number(row: Any, number: int | None) -> int:
