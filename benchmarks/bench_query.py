@@ -189,7 +189,7 @@ def cityshare_sql(city: CitySite, table: str) -> str:
     dialect = city.site.engine.dialect
     statements = [
         str(statement.limit(PAGE + 1).compile(dialect=dialect))
-        for statement in row_statements(plan, view.columns, dialect.name, None)
+        for statement in row_statements(plan, view, dialect.name, None)
     ]
     return " ;; ".join(statements)
 

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from cityshare.config import Settings
+from cityshare.lru import LruCache
 from cityshare.query.cursor import CursorSigner
 from cityshare.storage import create_store_engine, upgrade_store
 from cityshare.storage.engine import time_limited, writer
 from cityshare.tables.model import VersionTable
-
-K = TypeVar("K")
-V = TypeVar("V")
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -32,33 +29,6 @@ if TYPE_CHECKING:
 INGEST_THREADS = 2
 # How long a query may hold the event loop before it is moved to a worker thread.
 INLINE_QUERY_SECONDS = 0.02
-
-
-class LruCache(Generic[K, V]):
-    """A bounded map, least recently used first out, safe across threads. For results
-    that never go stale, such as those computed from a published (immutable) version."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[K, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        """The cached value, or None."""
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: K, value: V) -> V:
-        """Remember ``value`` under ``key`` and return it."""
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
-        return value
 
 
 class VersionTableCache(LruCache[str, VersionTable]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 from typing import Any
 
 import orjson
@@ -12,6 +13,7 @@ from sqlalchemy import Engine, text
 from cityshare.errors import BadRequest
 from cityshare.query import CursorSigner
 from cityshare.query.cursor import cursor_context
+from cityshare.query.rows import PROJECTIONS_PER_TABLE, projection
 from tests.query.data import Dataset, create, expected, python_sort
 from tests.query.helpers import run
 
@@ -207,3 +209,17 @@ def test_text_order_is_code_point_order_whatever_the_collation(people: Dataset) 
     assert [group["name"] for group in groups] == [*names, None]
     overall = run(people, [("_agg", "min:name,max:name")])["groups"][0]
     assert overall == {"min:name": names[0], "max:name": names[-1]}
+
+
+def test_a_projection_is_built_once_per_fields_and_sort(people: Dataset) -> None:
+    first = projection(people.plan([("_fields", "name,speed"), ("_sort", "-speed")]))
+    again = projection(people.plan([("_fields", "name,speed"), ("_sort", "-speed")]))
+    other = projection(people.plan([("_fields", "name"), ("_sort", "-speed")]))
+    assert again is first and other is not first
+    assert other.names == ("name",) and first.names == ("name", "speed")
+    # Kept per table and bounded: many _fields and _sort shapes do not grow it without end.
+    cache = people.version.table.info["cityshare.projections"]
+    names = [field.name for field in people.version.fields]
+    for chosen in itertools.permutations(names, 3):
+        projection(people.plan([("_fields", ",".join(chosen)), ("_sort", chosen[0])]))
+    assert len(cache._items) == PROJECTIONS_PER_TABLE

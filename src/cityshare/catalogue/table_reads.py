@@ -7,11 +7,12 @@ here, so every read of table data is checked, limited and audited the same way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from cityshare.access import Actor
@@ -24,11 +25,16 @@ from cityshare.storage.engine import is_time_limit_error
 
 
 def plan_read(
-    site: Site, actor: Actor, name: str, params: Sequence[tuple[str, str]]
+    site: Site,
+    actor: Actor,
+    name: str,
+    params: Sequence[tuple[str, str]],
+    connection: Connection | None = None,
 ) -> tuple[OpenVersion, QueryPlan]:
     """The version ``actor`` may read (``_version``, or the current one) and the query
-    ``params`` ask of it; NotFound or Forbidden as the policy decides."""
-    opened = open_version(site, actor, name, version_number(params))
+    ``params`` ask of it; NotFound or Forbidden as the policy decides. The version is
+    looked up on ``connection`` when given."""
+    opened = open_version(site, actor, name, version_number(params), connection)
     plan = plan_query(
         params,
         opened.view.table,
@@ -56,9 +62,17 @@ def read_json(
 
 def run_limited(engine: Engine, plan: QueryPlan) -> dict[str, Any]:
     """Run a JSON query; QueryTimeout when it runs past the engine's time limit."""
+    with limited_connection(engine) as connection:
+        return run_json(connection, plan)
+
+
+@contextmanager
+def limited_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection of ``engine`` (a time-limited reader): a statement that runs past
+    the time limit becomes QueryTimeout."""
     try:
         with engine.connect() as connection:
-            return run_json(connection, plan)
+            yield connection
     except OperationalError as error:
         if is_time_limit_error(error):
             raise QueryTimeout(

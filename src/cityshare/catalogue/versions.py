@@ -140,24 +140,27 @@ def get_version(site: Site, actor: Actor, name: str, number: int | None) -> dict
     return summary
 
 
-def open_version(site: Site, actor: Actor, name: str, number: int | None) -> OpenVersion:
-    """The version to read rows from, after checking the actor may read the data.
+def open_version(
+    site: Site, actor: Actor, name: str, number: int | None, connection: Connection | None = None
+) -> OpenVersion:
+    """The version to read rows from, after checking the actor may read the data;
+    looked up on ``connection`` when given (the one the rows are then read on).
 
     This is the query API's hot path: one indexed query finds the dataset and the
     wanted version together; the version's table comes from the site's cache.
     """
+    if connection is None:
+        with site.engine.connect() as own:
+            return open_version(site, actor, name, number, own)
     statement = _OPEN_CURRENT if number is None else _OPEN_NUMBERED
-    with site.engine.connect() as connection:
-        row = connection.execute(statement, {"name": name, "number": number}).first()
-        if row is None:
-            raise NotFound(no_dataset(name))
-        ensure_allowed(actor, "dataset.read", dataset_resource(row), missing=no_dataset(name))
-        if row.table_name is None:
-            _wanted_number(row, number)  # explains a dataset without data
-            raise NotFound(f"Dataset {name!r} has no version {number}.")
-        table = site.version_tables.get(row.table_name) or _load_table(
-            site, connection, row.table_name
-        )
+    row = connection.execute(statement, {"name": name, "number": number}).first()
+    if row is None:
+        raise NotFound(no_dataset(name))
+    ensure_allowed(actor, "dataset.read", dataset_resource(row), missing=no_dataset(name))
+    if row.table_name is None:
+        _wanted_number(row, number)  # explains a dataset without data
+        raise NotFound(f"Dataset {name!r} has no version {number}.")
+    table = site.version_tables.get(row.table_name) or _load_table(site, connection, row.table_name)
     resource = dataset_resource(row)
     view = read_view(actor, resource, table, row.column_classes, site.secret_key)
     return OpenVersion(

@@ -59,7 +59,7 @@ def export_next_cursor(engine: Engine, plan: QueryPlan) -> str | None:
         return None
     view = projection(plan, fields=())
     with engine.connect() as connection:
-        rows = list(iter_rows(connection, plan, view.columns, plan.limit + 1))
+        rows = list(iter_rows(connection, plan, view, plan.limit + 1))
     return next_cursor(plan, view, rows)
 
 
@@ -105,7 +105,7 @@ def _records(connection: Connection, plan: QueryPlan) -> Iterator[dict[str, Any]
             statement = statement.limit(plan.limit)
         return _groups(connection, statement, spec)
     view = projection(plan)
-    rows = iter_rows(connection, plan, view.columns, plan.limit, stream=True)
+    rows = iter_rows(connection, plan, view, plan.limit, stream=True)
     return (view.record(row) for row in rows)
 
 
@@ -158,7 +158,7 @@ def _features(connection: Connection, plan: QueryPlan) -> Iterator[bytes]:
     view, kind = _geometry_view(plan)
     yield b'{"type":"FeatureCollection","features":['
     separator = b""
-    for row in iter_rows(connection, plan, view.columns, plan.limit, stream=True):
+    for row in iter_rows(connection, plan, view, plan.limit, stream=True):
         feature = {
             "type": "Feature",
             "geometry": _geometry(view, row, kind),

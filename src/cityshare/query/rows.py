@@ -14,22 +14,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, func, select, type_coerce
+from sqlalchemy import ColumnElement, Connection, Row, Select, Table, func, select
 
+from cityshare.lru import LruCache
 from cityshare.query.aggregate import (
     aggregate_select,
     group_row,
     has_pseudonym_keys,
     order_groups,
 )
+from cityshare.query.datetime_text import iso_datetime_text
 from cityshare.query.filters import where_clauses
 from cityshare.query.keyset import resolve_position, segments
 from cityshare.query.plan import QueryPlan
-from cityshare.query.spec import Position
-from cityshare.query.values import ISO_DATETIME_TEXT, field_converter
+from cityshare.query.spec import Position, SortKey
+from cityshare.query.values import field_converter
 from cityshare.tables.model import ROW_ID, Field
 
 STREAM_CHUNK_ROWS = 2000
+# Projections kept per version table (distinct _fields and _sort asked of it).
+PROJECTIONS_PER_TABLE = 64
+_PROJECTIONS = "cityshare.projections"
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class Projection:
     fields: tuple[Field, ...]
     keys: int
     columns: tuple[ColumnElement[Any], ...]
+    base: Select[Any]  # SELECT columns FROM the table, to add conditions and order to
     names: tuple[str, ...] = ()
     converters: tuple[tuple[int, str, Callable[[Any], Any]], ...] = ()
 
@@ -52,6 +58,13 @@ class Projection:
             if value is not None:
                 record[name] = convert(value)
         return record
+
+    def records(self, rows: list[Row[Any]]) -> list[dict[str, Any]]:
+        """:meth:`record` of each row (without a call per row when nothing converts)."""
+        if self.converters:
+            return [self.record(row) for row in rows]
+        names = self.names
+        return [dict(zip(names, row, strict=False)) for row in rows]
 
     def key_values(self, row: Row[Any]) -> tuple[Any, ...]:
         """The sort key values of ``row``."""
@@ -72,33 +85,65 @@ def projection(
     fields: tuple[Field, ...] | None = None,
     extras: tuple[ColumnElement[Any], ...] = (),
 ) -> Projection:
-    """The columns a row query selects (``plan.fields`` unless ``fields`` is given)."""
-    table = plan.version.table
+    """The columns a row query selects (``plan.fields`` unless ``fields`` is given).
+
+    A version's table never changes, so a projection without extras is built once per
+    table, fields and sort, and kept on the table (a bounded number of them)."""
     chosen = plan.fields if fields is None else fields
+    if extras:
+        return _build_projection(plan.version.table, chosen, plan.sort, extras)
+    cache = _projections(plan.version.table)
+    key = (chosen, plan.sort)
+    built = cache.get(key)
+    if built is None:
+        built = cache.put(key, _build_projection(plan.version.table, chosen, plan.sort, ()))
+    return built
+
+
+def _projections(table: Table) -> LruCache[tuple[object, ...], Projection]:
+    cache = table.info.get(_PROJECTIONS)
+    if cache is None:  # two threads may both make one; either serves
+        cache = table.info.setdefault(_PROJECTIONS, LruCache(PROJECTIONS_PER_TABLE))
+    return cache  # type: ignore[no-any-return]
+
+
+def _build_projection(
+    table: Table,
+    chosen: tuple[Field, ...],
+    sort: tuple[SortKey, ...],
+    extras: tuple[ColumnElement[Any], ...],
+) -> Projection:
     columns = (
         *(_output_column(table.c[field.column], field) for field in chosen),
-        *(table.c[key.field.column] for key in plan.sort),
+        *(table.c[key.field.column] for key in sort),
         table.c[ROW_ID],
         *extras,
     )
     converters = tuple(
         (index, field.name, convert)
         for index, field in enumerate(chosen)
-        if (convert := field_converter(field)) is not None
+        if not _reads_as_text(field) and (convert := field_converter(field)) is not None
     )
     return Projection(
         fields=chosen,
-        keys=len(plan.sort),
+        keys=len(sort),
         columns=columns,
         names=tuple(field.name for field in chosen),
         converters=converters,
+        base=select(*columns).select_from(table),
     )
 
 
 def _output_column(column: ColumnElement[Any], field: Field) -> ColumnElement[Any]:
     if field.type == "datetime":
-        return type_coerce(column, ISO_DATETIME_TEXT)
+        return iso_datetime_text(column).label(field.column)
     return column
+
+
+def _reads_as_text(field: Field) -> bool:
+    """Whether the query reads ``field`` as its output already (a datetime, see
+    :mod:`.datetime_text`); a pseudonym field's values are hashed from that text."""
+    return field.type == "datetime" and field.key is None
 
 
 def start_position(connection: Connection, plan: QueryPlan) -> Position | None:
@@ -110,21 +155,21 @@ def start_position(connection: Connection, plan: QueryPlan) -> Position | None:
 
 def row_statements(
     plan: QueryPlan,
-    columns: tuple[ColumnElement[Any], ...],
+    view: Projection,
     dialect: str,
     position: Position | None,
 ) -> Iterator[Select[Any]]:
     """One SELECT per keyset segment, in output order (see :mod:`.keyset`)."""
     where = where_clauses(plan.version, plan.filters, plan.bbox, dialect)
     for segment in segments(plan.version.table, plan.sort, position, dialect):
-        statement = select(*columns).select_from(plan.version.table)
+        statement = view.base
         yield statement.where(*where, *segment.conditions).order_by(*segment.order_by)
 
 
 def iter_rows(
     connection: Connection,
     plan: QueryPlan,
-    columns: tuple[ColumnElement[Any], ...],
+    view: Projection,
     limit: int | None,
     *,
     stream: bool = False,
@@ -135,7 +180,7 @@ def iter_rows(
     remaining = limit
     if stream:
         connection = connection.execution_options(stream_results=True, yield_per=STREAM_CHUNK_ROWS)
-    for statement in row_statements(plan, columns, connection.dialect.name, position):
+    for statement in row_statements(plan, view, connection.dialect.name, position):
         if remaining is not None:
             if remaining <= 0:
                 return
@@ -171,9 +216,9 @@ def run_json(connection: Connection, plan: QueryPlan) -> dict[str, Any]:
         return _run_aggregate(connection, plan)
     view = projection(plan)
     limit = plan.limit if plan.limit is not None else 0
-    rows = list(iter_rows(connection, plan, view.columns, limit + 1))
+    rows = list(iter_rows(connection, plan, view, limit + 1))
     body: dict[str, Any] = {
-        "rows": [view.record(row) for row in rows[:limit]],
+        "rows": view.records(rows[:limit]),
         "next": next_cursor(plan, view, rows),
     }
     if plan.count:

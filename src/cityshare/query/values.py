@@ -19,8 +19,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Dialect, Text
-from sqlalchemy.types import TypeDecorator
 
 from cityshare.errors import BadRequest
 from cityshare.tables.model import Field, VersionTable
@@ -267,30 +265,3 @@ def _cursor_text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("text")
     return value
-
-
-class IsoDatetimeText(TypeDecorator[str]):
-    """Reads a stored datetime straight into ISO 8601 text with ``Z``.
-
-    SQLite keeps datetimes as ``YYYY-MM-DD HH:MM:SS.ffffff`` text; reading that text as
-    text and rearranging it skips parsing it into a datetime only to format it again.
-    PostgreSQL's driver returns datetimes, which are formatted as usual.
-    """
-
-    impl = Text
-    cache_ok = True
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
-        """ISO text of a stored datetime (text on SQLite, a datetime elsewhere)."""
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return iso_datetime(value)
-        text = str(value)
-        fraction = text[19:]
-        if fraction in ("", ".000000"):
-            return f"{text[:10]}T{text[11:19]}Z"
-        return f"{text[:10]}T{text[11:19]}{fraction}Z"
-
-
-ISO_DATETIME_TEXT = IsoDatetimeText()

@@ -11,9 +11,9 @@ from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.middleware import actor_of
 from cityshare.api.responses import JSON
-from cityshare.catalogue.table_reads import audit_read, plan_read, run_limited
+from cityshare.catalogue.table_reads import audit_read, limited_connection, plan_read
 from cityshare.errors import QueryTimeout
-from cityshare.query import export_next_cursor, stream_export
+from cityshare.query import export_next_cursor, run_json, stream_export
 from cityshare.site import Site
 
 router = APIRouter(tags=["rows"])
@@ -85,9 +85,11 @@ async def answer_rows(name: str, request: Request, site: Site, actor: Actor) -> 
 
 
 def _answer(name: str, request: Request, site: Site, actor: Actor, reader: Engine) -> Response:
-    opened, plan = plan_read(site, actor, name, request.query_params.multi_items())
-    if plan.format == "json":
-        body = run_limited(reader, plan)
+    # The dataset and version are looked up on the connection the rows are read on.
+    with limited_connection(reader) as connection:
+        opened, plan = plan_read(site, actor, name, request.query_params.multi_items(), connection)
+        body = run_json(connection, plan) if plan.format == "json" else None
+    if body is not None:
         body["version"] = opened.number
         returned = len(body.get("rows") or body.get("groups") or ())
         audit_read(site, actor, opened, request.url.query, returned, plan.format)
