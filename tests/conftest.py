@@ -14,12 +14,17 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from cityshare.site import Site
 from cityshare.storage import create_store_engine, upgrade_store
+
+if TYPE_CHECKING:
+    from tests.world import World
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ENGINES = ["sqlite", "postgresql"]
@@ -103,6 +108,24 @@ def engine(database_url: str) -> Iterator[Engine]:
     upgrade_store(store)
     yield store
     store.dispose()
+
+
+@pytest.fixture
+def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
+    """A Site on a fresh store (SQLite or PostgreSQL), for tests that change it."""
+    from tests.world import make_site  # tests.world imports this module
+
+    opened = make_site(database_url, tmp_path)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def world(site: Site, tmp_path: Path) -> World:
+    """A populated site of one's own."""
+    from tests.world import build_world  # tests.world imports this module
+
+    return build_world(site, tmp_path)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

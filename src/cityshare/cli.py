@@ -126,7 +126,7 @@ def demo(
     if settings.data_dir == Path("cityshare-data") and settings.database_url is None:
         settings = settings.model_copy(update={"data_dir": Path("cityshare-demo")})
     settings = settings.model_copy(update={"port": port})
-    token, fleet = load_demo(settings, scale=scale, console=console)
+    token, fleet, editor_password = load_demo(settings, scale=scale, console=console)
     console.print(f"\n[bold]cityshare demo[/] at http://{settings.host}:{port}/api/v1/datasets")
     console.print(f"Admin token (shown once): [green]{token}[/]", soft_wrap=True)
     console.print(
@@ -141,10 +141,23 @@ def demo(
         f"{base_url}/api/v1/datasets/air-quality-live/latest",
         soft_wrap=True,
     )
+    console.print(_editor_sign_in(base_url, editor_password), soft_wrap=True, markup=False)
     if not no_serve:
         if not no_fleet:
             FleetSimulator(fleet, base_url).start()
         serve_site(settings)
+
+
+def _editor_sign_in(base_url: str, password: str | None) -> str:
+    """The demo's line on signing in to the web pages as its editor."""
+    from cityshare.demo.loader import EDITOR, EDITOR_PASSWORD_FILE
+
+    if password is None:
+        return (
+            f"{EDITOR}'s password file ({EDITOR_PASSWORD_FILE}) is gone; create another user "
+            "with `cityshare user create NAME --org ORG --role editor --password` to sign in."
+        )
+    return f"Sign in at {base_url}/sign-in as {EDITOR} with password {password}"
 
 
 @org_app.command("create")

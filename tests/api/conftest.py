@@ -1,4 +1,5 @@
-"""Fixtures for HTTP API tests through the in-process ASGI client."""
+"""Fixtures for HTTP API tests through the in-process ASGI client. The ``site`` and ``world``
+of one's own come from the root ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -12,21 +13,7 @@ from cityshare.api import create_app
 from cityshare.site import Site
 from tests.api.ckan_support import described_client
 from tests.conftest import ENGINES
-from tests.world import World, build_world, make_site
-
-
-@pytest.fixture
-def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
-    """A Site on a fresh store (SQLite or PostgreSQL)."""
-    opened = make_site(database_url, tmp_path)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def world(site: Site, tmp_path: Path) -> World:
-    """A populated site."""
-    return build_world(site, tmp_path)
+from tests.world import World
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import stat
 import subprocess
 import sys
 import time
@@ -20,6 +22,19 @@ pytestmark = pytest.mark.e2e
 def latest_times(url: str) -> dict[int, str]:
     latest = httpx.get(f"{url}/api/v1/datasets/air-quality-live/latest", timeout=10).json()
     return {item["stream"]: item["time"] for item in latest["streams"]}
+
+
+def sign_in_to_the_web_pages(url: str, username: str, password: str) -> str:
+    """Sign in through the form (CSRF token and all) as a browser would; the account page."""
+    with httpx.Client(base_url=url, timeout=10) as browser:
+        form = re.search(r'name="csrf" value="([0-9a-f]{64})"', browser.get("/sign-in").text)
+        assert form is not None
+        fields = {"csrf": form.group(1), "username": username, "password": password}
+        signed_in = browser.post("/sign-in", data=fields)
+        assert signed_in.status_code == 303, signed_in.text
+        account = browser.get("/account")
+        assert account.status_code == 200
+        return account.text
 
 
 def test_the_demo_serves_samples_and_live_sensors(tmp_path: Path) -> None:
@@ -45,6 +60,11 @@ def test_the_demo_serves_samples_and_live_sensors(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{url}/api/v1", process, timeout=120)
+        password_file = tmp_path / "demo" / "demo-editor-password"
+        assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+        password = password_file.read_text().strip()
+        account = sign_in_to_the_web_pages(url, "demo-editor", password)
+        assert "demo-editor" in account and "northbridge-council" in account
         rows = httpx.get(f"{url}/api/v1/datasets/traffic-counts/rows?_limit=5", timeout=10)
         assert rows.status_code == 200 and len(rows.json()["rows"]) == 5
         streams = httpx.get(f"{url}/api/v1/datasets/air-quality-live/streams", timeout=10).json()
@@ -67,3 +87,4 @@ def test_the_demo_serves_samples_and_live_sensors(tmp_path: Path) -> None:
         output = process.communicate(timeout=30)[0].decode()
     assert "Admin token (shown once)" in output
     assert "Live sensors: 50 signed devices" in output
+    assert f"Sign in at {url}/sign-in as demo-editor with password {password}" in output

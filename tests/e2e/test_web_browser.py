@@ -136,17 +136,7 @@ def test_reading_and_search_work_with_javascript_off(
 def test_sign_in_with_a_second_factor(site_with_data: Server, browser: Any, tmp_path: Path) -> None:
     from tests.api.test_second_factor import PASSWORD, fresh_step, totp_code
 
-    command = ["user", "create", "keeper", "--org", "city", "--role", "admin", "--password"]
-    created = subprocess.run(
-        [sys.executable, "-m", "cityshare", *command],
-        input=f"{PASSWORD}\n{PASSWORD}\n",
-        env=site_with_data.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert created.returncode == 0, created.stdout + created.stderr
+    add_user_with_password(site_with_data, "keeper", "city", "admin")
     page = browser.new_page()
     page.goto(site_with_data.url + "/sign-in")
     assert accessibility_violations(page) == []

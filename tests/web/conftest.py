@@ -1,5 +1,6 @@
 """Fixtures for the web catalogue's page tests: a populated site per engine, with one
-more dataset whose every text is hostile."""
+more dataset whose every text is hostile, and a client that keeps cookies. The ``site`` and
+``world`` of one's own come from the root ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from cityshare.catalogue import datasets, versions
 from cityshare.cli_support import console_actor
 from cityshare.site import Site
 from tests.conftest import ENGINES
-from tests.world import OWNER, World, build_world, make_site, populated_client
+from tests.world import OWNER, World, populated_client
 
 SCRIPT = "<script>alert('title')</script>"
 HOSTILE = {
@@ -50,20 +51,6 @@ def web(
             world.site, admin, "bus-stops", source=source, media_type="text/csv"
         )
         yield world, client
-
-
-@pytest.fixture
-def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
-    """A Site on a fresh store (SQLite or PostgreSQL), for tests that change it."""
-    opened = make_site(database_url, tmp_path)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def world(site: Site, tmp_path: Path) -> World:
-    """A populated site of one's own."""
-    return build_world(site, tmp_path)
 
 
 @pytest.fixture

@@ -49,6 +49,30 @@ def test_signing_in_starts_a_session_that_shows_what_the_user_may_see(
     assert "reader" in account and "city" in account and "member" in account
 
 
+def cookie_attributes(response: Response, name: str) -> set[str]:
+    """The attributes (``HttpOnly``, ``Secure``, ``Path=/``…) of the cookie ``name`` set."""
+    header = next(h for h in set_cookie_headers(response) if h.startswith(f"{name}="))
+    return {part.strip() for part in header.split(";")[1:]}
+
+
+def test_the_session_cookie_is_secure_over_tls_and_only_there(
+    world: World, site: Site, browser_client: TestClient
+) -> None:
+    from cityshare.api import create_app
+
+    add_user(world.site, "reader", role="member")
+    with TestClient(create_app(site), base_url="https://testserver") as tls:
+        assert {"Secure", "HttpOnly"} <= cookie_attributes(tls.get("/sign-in"), CSRF_COOKIE)
+        over_tls = sign_in(tls, "reader")
+        assert over_tls.status_code == 303
+        assert {"Secure", "HttpOnly"} <= cookie_attributes(over_tls, SESSION_COOKIE)
+        assert 'href="/account">reader</a>' in tls.get("/").text  # the cookie comes back
+    plain = sign_in(browser_client, "reader")
+    assert plain.status_code == 303
+    attributes = cookie_attributes(plain, SESSION_COOKIE)
+    assert "HttpOnly" in attributes and "Secure" not in attributes
+
+
 def test_the_csrf_cookie_is_strict_and_every_post_needs_the_token(
     world: World, browser_client: TestClient
 ) -> None:
