@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,27 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+def run_cli_here(
+    env: dict[str, str], *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cityshare ARGS`` in this process, as :func:`run_cli` would in a new one.
+
+    The same command with the same settings, without the second or two a new interpreter
+    takes to start: for the setup steps a test is not about. Tests of the command line
+    itself use :func:`run_cli`.
+    """
+    from typer.testing import CliRunner
+
+    from cityshare.cli import app
+
+    settings = {key: value for key, value in env.items() if key.startswith("CITYSHARE_")}
+    result = CliRunner().invoke(app, list(args), env=settings, input=input)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, stderr)
+
+
 @dataclass
 class Server:
     """A running ``cityshare serve``."""
@@ -57,7 +79,7 @@ class Server:
 
 
 def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    """Poll ``url`` until it answers or the process dies."""
+    """Poll ``url`` every 50 ms until it answers, or the process dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -66,26 +88,38 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
             if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.05)
     raise RuntimeError("server did not start")
 
 
 def start_server(env: dict[str, str]) -> Server:
     """Start ``cityshare serve`` on a free port and wait until it answers."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cityshare", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    return start_servers(env)[0]
+
+
+def start_servers(*envs: dict[str, str]) -> list[Server]:
+    """Start one ``cityshare serve`` per environment, each on a free port, all at once (they
+    start up side by side), and wait until every one answers. The store must be migrated
+    already when two share it (``cityshare init`` does that)."""
+    servers = []
+    for env in envs:
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cityshare", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        servers.append(Server(url=f"http://127.0.0.1:{port}", env=env, process=process))
     try:
-        wait_until_up(f"{url}/api/v1", process)
+        for server in servers:
+            wait_until_up(f"{server.url}/api/v1", server.process)
     except RuntimeError:
-        process.kill()
+        for server in servers:
+            server.process.kill()
         raise
-    return Server(url=url, env=env, process=process)
+    return servers
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from frictionless.portals import CkanControl
 
-from tests.conftest import store_url
-from tests.e2e.conftest import Server, cityshare_env, run_cli, start_server
+from tests.conftest import ENGINES, store_url
+from tests.e2e.conftest import Server, cityshare_env, run_cli_here, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +38,7 @@ PRIVATE_WORDS = ("secret-counts", "Secret counts", "secret-tag")
 class Site:
     """A running server with an organisation, people and datasets of every visibility."""
 
+    engine: str
     server: Server
     tokens: dict[str, str]
 
@@ -46,9 +47,15 @@ class Site:
         return ckanapi.RemoteCKAN(self.server.url, apikey=self.tokens.get(who), **options)
 
 
+def engine_of(server: Server) -> str:
+    """The engine of a server's store."""
+    return "sqlite" if server.env["CITYSHARE_DATABASE_URL"].startswith("sqlite") else "postgresql"
+
+
 def setup_site(server: Server, folder: Path) -> Site:
-    """Initialise the store, then build the catalogue through the CKAN API itself."""
-    init = run_cli(server.env, "init", "--json")
+    """Initialise the store (``cityshare init``, run in this process), then build the
+    catalogue through the CKAN API itself."""
+    init = run_cli_here(server.env, "init", "--json")
     assert init.returncode == 0, init.stderr
     tokens = {"admin": json.loads(init.stdout)["admin_token"]}
     native = {"Authorization": f"Bearer {tokens['admin']}"}
@@ -69,7 +76,7 @@ def setup_site(server: Server, folder: Path) -> Site:
             assert http.put(member, json={"role": role}).status_code == 200
             created = http.post("/api/v1/tokens", json={"username": username, "scopes": ["write"]})
             tokens[username] = created.json()["token"]
-    site = Site(server=server, tokens=tokens)
+    site = Site(engine=engine_of(server), server=server, tokens=tokens)
     source = folder / "counts.csv"
     source.write_text(COUNTS)
     with site.ckan("admin") as admin:
@@ -92,9 +99,27 @@ def setup_site(server: Server, folder: Path) -> Site:
     return site
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def site(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_database: str | None,
+) -> Iterator[Site]:
+    """A running server with its catalogue, one per engine, shared by the tests that only
+    read it (or try changes it must refuse)."""
+    folder = tmp_path_factory.mktemp("ckan")
+    with store_url(request.param, folder, postgres_database) as url:
+        server = start_server(cityshare_env(folder / "data", url))
+        try:
+            yield setup_site(server, folder)
+        finally:
+            server.process.terminate()
+            server.process.wait(timeout=20)
+
+
 @pytest.fixture
-def site(server: Server, tmp_path: Path) -> Site:
-    """A running server with its catalogue."""
+def own_site(server: Server, tmp_path: Path) -> Site:
+    """A running server with its catalogue, for a test that changes it."""
     return setup_site(server, tmp_path)
 
 
@@ -158,10 +183,10 @@ def test_remote_ckan_raises_ckans_exceptions(site: Site) -> None:
         ckanapi.RemoteCKAN(site.server.url, apikey="cs_forged").action.package_list()
 
 
-def test_remote_ckan_writes_versions(site: Site, tmp_path: Path) -> None:
+def test_remote_ckan_writes_versions(own_site: Site, tmp_path: Path) -> None:
     newer = tmp_path / "newer.csv"
     newer.write_text("junction,cars\nJ3,7\n")
-    with site.ckan("erin") as editor:
+    with own_site.ckan("erin") as editor:
         with newer.open("rb") as handle:
             created = editor.action.resource_create(package_id="secret-counts", upload=handle)
         assert created["id"] == "secret-counts.csv" and created["version"] == 2
@@ -234,14 +259,11 @@ def ckanapi_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def second_server(
-    database_url: str, tmp_path: Path, postgres_database: str | None
-) -> Iterator[Server]:
+def second_server(site: Site, tmp_path: Path, postgres_database: str | None) -> Iterator[Server]:
     """Another ``cityshare serve`` on a store of its own (same engine as the first)."""
-    engine = "sqlite" if database_url.startswith("sqlite") else "postgresql"
     folder = tmp_path / "second"
     folder.mkdir()
-    with store_url(engine, folder, postgres_database) as url:
+    with store_url(site.engine, folder, postgres_database) as url:
         running = start_server(cityshare_env(folder / "data", url))
         try:
             yield running
@@ -284,7 +306,7 @@ def test_ckanapi_cli_action_dump_and_load(
     }
     assert set(originals) == {"open-counts", "team-counts", "secret-counts"}
 
-    init = run_cli(second_server.env, "init", "--json")
+    init = run_cli_here(second_server.env, "init", "--json")
     token = json.loads(init.stdout)["admin_token"]
     with httpx.Client(
         base_url=second_server.url, headers={"Authorization": f"Bearer {token}"}

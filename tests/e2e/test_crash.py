@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import cityshare_env, run_cli, start_server
+from tests.e2e.conftest import cityshare_env, run_cli, run_cli_here, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -30,8 +30,8 @@ def test_killed_during_upload_keeps_the_acknowledged_version(
 ) -> None:
     env = cityshare_env(tmp_path / "data", database_url)
     assert run_cli(env, "org", "create", "city").returncode == 1  # not initialised yet
-    token = json.loads(run_cli(env, "init", "--json").stdout)["admin_token"]
-    assert run_cli(env, "org", "create", "city").returncode == 0
+    token = json.loads(run_cli_here(env, "init", "--json").stdout)["admin_token"]
+    assert run_cli_here(env, "org", "create", "city").returncode == 0
     headers = {"Authorization": f"Bearer {token}"}
     server = start_server(env)
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 import frictionless
 import httpx
 
-from tests.e2e.conftest import Server, run_cli
+from tests.e2e.conftest import Server, run_cli_here
 
 CSV = (
     "station,measured_at,no2,open,site_date\n"
@@ -20,9 +20,9 @@ CSV = (
 def test_frictionless_validates_the_package_and_its_rows(server: Server, tmp_path: Path) -> None:
     source = tmp_path / "air.csv"
     source.write_text(CSV)
-    assert run_cli(server.env, "init").returncode == 0
-    assert run_cli(server.env, "org", "create", "city", "--title", "City").returncode == 0
-    published = run_cli(
+    assert run_cli_here(server.env, "init").returncode == 0
+    assert run_cli_here(server.env, "org", "create", "city", "--title", "City").returncode == 0
+    published = run_cli_here(
         server.env,
         "publish",
         str(source),

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import store_url
-from tests.e2e.conftest import Server, cityshare_env, run_cli, start_server
+from tests.conftest import ENGINES, store_url
+from tests.e2e.conftest import Server, cityshare_env, run_cli, run_cli_here, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -39,8 +39,10 @@ PERSONAL_WORDS = ("driver", "Alice Example", "Bob Example")
 
 @dataclass
 class Store:
-    """A cityshare store: its environment for the CLI, a server on it, an admin token."""
+    """A cityshare store: its engine, its environment for the CLI, a server on it, an admin
+    token."""
 
+    engine: str
     env: dict[str, str]
     server: Server
     token: str
@@ -88,37 +90,47 @@ class Store:
 
 @contextmanager
 def running_store(engine: str, folder: Path, postgres_database: str | None) -> Iterator[Store]:
-    """A store of its own on ``engine``, initialised, with a server on it."""
+    """A store of its own on ``engine``, initialised (``cityshare init``, run in this
+    process), with a server on it."""
     with store_url(engine, folder, postgres_database) as url:
         env = cityshare_env(folder / "data", url)
-        init = run_cli(env, "init", "--json")
+        init = run_cli_here(env, "init", "--json")
         assert init.returncode == 0, init.stderr
+        token = json.loads(init.stdout)["admin_token"]
         server = start_server(env)
         try:
-            yield Store(env=env, server=server, token=json.loads(init.stdout)["admin_token"])
+            yield Store(engine=engine, env=env, server=server, token=token)
         finally:
             server.process.terminate()
             server.process.wait(timeout=20)
 
 
-def engine_of(database_url: str) -> str:
-    """The engine a ``database_url`` fixture value is on."""
-    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+@pytest.fixture(scope="module", params=ENGINES)
+def source(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_database: str | None,
+) -> Iterator[Store]:
+    """The remote site: datasets of every visibility, built over its own API and CLI.
 
-
-@pytest.fixture
-def source(database_url: str, tmp_path: Path, postgres_database: str | None) -> Iterator[Store]:
-    """The remote site: datasets of every visibility, built over its own API and CLI."""
-    with running_store(engine_of(database_url), tmp_path / "source", postgres_database) as store:
-        build_source(store, tmp_path)
+    One per engine, shared by the module's tests, which only read it, but for
+    ``test_harvest_through_ckan_again_and_after_changes``: after checking the source as
+    built, it renames ``open-counts`` and publishes a second version of it. The other tests
+    compare what they harvest with the source as it is at the time, so they pass before or
+    after that change.
+    """
+    folder = tmp_path_factory.mktemp("harvest")
+    with running_store(request.param, folder / "source", postgres_database) as store:
+        build_source(store, folder)
         yield store
 
 
 @pytest.fixture
-def local(database_url: str, tmp_path: Path, postgres_database: str | None) -> Iterator[Store]:
-    """The harvesting site, with the organisation ``mirror`` and nothing in it."""
-    with running_store(engine_of(database_url), tmp_path / "local", postgres_database) as store:
-        assert run_cli(store.env, "org", "create", "mirror").returncode == 0
+def local(source: Store, tmp_path: Path, postgres_database: str | None) -> Iterator[Store]:
+    """The harvesting site, on the source's engine, with the organisation ``mirror`` and
+    nothing in it: a new one for every test."""
+    with running_store(source.engine, tmp_path / "local", postgres_database) as store:
+        assert run_cli_here(store.env, "org", "create", "mirror").returncode == 0
         yield store
 
 
@@ -168,21 +180,22 @@ def _dataset(name: str, title: str, visibility: str) -> dict[str, Any]:
 
 
 def add_sensor(store: Store, folder: Path) -> None:
-    """The open sensor dataset ``air-live``: one device, one stream, one reading."""
+    """The open sensor dataset ``air-live``: one device, one stream, one reading (with the
+    ``cityshare device`` and ``stream`` commands, run in this process)."""
     key = folder / "device-key"
-    assert run_cli(store.env, "device", "keygen", str(key)).returncode == 0
-    added = run_cli(
+    assert run_cli_here(store.env, "device", "keygen", str(key)).returncode == 0
+    added = run_cli_here(
         store.env, "device", "add", "--org", "city", "--name", "station", "--public-key",
         f"{key}.pub", "--json",
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     uid = json.loads(added.stdout)["uid"]
-    stream = run_cli(
+    stream = run_cli_here(
         store.env, "stream", "add", "--org", "city", "--visibility", "open", "--dataset",
         "air-live", "--device", uid, "--name", "no2", "--property", "no2",
     )  # fmt: skip
     assert stream.returncode == 0, stream.stderr
-    sent = run_cli(
+    sent = run_cli_here(
         store.env, "device", "send", uid, "--key", str(key), "--stream", "no2", "--value",
         "41.5", "--url", store.url,
     )  # fmt: skip

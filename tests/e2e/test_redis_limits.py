@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server, cityshare_env, run_cli, start_server
+from tests.e2e.conftest import Server, cityshare_env, run_cli_here, start_servers
 from tests.redis_support import RedisSpace, redis_space
 
 pytestmark = pytest.mark.e2e
@@ -35,12 +35,11 @@ def test_two_servers_share_one_token_limit(
             "CITYSHARE_RATE_LIMIT_TOKEN_BURST": str(BURST),
         }
     )
-    init = run_cli(env, "init", "--json")
+    init = run_cli_here(env, "init", "--json")
     assert init.returncode == 0, init.stderr
     headers = {"Authorization": f"Bearer {json.loads(init.stdout)['admin_token']}"}
-    servers = [start_server(env)]
+    servers = start_servers(env, env)
     try:
-        servers.append(start_server(env))
         statuses: list[list[int]] = [[], []]
         for number in range(3 * BURST):
             which = number % 2

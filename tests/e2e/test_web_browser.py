@@ -15,18 +15,20 @@ from typing import Any
 import pytest
 
 from tests.conftest import skip_or_fail
-from tests.e2e.conftest import Server, run_cli
+from tests.e2e.conftest import Server, run_cli_here
 
 CHROMIUM = "/usr/bin/chromium"
+LIVE_REFRESH_MS = 5000  # how often a sensor dataset's page refreshes its latest values
 COUNTS = "junction,counted_at,cars,longitude,latitude\n" + "".join(
     f"J{n % 4},2024-03-04T{n:02d}:00:00Z,{50 + 7 * n},{-1.62 + n % 4 / 100},{54.97 + n % 4 / 200}\n"
     for n in range(24)
 )
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """A headless Chromium (Debian's ``chromium``) driven by Playwright."""
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium (Debian's ``chromium``) driven by Playwright, for the whole
+    module: starting it takes about a second. Tests use it through ``browser``."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -40,8 +42,18 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
+def browser(chromium: Any) -> Iterator[Any]:
+    """The module's Chromium, as if new: every context a test opens (``new_page`` opens one
+    too) is closed after the test, with its cookies, storage and cache."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
+
+
+@pytest.fixture
 def site_with_data(server: Server, tmp_path: Path) -> Server:
-    """The server with an open dataset of traffic counts at four junctions."""
+    """The server with an open dataset of traffic counts at four junctions (made with the
+    ``cityshare`` commands, run in this process)."""
     source = tmp_path / "counts.csv"
     source.write_text(COUNTS)
     for command in (
@@ -58,7 +70,7 @@ def site_with_data(server: Server, tmp_path: Path) -> Server:
             "open",
         ),
     ):
-        done = run_cli(server.env, *command)
+        done = run_cli_here(server.env, *command)
         assert done.returncode == 0, done.stdout + done.stderr
     return server
 
@@ -134,7 +146,7 @@ def test_reading_and_search_work_with_javascript_off(
 
 
 def test_sign_in_with_a_second_factor(site_with_data: Server, browser: Any, tmp_path: Path) -> None:
-    from tests.api.test_second_factor import PASSWORD, fresh_step, totp_code
+    from tests.api.test_second_factor import PASSWORD, code_after, step_now, totp_code
 
     add_user_with_password(site_with_data, "keeper", "city", "admin")
     page = browser.new_page()
@@ -152,15 +164,15 @@ def test_sign_in_with_a_second_factor(site_with_data: Server, browser: Any, tmp_
     assert accessibility_violations(page) == []
     page.screenshot(path=str(tmp_path / "second-factor.png"), full_page=True)
     secret = page.locator("code.secret").text_content() or ""
-    step = fresh_step(20)
     page.get_by_label("Password").fill(PASSWORD)
+    step = step_now()
     page.get_by_label("The 6-digit code your app shows").fill(totp_code(secret, step))
     page.get_by_role("button", name="Turn it on").click()
     assert page.locator("ul.codes li").count() >= 8
     page.get_by_role("link", name="Sign in").last.click()
     page.get_by_label("Username").fill("keeper")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("Code from your authenticator app").fill(totp_code(secret, step + 1))
+    page.get_by_label("Code from your authenticator app").fill(code_after(secret, step))
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(site_with_data.url + "/")
     assert page.get_by_role("link", name="keeper").is_visible()
@@ -174,15 +186,7 @@ def add_user_with_password(server: Server, username: str, org: str, role: str) -
     from tests.api.test_second_factor import PASSWORD
 
     command = ["user", "create", username, "--org", org, "--role", role, "--password"]
-    created = subprocess.run(
-        [sys.executable, "-m", "cityshare", *command],
-        input=f"{PASSWORD}\n{PASSWORD}\n",
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    created = run_cli_here(server.env, *command, input=f"{PASSWORD}\n{PASSWORD}\n")
     assert created.returncode == 0, created.stdout + created.stderr
 
 
@@ -203,7 +207,7 @@ def test_request_access_approve_it_and_see_the_grantees_view(
 ) -> None:
     import httpx
 
-    from tests.api.test_second_factor import PASSWORD, fresh_step, totp_code
+    from tests.api.test_second_factor import PASSWORD, code_after, step_now, totp_code
 
     server = site_with_data
     source = tmp_path / "shared.csv"
@@ -213,14 +217,14 @@ def test_request_access_approve_it_and_see_the_grantees_view(
          "--visibility", "shared"),
         ("org", "create", "partner", "--title", "Partner Consultancy"),
     ):  # fmt: skip
-        done = run_cli(server.env, *command)
+        done = run_cli_here(server.env, *command)
         assert done.returncode == 0, done.stdout + done.stderr
     add_user_with_password(server, "analyst", "partner", "member")
     add_user_with_password(server, "keeper", "city", "admin")
     credentials = {"username": "keeper", "password": PASSWORD}
-    step = fresh_step(25)
     setup = httpx.post(f"{server.url}/api/v1/auth/second-factor/setup", json=credentials)
     secret = setup.json()["secret"]
+    step = step_now()
     confirm = {**credentials, "code": totp_code(secret, step)}
     assert httpx.post(f"{server.url}/api/v1/auth/second-factor/confirm", json=confirm).is_success
 
@@ -233,7 +237,7 @@ def test_request_access_approve_it_and_see_the_grantees_view(
     assert analyst.get_by_text("is pending").is_visible()
 
     keeper = browser.new_context().new_page()
-    sign_in_page(keeper, server, "keeper", totp_code(secret, step + 1))
+    sign_in_page(keeper, server, "keeper", code_after(secret, step))
     keeper.goto(server.url + "/dataset/junction-study")
     keeper.get_by_role("link", name="Sharing: requests, grants and the access log").click()
     assert keeper.get_by_text("Road safety audit").is_visible()
@@ -257,8 +261,8 @@ def test_a_sensor_datasets_latest_values_update_without_a_reload(
     from cityshare.site import Site
     from tests.sensors import add_device, add_sensor_dataset
 
-    assert run_cli(server.env, "init").returncode == 0
-    assert run_cli(server.env, "org", "create", "city", "--title", "City").returncode == 0
+    assert run_cli_here(server.env, "init").returncode == 0
+    assert run_cli_here(server.env, "org", "create", "city", "--title", "City").returncode == 0
     env = server.env
     site = Site.open(
         Settings(
@@ -283,10 +287,12 @@ def test_a_sensor_datasets_latest_values_update_without_a_reload(
     send(1.25)
     page = browser.new_page()
     problems = console_errors(page)
+    page.clock.install()  # the page's timers, so the test need not wait for its next refresh
     page.goto(server.url + "/dataset/river-levels")
     cell = page.locator("tr[data-stream] td.value")
     assert cell.text_content() == "1.25"
     send(3.5)
+    page.clock.fast_forward(LIVE_REFRESH_MS)  # the page asks for the latest values again
     page.wait_for_function(
         "() => document.querySelector('tr[data-stream] td.value').textContent === '3.5'",
         timeout=15000,

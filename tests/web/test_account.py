@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from cityshare.site import Site
 from cityshare.web.session import CSRF_COOKIE, SESSION_COOKIE
-from tests.api.test_second_factor import PASSWORD, add_user, fresh_step, totp_code
+from tests.api.test_second_factor import PASSWORD, add_user, code_after, step_now, totp_code
 from tests.world import World, make_site
 
 CSRF_FIELD = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
@@ -164,7 +164,6 @@ def test_set_up_a_second_factor_then_sign_in_with_it(
     add_user(world.site, "keeper", role="admin")
     refused = sign_in(browser_client, "keeper")
     assert refused.status_code == 403 and 'href="/account/second-factor"' in refused.text
-    step = fresh_step(20)
     form = {"csrf": csrf_of(browser_client), "username": "keeper", "password": PASSWORD}
     started = browser_client.post("/account/second-factor", data=form)
     assert started.status_code == 200 and "<svg" in started.text and "<script" not in started.text
@@ -172,13 +171,14 @@ def test_set_up_a_second_factor_then_sign_in_with_it(
     assert secret is not None
     wrong = browser_client.post("/account/second-factor/confirm", data={**form, "code": "000000"})
     assert wrong.status_code == 400 and "does not match" in wrong.text
+    step = step_now()
     done = browser_client.post(
         "/account/second-factor/confirm", data={**form, "code": totp_code(secret.group(1), step)}
     )
     assert done.status_code == 200
     assert len(re.findall(r"<li><code>[^<]+</code></li>", done.text)) >= 8  # recovery codes
     assert sign_in(browser_client, "keeper").status_code == 401  # a code is now needed
-    signed = sign_in(browser_client, "keeper", code=totp_code(secret.group(1), step + 1))
+    signed = sign_in(browser_client, "keeper", code=code_after(secret.group(1), step))
     assert signed.status_code == 303
     assert "Second factor</dt><dd>On" in browser_client.get("/account").text
 
