@@ -45,6 +45,7 @@ from common import (
     HOST,
     QuietWaiter,
     Server,
+    add_run_options,
     format_table,
     free_port,
     log,
@@ -231,9 +232,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--readings", type=int, default=1_000_000, help="readings per storage run")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each (medians)")
-    parser.add_argument("--quiet-wait", type=float, default=120.0, help="seconds to wait, in all")
     parser.add_argument("--skip-storage", action="store_true", help="only the HTTP ceiling")
-    parser.add_argument("--json", type=Path, default=None, help="write all results here")
+    add_run_options(parser, quiet_wait=120.0)
     return parser.parse_args(argv)
 
 
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stop_on_sigterm()
     quiet = QuietWaiter(args.quiet_wait)
-    with temp_folder("cityshare-ceilings-") as folder:
+    with temp_folder("cityshare-ceilings-", keep=args.keep) as folder:
         storage = [] if args.skip_storage else measure_storage(folder, args, quiet)
         http = measure_http(folder, args, quiet)
     print(f"Storage ceiling: {args.readings:,} readings per run, medians of {args.repeats}.\n")

@@ -162,8 +162,7 @@ def row_statements(
     """One SELECT per keyset segment, in output order (see :mod:`.keyset`)."""
     where = where_clauses(plan.version, plan.filters, plan.bbox, dialect)
     for segment in segments(plan.version.table, plan.sort, position, dialect):
-        statement = view.base
-        yield statement.where(*where, *segment.conditions).order_by(*segment.order_by)
+        yield view.base.where(*where, *segment.conditions).order_by(*segment.order_by)
 
 
 def iter_rows(
