@@ -54,6 +54,16 @@ def test_a_bucket_allows_its_burst_then_refuses() -> None:
     assert decisions[5].retry_after_seconds == 1
 
 
+@pytest.mark.parametrize("reading", [1000.0, 2036.385693008822])
+def test_a_fresh_bucket_allows_its_first_request_whatever_the_clock(reading: float) -> None:
+    """At some clock readings (now + 100) - 100 rounds to just past now; one request of a
+    burst of 1 must still pass."""
+    clock = FakeClock()
+    clock.now = reading
+    limiter = InProcessLimiter(clock=clock)
+    assert [limiter.hit("k", rate=0.01, burst=1).allowed for _ in range(2)] == [True, False]
+
+
 def test_a_bucket_refills_at_its_rate() -> None:
     clock = FakeClock()
     limiter = InProcessLimiter(clock=clock)

@@ -96,6 +96,9 @@ def unlimited(burst: int) -> LimitDecision:
     return LimitDecision(allowed=True, remaining=burst, retry_after=0.0)
 
 
+ROUNDING_SLACK = 1e-9  # seconds
+
+
 class InProcessLimiter:
     """Buckets in this process's memory, behind a lock; at most ``max_keys`` of them."""
 
@@ -127,7 +130,8 @@ class InProcessLimiter:
             full_at = buckets.get(key, now)
             full_at = (full_at if full_at > now else now) + interval
             allow_at = full_at - burst * interval
-            if now < allow_at:
+            # A nanosecond of slack: (now + interval) - interval can round to just past now.
+            if allow_at - now > ROUNDING_SLACK:
                 return LimitDecision(False, 0, allow_at - now)
             buckets[key] = full_at
             buckets.move_to_end(key)
