@@ -177,7 +177,9 @@ def test_sign_in_with_a_second_factor(site_with_data: Server, browser: Any, tmp_
     page.wait_for_url(site_with_data.url + "/")
     assert page.get_by_role("link", name="keeper").is_visible()
     page.get_by_role("button", name="Sign out").click()
-    assert page.get_by_role("link", name="Sign in").is_visible()
+    # The answer lands on the same URL: wait for the signed-out page itself.
+    page.get_by_role("link", name="Sign in").wait_for(state="visible")
+    assert not page.get_by_role("link", name="keeper").is_visible()
     page.screenshot(path=str(tmp_path / "signed-out.png"), full_page=True)
 
 
