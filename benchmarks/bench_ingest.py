@@ -455,9 +455,10 @@ def summarise(results: list[RunResult], args: argparse.Namespace) -> dict[str, A
 # --------------------------------------------------------------------------- profiling
 
 
-def profile(bench: Bench, mode: str, duration: float, out: Path) -> None:
-    """py-spy the 1-worker cityshare server under the ``mode`` load: ``--gil`` (Python CPU)
-    and wall-clock (idle threads left out); prints the hottest frames."""
+def profile(bench: Bench, mode: str, duration: float, out: Path, workers: int = 1) -> None:
+    """py-spy the cityshare server (``workers`` processes) under the ``mode`` load:
+    ``--gil`` (Python CPU) and wall-clock (idle threads left out); prints the hottest
+    frames."""
 
     from profiling import summarise_stacks
 
@@ -470,9 +471,9 @@ def profile(bench: Bench, mode: str, duration: float, out: Path) -> None:
         bench.maker,
         per_request=bench.per_request(mode),
         connections=bench.args.connections,
-        guess_rps=bench.rates.get(("cityshare", mode, 1)),
+        guess_rps=bench.rates.get(("cityshare", mode, workers)),
     )
-    server = bench.server("cityshare", store, 1)
+    server = bench.server("cityshare", store, workers)
     with running(server, READY_PATH["cityshare"], timeout=90):
         load.run(server.base_url, 2)
         for spy_mode in ("gil", "wall"):
@@ -487,7 +488,7 @@ def profile(bench: Bench, mode: str, duration: float, out: Path) -> None:
             finally:
                 spy.wait(timeout=duration + 60)
             log(f"profiled {mode} ({spy_mode}) at {result.created_per_s:,.0f} req/s: {raw}")
-            print(f"\n## py-spy {spy_mode} profile of cityshare ingest, {mode} (1 worker)\n")
+            print(f"\n## py-spy {spy_mode} profile of cityshare ingest, {mode} ({workers}w)\n")
             print(summarise_stacks(raw, drop_idle=spy_mode == "wall"))
     shutil.rmtree(store, ignore_errors=True)
 
@@ -583,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
         if args.profile is not None:
             for mode in args.modes_list:
-                profile(bench, mode, max(args.duration, 10), args.profile)
+                duration = max(args.duration, 10)
+                profile(bench, mode, duration, args.profile, args.workers_list[0])
     report = summarise(results, args)
     print(f"command: {command}\n")
     print(report["table"])

@@ -1,4 +1,4 @@
-"""A small bounded cache, for results that never go stale."""
+"""A small bounded cache, for results that never go stale or whose users check them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ V = TypeVar("V")
 
 class LruCache(Generic[K, V]):
     """A bounded map, least recently used first out, safe across threads. For results
-    that never go stale, such as those computed from a published (immutable) version."""
+    that never go stale, such as those computed from a published (immutable) version,
+    or whose users check them where it matters (see cityshare.streams.senders)."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
@@ -35,3 +36,8 @@ class LruCache(Generic[K, V]):
             while len(self._items) > self._capacity:
                 self._items.popitem(last=False)
         return value
+
+    def discard(self, key: K) -> None:
+        """Forget ``key``, if cached."""
+        with self._lock:
+            self._items.pop(key, None)

@@ -24,9 +24,12 @@ if TYPE_CHECKING:
     from cityshare.audit.writer import AuditWriter
     from cityshare.ratelimit import TokenBucketLimiter
     from cityshare.streams.committer import GroupCommitter
+    from cityshare.streams.senders import Sender
 
 # Threads per process that verify signed batches (CPU-bound: more only contend for the GIL).
 INGEST_THREADS = 2
+# Devices each process keeps for ingestion (checked again by every storing transaction).
+INGEST_SENDERS = 10_000
 # How long a query may hold the event loop before it is moved to a worker thread.
 INLINE_QUERY_SECONDS = 0.02
 
@@ -58,6 +61,8 @@ class Site:
     figures: LruCache[tuple[object, ...], object] = field(default_factory=lambda: LruCache(256))
     # Taken by ingest commits on a SQLite file before its flock (streams.ingest._writer_turn).
     ingest_commit_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Devices as ingestion last read them (see cityshare.streams.senders).
+    ingest_senders: LruCache[str, Sender] = field(default_factory=lambda: LruCache(INGEST_SENDERS))
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Site:

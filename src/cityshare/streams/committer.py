@@ -4,13 +4,15 @@ Every acknowledged reading must be on disk, so each commit waits for an fsync. O
 thread per process takes every batch that arrived while the previous commit was
 running and stores them together (:func:`cityshare.streams.ingest.commit`), so the
 cost of an fsync is shared instead of paid per request. Each caller still gets its own
-outcome, only after the transaction holding its batch has committed.
+outcome, only after the transaction holding its batch has committed; the outcomes of a
+group reach each event loop in one hand-over, not one wake-up per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from concurrent.futures import Future
+from collections import defaultdict
 
 from cityshare.background import BatchingThread
 from cityshare.site import Site
@@ -21,7 +23,9 @@ log = logging.getLogger(__name__)
 MAX_GROUP = 256  # batches per transaction
 
 Outcome = Acknowledgement | IngestRefused
-_Waiting = tuple[PreparedBatch, Future[Outcome]]
+_Answer = asyncio.Future[Outcome]
+_Waiting = tuple[PreparedBatch, asyncio.AbstractEventLoop, _Answer]
+_Delivery = tuple[_Answer, Outcome | Exception]  # an outcome, or why the commit failed
 
 
 class GroupCommitter(BatchingThread[_Waiting]):
@@ -32,20 +36,38 @@ class GroupCommitter(BatchingThread[_Waiting]):
         self._site = site
         self._channel = channel
 
-    def submit(self, batch: PreparedBatch) -> Future[Outcome]:
-        """Queue ``batch``; the future resolves once it is durably stored (or refused)."""
-        future: Future[Outcome] = Future()
-        self.put((batch, future))
-        return future
+    async def store(self, batch: PreparedBatch) -> Outcome:
+        """Queue ``batch`` and wait until it is durably stored (or refused)."""
+        loop = asyncio.get_running_loop()
+        answer: _Answer = loop.create_future()
+        self.put((batch, loop, answer))
+        return await answer
 
     def handle(self, batch: list[_Waiting]) -> None:
         """Commit one group and answer every request in it."""
+        by_loop: defaultdict[asyncio.AbstractEventLoop, list[_Delivery]] = defaultdict(list)
         try:
-            outcomes = commit(self._site, [item for item, _ in batch], channel=self._channel)
+            outcomes = commit(self._site, [item for item, _, _ in batch], channel=self._channel)
         except Exception as error:  # every waiting request must hear back
             log.warning("ingest commit failed: %s", type(error).__name__)
-            for _, future in batch:
-                future.set_exception(error)
-            return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            future.set_result(outcome)
+            for _, loop, answer in batch:
+                by_loop[loop].append((answer, error))
+        else:
+            for (_, loop, answer), outcome in zip(batch, outcomes, strict=True):
+                by_loop[loop].append((answer, outcome))
+        for loop, answers in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_answer_all, answers)
+            except RuntimeError:  # that loop has closed: nobody is waiting any more
+                log.warning("ingest outcomes for a closed event loop dropped")
+
+
+def _answer_all(answers: list[_Delivery]) -> None:
+    """On the waiting loop: resolve every request's future (skipping cancelled ones)."""
+    for answer, outcome in answers:
+        if answer.done():  # the request was cancelled (its client went away)
+            continue
+        if isinstance(outcome, Acknowledgement | IngestRefused):
+            answer.set_result(outcome)
+        else:
+            answer.set_exception(outcome)

@@ -25,7 +25,6 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -33,11 +32,11 @@ from sqlalchemy.exc import IntegrityError
 
 from cityshare.access import StreamResource, device_actor, ensure_allowed
 from cityshare.catalogue.rows import inserted_id
-from cityshare.site import Site, utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import ingest_batches, observations
-from cityshare.streams import keys
-from cityshare.streams.readings import StreamTarget, parse_envelope, parse_readings
+from cityshare.streams.readings import parse_envelope, parse_readings
 from cityshare.streams.refusals import IngestRefused, record_refusals
+from cityshare.streams.senders import Sender, load_sender, refusals_at_commit
 from cityshare.streams.statements import dbapi_cursor, statements_for
 from cityshare.streams.timefmt import MICROS, format_micros, now_micros
 
@@ -46,6 +45,9 @@ try:
 except ImportError:  # not POSIX: SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
+# Refusals a device kept from an earlier request could cause by being out of date.
+_MAYBE_OUT_OF_DATE = frozenset({"bad-signature", "revoked-key", "unknown-stream"})
+
 __all__ = [
     "Acknowledgement",
     "IngestRefused",
@@ -53,6 +55,7 @@ __all__ = [
     "commit",
     "ingest",
     "prepare",
+    "prepare_known",
     "record_refusals",
 ]
 
@@ -68,6 +71,7 @@ class PreparedBatch:
     body_sha256: str
     sent_at: int
     rows: list[tuple[int, int, float | None, str | None]]
+    stream_ids: frozenset[int]
 
 
 @dataclass(frozen=True)
@@ -92,15 +96,6 @@ class Acknowledgement:
         }
 
 
-@dataclass(frozen=True)
-class _Device:
-    id: int
-    uid: str
-    live_keys: list[tuple[int, Any]]
-    dead_keys: list[Any]
-    streams: dict[str, StreamTarget]
-
-
 def ingest(
     site: Site, device_uid: str, body: bytes, signature: str, *, channel: str = "http"
 ) -> Acknowledgement:
@@ -117,9 +112,34 @@ def ingest(
 
 
 def prepare(site: Site, device_uid: str, body: bytes, signature: str) -> PreparedBatch:
-    """Check who sent ``body``, that it is fresh and that every reading fits its stream."""
-    device = _load_device(site, device_uid)
-    key_id = _verified_key(device, body, signature)
+    """Check who sent ``body``, that it is fresh and that every reading fits its stream.
+
+    The device as this process last read it is tried first; a refusal it could cause by
+    being out of date (a key or stream added since) is tried again with it read afresh.
+    :func:`commit` checks again that keys, device and streams are still valid."""
+    prepared = prepare_known(site, device_uid, body, signature)
+    if prepared is not None:
+        return prepared
+    sender = site.ingest_senders.put(device_uid, load_sender(site, device_uid))
+    return _prepare_from(site, sender, body, signature)
+
+
+def prepare_known(site: Site, device_uid: str, body: bytes, signature: str) -> PreparedBatch | None:
+    """:func:`prepare` without touching the store: None when the device must be read
+    first (not kept by this process, or a refusal its being out of date could explain)."""
+    known = site.ingest_senders.get(device_uid)
+    if known is None:
+        return None
+    try:
+        return _prepare_from(site, known, body, signature)
+    except IngestRefused as refused:
+        if refused.reason in _MAYBE_OUT_OF_DATE:
+            return None
+        raise
+
+
+def _prepare_from(site: Site, device: Sender, body: bytes, signature: str) -> PreparedBatch:
+    key_id = device.verified_key(body, signature)
     limits = site.settings.limits
     now = now_micros()
     envelope = parse_envelope(
@@ -134,7 +154,8 @@ def prepare(site: Site, device_uid: str, body: bytes, signature: str) -> Prepare
         latest_time=now + limits.ingest_clock_skew_seconds * MICROS,
     )
     actor = device_actor(device.id)
-    for stream_id in {row[0] for row in rows}:
+    stream_ids = frozenset(row[0] for row in rows)
+    for stream_id in stream_ids:
         ensure_allowed(actor, "stream.ingest", StreamResource(stream_id, device.id))
     return PreparedBatch(
         device_id=device.id,
@@ -144,19 +165,28 @@ def prepare(site: Site, device_uid: str, body: bytes, signature: str) -> Prepare
         body_sha256=hashlib.sha256(body).hexdigest(),
         sent_at=envelope.sent_at,
         rows=rows,
+        stream_ids=stream_ids,
     )
 
 
 def commit(
     site: Site, batches: Sequence[PreparedBatch], *, channel: str
 ) -> list[Acknowledgement | IngestRefused]:
-    """Store batches in one durable transaction; one outcome per batch, in order."""
+    """Store batches in one durable transaction; one outcome per batch, in order. A batch
+    whose key, device or stream was revoked or deleted since :func:`prepare` is refused."""
     with _writer_turn(site), site.writer.begin() as connection:
         received_at = now_micros()
-        outcomes = _store_together(connection, batches, received_at, channel)
-        if outcomes is None:  # some batch clashed with a stored one: one savepoint each
-            outcomes = [_store(connection, batch, received_at, channel) for batch in batches]
-    return outcomes
+        relied_on = [(batch.key_id, batch.stream_ids) for batch in batches]
+        refusals = refusals_at_commit(connection, relied_on)
+        storable = [b for b, refusal in zip(batches, refusals, strict=True) if refusal is None]
+        stored = _store_together(connection, storable, received_at, channel)
+        if stored is None:  # some batch clashed with a stored one: one savepoint each
+            stored = [_store(connection, batch, received_at, channel) for batch in storable]
+    for batch, refusal in zip(batches, refusals, strict=True):
+        if refusal is not None:  # read the device afresh next time: it has changed
+            site.ingest_senders.discard(batch.device_uid)
+    answers = iter(stored)
+    return [next(answers) if refusal is None else refusal for refusal in refusals]
 
 
 @contextmanager
@@ -191,6 +221,8 @@ def _store_together(
     """Every batch, and then all their readings at once, behind one savepoint; None (and
     nothing stored) when any of them breaks a uniqueness rule (a nonce or a reading
     already stored, or sent twice in the group): :func:`_store` then sorts them out."""
+    if not batches:
+        return []
     sql = statements_for(connection.dialect)
     clash = connection.dialect.loaded_dbapi.IntegrityError
     with dbapi_cursor(connection) as cursor:
@@ -319,64 +351,6 @@ def _earlier_outcome(
         accepted=earlier.readings,
         received_at=format_micros(earlier.received_at),
         duplicate=True,
-    )
-
-
-def _load_device(site: Site, uid: str) -> _Device:
-    """The device, its keys (live and dead) and its streams: two statements."""
-    dialect = site.engine.dialect
-    sql = statements_for(dialect)
-    # begin(): the engine's begin hook resets the pooled connection's state (time limit).
-    with site.engine.begin() as connection, dbapi_cursor(connection) as cursor:
-        cursor.execute(sql.device_keys, sql.uid_parameters(uid))
-        found = cursor.fetchall()
-        if not found:
-            raise IngestRefused("unknown-device", "No such device; check the X-Device-Id header.")
-        device_id, device_revoked_at = found[0][0], found[0][1]
-        if device_revoked_at is not None:
-            raise IngestRefused("revoked-device", "This device is revoked.")
-        cursor.execute(sql.streams, sql.device_parameters(device_id))
-        streams = {
-            name: StreamTarget(id=stream_id, value_type=value_type)
-            for stream_id, name, value_type in cursor.fetchall()
-        }
-    now = utcnow()
-    live: list[tuple[int, Any]] = []
-    dead: list[Any] = []
-    for _, _, key_id, public_key, revoked_at, valid_until in found:
-        if key_id is None:  # a device without keys (outer join)
-            continue
-        public = _public_key(public_key)
-        if valid_until is not None and sql.to_datetime is not None:
-            valid_until = sql.to_datetime(valid_until)
-        expired = valid_until is not None and valid_until <= now
-        if revoked_at is None and not expired:
-            live.append((key_id, public))
-        else:
-            dead.append(public)
-    return _Device(id=device_id, uid=uid, live_keys=live, dead_keys=dead, streams=streams)
-
-
-@lru_cache(maxsize=4096)
-def _public_key(text: str) -> Any:
-    """A stored public key as a cryptography object (parsed once per key text)."""
-    return keys.load_public_key(text)
-
-
-def _verified_key(device: _Device, body: bytes, signature: str) -> int:
-    raw = keys.decode_signature(signature)
-    if raw is None:
-        raise IngestRefused(
-            "bad-signature", "X-Signature must be the base64 of a 64-byte Ed25519 signature."
-        )
-    for key_id, public in device.live_keys:
-        if keys.verifies(public, raw, body):
-            return key_id
-    if any(keys.verifies(public, raw, body) for public in device.dead_keys):
-        raise IngestRefused("revoked-key", "The batch is signed with a revoked or expired key.")
-    raise IngestRefused(
-        "bad-signature",
-        "The signature does not match the body; sign the exact bytes you send.",
     )
 
 

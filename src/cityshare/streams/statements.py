@@ -11,9 +11,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, bindparam, select
+from sqlalchemy import Connection, Dialect, bindparam, func, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from cityshare.storage.schema import datastreams, device_keys, devices, ingest_batches, observations
@@ -55,12 +56,34 @@ _DEVICE_KEYS = (
 _STREAMS = select(datastreams.c.id, datastreams.c.name, datastreams.c.value_type).where(
     datastreams.c.device_id == bindparam("device_id")
 )
+# What a group's batches relied on, counted inside the transaction that stores them: the
+# keys still live (their device not revoked) and the streams that still exist.
+_LIVE_KEYS = (
+    select(func.count())
+    .select_from(device_keys.join(devices, devices.c.id == device_keys.c.device_id))
+    .where(
+        device_keys.c.id.in_(bindparam("key_ids", expanding=True)),
+        device_keys.c.revoked_at.is_(None),
+        devices.c.revoked_at.is_(None),
+        or_(device_keys.c.valid_until.is_(None), device_keys.c.valid_until > bindparam("now")),
+    )
+    .scalar_subquery()
+)
+_EXISTING_STREAMS = (
+    select(func.count())
+    .where(datastreams.c.id.in_(bindparam("stream_ids", expanding=True)))
+    .scalar_subquery()
+)
+_LIVE_COUNTS = select(_LIVE_KEYS, _EXISTING_STREAMS)
 _INSERT_BATCH = ingest_batches.insert().returning(
     ingest_batches.c.id, ingest_batches.c.device_id, ingest_batches.c.nonce
 )
 # Rows per multi-row INSERT (qmark dialects): a group of any size takes a few statements,
 # and only these few statement texts are ever compiled (and cached by the driver).
 _CHUNKS = (1024, 256, 64, 16, 4, 1)
+# Key ids and stream ids per liveness statement: under SQLite's smallest limit of 999
+# bound parameters, padding included.
+MOST_IDS = 256
 
 
 class Statements:
@@ -76,6 +99,11 @@ class Statements:
     def __init__(self, dialect: Dialect) -> None:
         self.device_keys, self._uid = _compiled(_DEVICE_KEYS, dialect)
         self.streams, self._device = _compiled(_STREAMS, dialect)
+        self._live_counts = _LIVE_COUNTS.compile(dialect=dialect)
+        self._positional = dialect.positional
+        self._store_time = device_keys.c.valid_until.type.dialect_impl(dialect).bind_processor(
+            dialect
+        )
         self._batch_sql, self._batch = _compiled(_INSERT_BATCH, dialect, _BATCH_COLUMNS)
         self._observation_sql, self._observation = _compiled(
             observations.insert(), dialect, _OBSERVATION_COLUMNS
@@ -94,6 +122,27 @@ class Statements:
 
     def device_parameters(self, device_id: int) -> Any:
         return self._device(("device_id",), (device_id,))
+
+    def live_counts(
+        self, cursor: Any, key_ids: Sequence[int], stream_ids: Sequence[int], now: datetime
+    ) -> tuple[int, int]:
+        """How many of ``key_ids`` are live at ``now`` (their device not revoked) and how
+        many of ``stream_ids`` exist (at most :data:`MOST_IDS` of each): one row."""
+        state = self._live_counts.construct_expanded_state(
+            {
+                "key_ids": _padded(key_ids),
+                "stream_ids": _padded(stream_ids),
+                "now": self._store_time(now) if self._store_time is not None else now,
+            }
+        )
+        given = state.parameters
+        if self._positional:
+            assert state.positiontup is not None
+            cursor.execute(state.statement, tuple(given[name] for name in state.positiontup))
+        else:
+            cursor.execute(state.statement, given)
+        live_keys, streams = cursor.fetchone()
+        return int(live_keys), int(streams)
 
     def insert_batches(self, cursor: Any, values: list[tuple[Any, ...]]) -> list[int]:
         """Insert ``ingest_batches`` rows (values in :data:`_BATCH_COLUMNS` order); their
@@ -120,6 +169,14 @@ class Statements:
             return
         for chunk in _chunked(rows, _most_rows(cursor, len(_OBSERVATION_COLUMNS))):
             cursor.execute(self._observation_rows(len(chunk)), [v for row in chunk for v in row])
+
+
+def _padded(ids: Sequence[int]) -> list[int]:
+    """``ids`` repeated up to a power of two long (an id missing everywhere if empty):
+    the IN lists, and so the statement texts the driver caches, come in a few sizes."""
+    values = list(ids) or [-1]
+    size = 1 << (len(values) - 1).bit_length()
+    return values + [values[-1]] * (size - len(values))
 
 
 def _compiled(
