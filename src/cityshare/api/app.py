@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -15,6 +16,7 @@ from cityshare import __version__
 from cityshare.access import SiteResource, ensure_allowed
 from cityshare.api.ckan.routes import router as ckan_router
 from cityshare.api.deps import ActorDep
+from cityshare.api.direct import DirectRoutes, guarded
 from cityshare.api.edge import wrap_edge
 from cityshare.api.jsondepth import JsonDepthMiddleware
 from cityshare.api.middleware import AuthenticationMiddleware, BodyLimitMiddleware
@@ -34,6 +36,7 @@ from cityshare.web import publish as web_publish
 from cityshare.web import sharing as web_sharing
 
 API_PREFIX = "/api/v1"
+INGEST_PATH = f"{API_PREFIX}/ingest"
 _PROBLEM = {
     "description": "An RFC 9457 problem",
     "content": {
@@ -58,12 +61,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 class CityshareApp(FastAPI):
     """FastAPI with the edge layers (api/edge.py: proxy headers, security headers, CORS)
-    outside Starlette's error handling, so that every response, a 500 included, gets them."""
+    outside Starlette's error handling, so that every response, a 500 included, gets them,
+    and signed ingestion sent past Starlette's and FastAPI's layers (api/direct.py)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        """Starlette's stack, inside the edge layers the site's settings ask for."""
+        """Starlette's stack beside the direct ingest route, inside the edge layers the
+        site's settings ask for."""
         site: Site = self.state.site
-        return wrap_edge(super().build_middleware_stack(), site.settings)
+        direct = guarded(ingest.ingest_app(site), guards(site))
+        routes = DirectRoutes(super().build_middleware_stack(), {("POST", INGEST_PATH): direct})
+        return wrap_edge(routes, site.settings)
 
 
 def create_app(site: Site) -> FastAPI:
@@ -98,31 +105,39 @@ def create_app(site: Site) -> FastAPI:
     app.include_router(web_organisation.router)
     app.include_router(web_publish.router)
     app.mount("/static", web_pages.STATIC, name="static")
-    # The hot paths, ahead of FastAPI's router (see rows.rows_endpoint).
-    app.router.routes[:0] = [
-        Route(f"{API_PREFIX}/datasets/{{name}}/rows", rows.rows_endpoint, methods=["GET"]),
-        Route(f"{API_PREFIX}/ingest", ingest.ingest_endpoint, methods=["POST"]),
-    ]
+    # A hot path, ahead of FastAPI's router (see rows.rows_endpoint).
+    app.router.routes.insert(
+        0, Route(f"{API_PREFIX}/datasets/{{name}}/rows", rows.rows_endpoint, methods=["GET"])
+    )
     install_problem_handlers(app)
-    limits = site.settings.limits
     # The last added runs first: body limit, authentication, rate limit, JSON depth.
     app.add_middleware(
         JsonDepthMiddleware,
-        max_depth=limits.max_json_depth,
-        skip=frozenset({f"{API_PREFIX}/ingest"}),  # signed; parsed after its signature
+        max_depth=site.settings.limits.max_json_depth,
+        skip=frozenset({INGEST_PATH}),  # signed; parsed after its signature
     )
-    app.add_middleware(
-        RateLimitMiddleware,
-        site=site,
-        sign_in_prefixes=(f"{API_PREFIX}/auth/", "/sign-in", "/account/second-factor"),
-    )
-    app.add_middleware(AuthenticationMiddleware, site=site)
-    app.add_middleware(
-        BodyLimitMiddleware,
-        default_limit=limits.max_json_body_bytes,
-        upload_limit=limits.max_upload_bytes,
-    )
+    for cls, args, kwargs in reversed(guards(site)):
+        app.add_middleware(cls, *args, **kwargs)
     return app
+
+
+def guards(site: Site) -> list[Middleware]:
+    """cityshare's own middleware that every route passes, outermost first: the body
+    limit, authentication, rate limits (the direct ingest route too; api/direct.py)."""
+    limits = site.settings.limits
+    return [
+        Middleware(
+            BodyLimitMiddleware,
+            default_limit=limits.max_json_body_bytes,
+            upload_limit=limits.max_upload_bytes,
+        ),
+        Middleware(AuthenticationMiddleware, site=site),
+        Middleware(
+            RateLimitMiddleware,
+            site=site,
+            sign_in_prefixes=(f"{API_PREFIX}/auth/", "/sign-in", "/account/second-factor"),
+        ),
+    ]
 
 
 def _api_router() -> APIRouter:

@@ -99,21 +99,33 @@ async def _http_error(request: Request, error: HTTPException) -> Response:
 
 
 async def _store_error(request: Request, error: OperationalError) -> Response:
+    return store_error_response(error, request.method, request.url.path)
+
+
+async def _unexpected_error(request: Request, error: Exception) -> Response:
+    return unexpected_error_response(request.method, request.url.path)
+
+
+def store_error_response(error: OperationalError, method: str, path: str) -> Response:
+    """``503`` with Retry-After when the store is busy with another write; else a 500.
+    Call it from the ``except`` block that caught ``error``."""
     if is_busy_error(error):
         busy = StoreBusy(
             "The store is busy with another write (for example a large upload); "
             "try again in a few seconds."
         )
-        return problem_response(busy, request.url.path)
-    return await _unexpected_error(request, error)
+        return problem_response(busy, path)
+    return unexpected_error_response(method, path)
 
 
-async def _unexpected_error(request: Request, error: Exception) -> Response:
+def unexpected_error_response(method: str, path: str) -> Response:
+    """A 500 naming a reference that the log has with the traceback (never the client).
+    Call it from the ``except`` block that caught the error."""
     reference = secrets.token_hex(8)
-    log.exception("unexpected error %s on %s %s", reference, request.method, request.url.path)
+    log.exception("unexpected error %s on %s %s", reference, method, path)
     failure = CityshareError(
         f"Something went wrong on our side. Quote reference {reference} to the site's "
         "administrators.",
         reference=reference,
     )
-    return problem_response(failure, request.url.path)
+    return problem_response(failure, path)

@@ -6,11 +6,16 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cityshare.api.deps import SiteDep
-from cityshare.api.responses import JSON
+from cityshare.api.problems import store_error_response, unexpected_error_response
+from cityshare.api.responses import JSON, problem_response
+from cityshare.errors import CityshareError
 from cityshare.site import Site
 from cityshare.streams.ingest import Acknowledgement, IngestRefused, prepare, prepare_known
 from cityshare.streams.refusals import UNKNOWN_DEVICE, record_refusals
@@ -46,11 +51,26 @@ async def ingest(request: Request, site: SiteDep) -> Response:
     return await answer_ingest(request, site)
 
 
-async def ingest_endpoint(request: Request) -> Response:
-    """The same route as :func:`ingest` as a plain Starlette endpoint, ahead of FastAPI's
-    router (dependency resolution costs more than a small batch; see rows_endpoint)."""
-    site: Site = request.app.state.site
-    return await answer_ingest(request, site)
+def ingest_app(site: Site) -> ASGIApp:
+    """The same route as :func:`ingest` as a pure ASGI app, which the app sends requests
+    to past Starlette's and FastAPI's own layers (see cityshare.api.direct); it answers
+    every error as problem+json itself, as their exception handlers would."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        try:
+            response = await answer_ingest(Request(scope, receive), site)
+        except ClientDisconnect:
+            return  # nobody is left to answer
+        except CityshareError as error:
+            response = problem_response(error, path)
+        except OperationalError as error:
+            response = store_error_response(error, scope["method"], path)
+        except Exception:
+            response = unexpected_error_response(scope["method"], path)
+        await response(scope, receive, send)
+
+    return app
 
 
 async def answer_ingest(request: Request, site: Site) -> Response:
