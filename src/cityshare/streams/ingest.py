@@ -12,9 +12,11 @@ A batch sent again with the same nonce and the same bytes (a device retrying aft
 lost response) gets the original acknowledgement and stores nothing twice; the same
 nonce with other bytes is a replay and is refused.
 
-The hot path (the device lookup in :func:`prepare`, the inserts in :func:`commit`) runs
-statements compiled once per dialect on the connection's DBAPI cursor
-(:mod:`cityshare.streams.statements`). On SQLite, commits from several processes wait
+The device a batch names is kept per process after its first read
+(:mod:`cityshare.streams.senders`), and :func:`commit` checks, in the transaction that
+stores a group, that its keys, device and streams are still valid. The hot path (that
+check, the device lookup, the inserts) runs statements compiled once per dialect on the
+connection's DBAPI cursor (:mod:`cityshare.streams.statements`). On SQLite, commits from several processes wait
 for their turn in the kernel rather than in SQLite's sleeping busy handler
 (:func:`_writer_turn`).
 """
