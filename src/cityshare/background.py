@@ -45,22 +45,26 @@ class BatchingThread(Generic[Item]):
         """Handle one batch (subclasses)."""
         raise NotImplementedError
 
+    def take_queued(self, most: int) -> list[Item]:
+        """Up to ``most`` more queued items, without waiting: :meth:`handle` may add to its
+        batch what arrived while it waited for something (a lock, say)."""
+        taken: list[Item] = []
+        while len(taken) < most:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self._queue.put(_STOP)  # the loop stops after this batch
+                break
+            taken.append(item)  # type: ignore[arg-type]
+        return taken
+
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
+        while True:
             first = self._queue.get()
             if first is _STOP:
                 return
             if self._linger:
                 time.sleep(self._linger)
-            batch: list[Item] = [first]  # type: ignore[list-item]
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)  # type: ignore[arg-type]
-            self.handle(batch)
+            self.handle([first, *self.take_queued(self._max_batch - 1)])  # type: ignore[list-item]

@@ -59,7 +59,7 @@ class Site:
     version_tables: VersionTableCache = field(default_factory=VersionTableCache)
     # Charts and other figures drawn from published versions, by version and reader's view.
     figures: LruCache[tuple[object, ...], object] = field(default_factory=lambda: LruCache(256))
-    # Taken by ingest commits on a SQLite file before its flock (streams.ingest._writer_turn).
+    # Taken by ingest commits on a SQLite file before its flock (streams.ingest.writer_turn).
     ingest_commit_lock: threading.Lock = field(default_factory=threading.Lock)
     # Devices as ingestion last read them (see cityshare.streams.senders).
     ingest_senders: LruCache[str, Sender] = field(default_factory=lambda: LruCache(INGEST_SENDERS))

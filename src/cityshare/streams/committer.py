@@ -3,7 +3,10 @@
 Every acknowledged reading must be on disk, so each commit waits for an fsync. One
 thread per process takes every batch that arrived while the previous commit was
 running and stores them together (:func:`cityshare.streams.ingest.commit`), so the
-cost of an fsync is shared instead of paid per request. Each caller still gets its own
+cost of an fsync is shared instead of paid per request. Once it holds the writer's turn
+(on SQLite other processes take it too) it adds to the group whatever arrived while it
+waited, which so joins this commit instead of waiting for the next. Each caller
+still gets its own
 outcome, only after the transaction holding its batch has committed; the outcomes of a
 group reach each event loop in one hand-over, not one wake-up per request.
 """
@@ -16,7 +19,13 @@ from collections import defaultdict
 
 from cityshare.background import BatchingThread
 from cityshare.site import Site
-from cityshare.streams.ingest import Acknowledgement, IngestRefused, PreparedBatch, commit
+from cityshare.streams.ingest import (
+    Acknowledgement,
+    IngestRefused,
+    PreparedBatch,
+    commit_in_turn,
+    writer_turn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +53,13 @@ class GroupCommitter(BatchingThread[_Waiting]):
         return await answer
 
     def handle(self, batch: list[_Waiting]) -> None:
-        """Commit one group and answer every request in it."""
+        """Commit one group (holding the writer's turn) and answer every request in it."""
         by_loop: defaultdict[asyncio.AbstractEventLoop, list[_Delivery]] = defaultdict(list)
         try:
-            outcomes = commit(self._site, [item for item, _, _ in batch], channel=self._channel)
+            with writer_turn(self._site):
+                batch += self.take_queued(MAX_GROUP - len(batch))  # arrived while waiting
+                batches = [item for item, _, _ in batch]
+                outcomes = commit_in_turn(self._site, batches, channel=self._channel)
         except Exception as error:  # every waiting request must hear back
             log.warning("ingest commit failed: %s", type(error).__name__)
             for _, loop, answer in batch:

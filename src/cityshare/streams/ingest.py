@@ -16,9 +16,9 @@ The device a batch names is kept per process after its first read
 (:mod:`cityshare.streams.senders`), and :func:`commit` checks, in the transaction that
 stores a group, that its keys, device and streams are still valid. The hot path (that
 check, the device lookup, the inserts) runs statements compiled once per dialect on the
-connection's DBAPI cursor (:mod:`cityshare.streams.statements`). On SQLite, commits from several processes wait
-for their turn in the kernel rather than in SQLite's sleeping busy handler
-(:func:`_writer_turn`).
+connection's DBAPI cursor (:mod:`cityshare.streams.statements`). On SQLite, commits from
+several processes wait for their turn in the kernel rather than in SQLite's sleeping
+busy handler (:func:`writer_turn`).
 """
 
 from __future__ import annotations
@@ -55,10 +55,12 @@ __all__ = [
     "IngestRefused",
     "PreparedBatch",
     "commit",
+    "commit_in_turn",
     "ingest",
     "prepare",
     "prepare_known",
     "record_refusals",
+    "writer_turn",
 ]
 
 
@@ -176,7 +178,15 @@ def commit(
 ) -> list[Acknowledgement | IngestRefused]:
     """Store batches in one durable transaction; one outcome per batch, in order. A batch
     whose key, device or stream was revoked or deleted since :func:`prepare` is refused."""
-    with _writer_turn(site), site.writer.begin() as connection:
+    with writer_turn(site):
+        return commit_in_turn(site, batches, channel=channel)
+
+
+def commit_in_turn(
+    site: Site, batches: Sequence[PreparedBatch], *, channel: str
+) -> list[Acknowledgement | IngestRefused]:
+    """:func:`commit` for a caller already holding :func:`writer_turn`."""
+    with site.writer.begin() as connection:
         received_at = now_micros()
         relied_on = [(batch.key_id, batch.stream_ids) for batch in batches]
         refusals = refusals_at_commit(connection, relied_on)
@@ -192,7 +202,7 @@ def commit(
 
 
 @contextmanager
-def _writer_turn(site: Site) -> Iterator[None]:
+def writer_turn(site: Site) -> Iterator[None]:
     """On a SQLite file, wait for this commit's turn in the kernel: a lock between this
     process's threads, then ``flock`` on a file beside the database for the other
     processes (``cityshare serve --workers N``, the MQTT worker). SQLite's own busy
