@@ -82,9 +82,11 @@ def cpu_busy(seconds: float = 2.0) -> float:
 
 
 class QuietWaiter:
-    """Before each run, wait until the machine is under ``threshold`` busy, at most
-    ``per_run`` seconds a time and ``budget`` seconds over the whole benchmark (so the run
-    time stays bounded). Other work on a 2-core machine skews every figure."""
+    """Before each run, write out what earlier runs left dirty in the page cache (their
+    writeback would slow this run's fsyncs), then wait until the machine is under
+    ``threshold`` busy, at most ``per_run`` seconds a time and ``budget`` seconds over the
+    whole benchmark (so the run time stays bounded). Other work on a 2-core machine skews
+    every figure."""
 
     def __init__(self, budget: float, per_run: float = 30.0, threshold: float = 0.15) -> None:
         self.left = budget
@@ -94,6 +96,7 @@ class QuietWaiter:
     def wait(self) -> float:
         """The busy share (0..1) seen last, after waiting as allowed."""
         began = time.monotonic()
+        os.sync()
         deadline = began + min(self.per_run, max(0.0, self.left))
         busy = cpu_busy(1.0)
         while busy > self.threshold and time.monotonic() < deadline:

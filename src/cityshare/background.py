@@ -29,10 +29,11 @@ class BatchingThread(Generic[Item]):
 
     def put(self, item: Item) -> None:
         """Queue ``item`` for the thread; returns at once."""
-        with self._lock:
-            if not self._started:
-                self._thread.start()
-                self._started = True
+        if not self._started:  # checked again under the lock: one thread starts it
+            with self._lock:
+                if not self._started:
+                    self._thread.start()
+                    self._started = True
         self._queue.put(item)
 
     def close(self, timeout: float = 60) -> None:

@@ -72,7 +72,7 @@ class JsonDepthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            body = await _read_body(receive)
+            body = await read_body(receive)
         except CityshareError as too_large:  # over the body limit while it streamed
             await problem_response(too_large, scope.get("path"))(scope, receive, send)
             return
@@ -98,7 +98,8 @@ class JsonDepthMiddleware:
         )
 
 
-async def _read_body(receive: Receive) -> bytes | None:
+async def read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client went away first."""
     chunks: list[bytes] = []
     while True:
         message = await receive()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -39,4 +40,4 @@ def _second_text(seconds: int) -> str:
 
 def now_micros() -> int:
     """The current time in microseconds since the epoch."""
-    return int(datetime.now(UTC).timestamp() * MICROS)
+    return time.time_ns() // 1000

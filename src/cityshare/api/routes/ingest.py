@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cityshare.api.deps import SiteDep
+from cityshare.api.jsondepth import read_body
 from cityshare.api.problems import store_error_response, unexpected_error_response
 from cityshare.api.responses import JSON, problem_response
 from cityshare.errors import CityshareError
@@ -47,8 +47,13 @@ _BODY_DOC = {
 
 @router.post("/ingest", response_model=None, status_code=201, openapi_extra=_BODY_DOC)
 async def ingest(request: Request, site: SiteDep) -> Response:
-    """Store a device's signed batch of readings; answered only once they are durable."""
-    return await answer_ingest(request, site)
+    """Store a device's signed batch of readings; answered only once they are durable.
+    (Requests are answered by :func:`ingest_app`; this route describes them in OpenAPI.)"""
+    headers = request.headers
+    body = await request.body()
+    return await answer_ingest(
+        site, headers.get("x-device-id", ""), headers.get("x-signature", ""), body
+    )
 
 
 def ingest_app(site: Site) -> ASGIApp:
@@ -58,10 +63,12 @@ def ingest_app(site: Site) -> ASGIApp:
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
+        device, signature = _signed_by(scope)
         try:
-            response = await answer_ingest(Request(scope, receive), site)
-        except ClientDisconnect:
-            return  # nobody is left to answer
+            body = await read_body(receive)
+            if body is None:
+                return  # the client went away: nobody is left to answer
+            response = await answer_ingest(site, device, signature, body)
         except CityshareError as error:
             response = problem_response(error, path)
         except OperationalError as error:
@@ -73,11 +80,19 @@ def ingest_app(site: Site) -> ASGIApp:
     return app
 
 
-async def answer_ingest(request: Request, site: Site) -> Response:
+def _signed_by(scope: Scope) -> tuple[str, str]:
+    """The X-Device-Id and X-Signature headers ("" when missing)."""
+    device = signature = ""
+    for name, value in scope["headers"]:
+        if name == b"x-device-id":
+            device = value.decode("latin-1")
+        elif name == b"x-signature":
+            signature = value.decode("latin-1")
+    return device, signature
+
+
+async def answer_ingest(site: Site, device: str, signature: str, body: bytes) -> Response:
     """Verify, store durably (group commit), then acknowledge; count and raise refusals."""
-    device = request.headers.get("x-device-id", "")
-    signature = request.headers.get("x-signature", "")
-    body = await request.body()
     try:
         if not device or not signature:
             raise IngestRefused(
