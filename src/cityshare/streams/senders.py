@@ -123,14 +123,10 @@ def refusals_at_commit(
     now = utcnow()
     with dbapi_cursor(connection) as cursor:
         for start in range(0, max(len(key_ids), len(stream_ids)), MOST_IDS):
-            keys_part, streams_part = (
-                key_ids[start : start + MOST_IDS],
-                stream_ids[start : start + MOST_IDS],
-            )
-            if sql.live_counts(cursor, keys_part, streams_part, now) != (
-                len(keys_part),
-                len(streams_part),
-            ):
+            some_keys = key_ids[start : start + MOST_IDS]
+            some_streams = stream_ids[start : start + MOST_IDS]
+            counted = sql.live_counts(cursor, some_keys, some_streams, now)
+            if counted != (len(some_keys), len(some_streams)):
                 return _refusals_in_detail(connection, relied_on, now)
     return [None] * len(relied_on)
 
