@@ -52,26 +52,17 @@ def accepted(client: TestClient, station: Device, minutes: int) -> None:
     assert response.status_code == 201, response.text
 
 
-def test_a_key_revoked_by_another_process_is_refused_at_once(
-    client: TestClient, site: Site, station: Device, other_process: Site
+@pytest.mark.parametrize(
+    ("change", "reason"), [("revoke-key", "revoked-key"), ("revoke-device", "revoked-device")]
+)
+def test_a_revocation_by_another_process_is_refused_at_once(
+    client: TestClient, site: Site, station: Device, other_process: Site, change: str, reason: str
 ) -> None:
     accepted(client, station, 3)
     assert site.ingest_senders.get(station.uid) is not None
-    devices.revoke_key(
-        other_process, console_actor(other_process, "admin"), station.uid, key_id(station)
-    )
-    refused(post(client, *station.signed([("no2", minutes_ago(2), 2.0)])), 401, "revoked-key")
-    refused(post(client, *station.signed([("no2", minutes_ago(1), 3.0)])), 401, "revoked-key")
-    assert stored(site) == 1
-
-
-def test_a_device_revoked_by_another_process_is_refused_at_once(
-    client: TestClient, site: Site, station: Device, other_process: Site
-) -> None:
-    accepted(client, station, 3)
-    devices.revoke_device(other_process, console_actor(other_process, "admin"), station.uid)
-    refused(post(client, *station.signed([("no2", minutes_ago(2), 2.0)])), 401, "revoked-device")
-    refused(post(client, *station.signed([("no2", minutes_ago(1), 3.0)])), 401, "revoked-device")
+    CHANGES[change](other_process, console_actor(other_process, "admin"), station)
+    refused(post(client, *station.signed([("no2", minutes_ago(2), 2.0)])), 401, reason)
+    refused(post(client, *station.signed([("no2", minutes_ago(1), 3.0)])), 401, reason)
     assert stored(site) == 1
 
 
