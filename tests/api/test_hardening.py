@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from cityshare.api import create_app
 from cityshare.api.jsondepth import nesting_exceeds
+from cityshare.api.middleware import has_query_token
 from cityshare.catalogue import datasets
 from cityshare.config import Settings
 from cityshare.site import Site
@@ -295,3 +296,31 @@ def test_a_private_stream_is_answered_exactly_as_a_missing_one(
     missing = client.get("/api/v1/streams/987654", headers=world.headers("outsider"))
     assert hidden.status_code == missing.status_code == 404
     assert hidden.json()["detail"] == missing.json()["detail"].replace("987654", str(stream))
+
+
+# --- tokens in the query string (issue 16, finding 12) ------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [b"token=x", b"tok%65n=x", b"TOK%45N=x", b"access%5Ftoken=x", b"access%5ftoken=x",
+     b"%61pi_key=x", b"api%2Dkey=x", b"token+=x", b"+Access_Token=x", b"a=1&%41PIKEY=x",
+     b"auth%5Ftoken=x"],
+)  # fmt: skip
+def test_a_token_name_is_recognised_however_encoded(query: bytes) -> None:
+    assert has_query_token(query)
+
+
+@pytest.mark.parametrize(
+    "query", [b"", b"_size=10", b"q=token", b"note=%74oken", b"q=a%20b", b"tokens=1", b"%"]
+)
+def test_other_query_strings_are_no_tokens(query: bytes) -> None:
+    assert not has_query_token(query)
+
+
+def test_an_encoded_token_name_is_refused(world: World, client: TestClient) -> None:
+    secret = world.tokens["member"]
+    for name in ("tok%65n", "access%5Ftoken", "%61pi_key", "API%2DKEY"):
+        response = client.get(f"/api/v1/datasets?{name}={secret}")
+        assert response.status_code == 400, name
+        assert secret not in response.text

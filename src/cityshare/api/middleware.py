@@ -70,12 +70,7 @@ class AuthenticationMiddleware:
         await self.app(scope, receive, send)
 
     async def _actor(self, scope: Scope) -> Actor:
-        raw_query: bytes = scope.get("query_string", b"")
-        lowered = raw_query.lower()
-        # Every refused name contains "token" or "api"; most queries contain neither.
-        suspicious = b"token" in lowered or b"api" in lowered
-        query = raw_query.decode("latin-1") if suspicious else ""
-        if query and any(key.lower() in TOKEN_QUERY_NAMES for key, _ in parse_qsl(query)):
+        if has_query_token(scope.get("query_string", b"")):
             raise BadRequest(
                 "Tokens are never accepted in the query string (they would end up in logs): "
                 "send 'Authorization: Bearer <token>' instead."
@@ -94,6 +89,24 @@ class AuthenticationMiddleware:
         if token is None:
             return ANONYMOUS
         return await to_thread.run_sync(authenticate_token, self.site, token)
+
+
+def has_query_token(raw_query: bytes) -> bool:
+    """Whether a query string names a token parameter, however the name is written:
+    percent-encoded (``tok%65n``), in any case, with spaces (``+``) around it, or with a
+    hyphen for the underscore (``api-key``). Names are decoded as every parser decodes
+    them (:func:`~urllib.parse.parse_qsl`) before they are compared."""
+    lowered = raw_query.lower()
+    # Every refused name contains "token" or "api" once decoded; a name can only hide
+    # them behind a "%". Most queries have none of the three and are not parsed here.
+    if b"token" not in lowered and b"api" not in lowered and b"%" not in lowered:
+        return False
+    names = (key for key, _ in parse_qsl(raw_query.decode("latin-1")))
+    return any(_token_name(name) in TOKEN_QUERY_NAMES for name in names)
+
+
+def _token_name(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
 
 
 def _bearer_token(header: str) -> str:
