@@ -42,6 +42,23 @@ class Limits(BaseSettings):
     max_sql_rows: int = Field(
         10_000, gt=0, description="Most rows a statement of the SQL endpoint returns."
     )
+    max_sql_bytes: int = Field(
+        50_000_000,
+        gt=0,
+        description="Byte budget of one SQL answer: rows past it are cut (`truncated`).",
+    )
+    max_sql_value_bytes: int = Field(
+        1024**2, gt=0, description="Longest value a SQL statement may build, in bytes."
+    )
+    sql_threads: int = Field(
+        4, gt=0, le=64, description="Threads (per process) that run SQL statements; no more run."
+    )
+    sql_per_address: int = Field(
+        2, gt=0, description="SQL statements one address may run at once without signing in."
+    )
+    sql_per_actor: int = Field(
+        4, gt=0, description="SQL statements one signed-in actor may run at once."
+    )
     max_readings_per_batch: int = Field(
         5000, gt=0, description="Most readings one signed ingest batch may carry."
     )
@@ -76,6 +93,17 @@ class Settings(BaseSettings):
     audit_reads: bool = Field(
         True, description="Record every read of data in the audit log (writes always are)."
     )
+    audit_checkpoint_seconds: float = Field(
+        900.0,
+        ge=0,
+        description="How often `cityshare serve` signs the audit log's head into the "
+        "checkpoint folder (and once at shutdown); 0: never.",
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        None,
+        description="Folder of signed audit checkpoints, outside the database; default: "
+        "DATA_DIR/audit-checkpoints.",
+    )
     limits: Limits = Field(default_factory=Limits)
     mqtt_url: str | None = Field(
         None,
@@ -88,6 +116,11 @@ class Settings(BaseSettings):
         le=65535,
         description="Most unacknowledged MQTT messages the ingest worker holds (its MQTT v5 "
         "receive-maximum); at most the broker's max_inflight_messages.",
+    )
+    mqtt_receipts: bool = Field(
+        True,
+        description="Publish a receipt for every MQTT batch, once stored or refused, to "
+        "cityshare/devices/{uid}/receipts; turn off only to measure what receipts cost.",
     )
     redis_url: str | None = Field(
         None,
@@ -194,6 +227,10 @@ class Settings(BaseSettings):
     def resolved_signing_key_file(self) -> Path:
         """The site signing key's file; created (0600) in the data folder on first use."""
         return self.signing_key_file or self.data_dir / SIGNING_KEY_FILE
+
+    def resolved_audit_checkpoint_dir(self) -> Path:
+        """The folder of signed audit checkpoints (``DATA_DIR/audit-checkpoints`` by default)."""
+        return self.audit_checkpoint_dir or self.data_dir / "audit-checkpoints"
 
 
 def split_list(value: str | None) -> list[str]:

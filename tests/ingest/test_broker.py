@@ -18,6 +18,7 @@ from cityshare.errors import CityshareError
 from cityshare.ingest.address import BadMqttUrl, BrokerAddress, parse_mqtt_url
 from cityshare.ingest.broker import (
     BrokerOptions,
+    queue_limits,
     render_acl,
     render_config,
     share_group,
@@ -44,16 +45,34 @@ UNSPECIFIED_ERROR = 128
 def test_the_acl_lets_the_workers_read_and_each_device_write_only_its_own_topic() -> None:
     text = render_acl(["ingest", "ingest-2"], "group-x", ["dev-a", "dev-b"])
     blocks = [block for block in text.split("\n\n") if not block.startswith("#")]
-    reads = (
+    rights = (
         "topic read cityshare/devices/+/readings\n"
-        "topic read $share/group-x/cityshare/devices/+/readings"
+        "topic read $share/group-x/cityshare/devices/+/readings\n"
+        "topic write cityshare/devices/+/receipts"
     )
     assert blocks == [
-        f"user ingest\n{reads}",
-        f"user ingest-2\n{reads}",
-        "user dev-a\ntopic write cityshare/devices/dev-a/readings",
-        "user dev-b\ntopic write cityshare/devices/dev-b/readings\n",
+        f"user ingest\n{rights}",
+        f"user ingest-2\n{rights}",
+        "user dev-a\ntopic write cityshare/devices/dev-a/readings\n"
+        "topic read cityshare/devices/dev-a/receipts",
+        "user dev-b\ntopic write cityshare/devices/dev-b/readings\n"
+        "topic read cityshare/devices/dev-b/receipts\n",
     ]
+
+
+def test_the_queues_are_sized_for_the_fleet_and_saved_often(tmp_path: Path) -> None:
+    messages, size = queue_limits(5000, batch_seconds=5, outage_minutes=30, batch_bytes=1500)
+    assert (messages, size) == (5000 * 30 * 60 // 5, 5000 * 30 * 60 // 5 * 1500)
+    assert queue_limits(3)[0] == 100_000  # a small fleet still rides out a long outage
+    options = BrokerOptions(max_queued_messages=messages, max_queued_bytes=size)
+    lines = render_config(tmp_path, options).splitlines()
+    for expected in (
+        "persistence true",
+        "autosave_interval 10",
+        f"max_queued_messages {messages}",
+        f"max_queued_bytes {size}",
+    ):
+        assert expected in lines
 
 
 def test_the_share_group_is_a_secret_of_the_workers() -> None:
@@ -72,7 +91,7 @@ def test_the_configuration_refuses_anonymous_clients(tmp_path: Path) -> None:
         f"acl_file {tmp_path}/acl",
         "listener 18830 192.0.2.7",
         "max_inflight_messages 1000",
-        "max_queued_messages 1000000",
+        "max_queued_messages 100000",
         "max_packet_size 4096",
         "use_username_as_clientid true",
         f"persistence_location {tmp_path}/",
@@ -141,6 +160,26 @@ def test_mqtt_config_writes_the_files_and_prints_how_to_start_mosquitto(
     reload = CliRunner().invoke(_cli(), ["mqtt-config", "--out", str(out), "--reload"])
     assert isinstance(reload.exception, CityshareError)
     assert "No running broker" in reload.exception.detail
+
+
+def test_mqtt_config_sizes_the_queues_for_the_fleet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CITYSHARE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CITYSHARE_MQTT_URL", "mqtt://ingest:pw@127.0.0.1:18999")
+    out = tmp_path / "broker"
+    sizing = ["--fleet", "2000", "--batch-seconds", "1", "--outage-minutes", "10"]
+    more = ["--batch-bytes", "1000", "--autosave-seconds", "5"]
+    result = CliRunner().invoke(_cli(), ["mqtt-config", "--out", str(out), *sizing, *more])
+    assert result.exit_code == 0, result.output
+    lines = (out / "mosquitto.conf").read_text().splitlines()
+    for expected in (
+        "max_queued_messages 1200000",
+        "max_queued_bytes 1200000000",
+        "autosave_interval 5",
+        "persistence true",
+    ):
+        assert expected in lines
 
 
 def test_mqtt_config_needs_the_worker_account(

@@ -2,8 +2,9 @@
 
 Each message is checked by :func:`cityshare.streams.ingest.prepare` (signature,
 freshness, nonce, streams, types), the good ones are stored together by
-:func:`~cityshare.streams.ingest.commit`, and every refusal is counted. Only when
-this returns may the messages be acknowledged to the broker.
+:func:`~cityshare.streams.ingest.commit`, and every refusal is counted. The result
+holds each device's receipt (:mod:`cityshare.ingest.receipts`). Only when this returns
+may the receipts be published and the messages be acknowledged to the broker.
 
 When the store is briefly unavailable (locked, restarting, unreachable) the step is
 retried with backoff until it succeeds or the worker is told to stop (then
@@ -26,6 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cityshare.errors import StoreBusy
 from cityshare.ingest.messages import Delivery, Malformed, SignedBatch, decode
+from cityshare.ingest.receipts import nonce_of, refused_receipt, stored_receipt
 from cityshare.site import Site
 from cityshare.streams.ingest import (
     Acknowledgement,
@@ -42,6 +44,7 @@ FIRST_DELAY = 0.05
 MAX_DELAY = 5.0
 
 Refusal = tuple[str | None, str]
+Receipt = tuple[str, bytes]  # (device uid, payload for its receipts topic)
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ class GroupResult:
     readings: int = 0
     duplicates: int = 0
     refusals: list[Refusal] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
 
     def refused(self) -> Counter[str]:
         """Refusals by reason."""
@@ -74,10 +78,16 @@ def process_group(site: Site, group: Sequence[Delivery], *, stop: threading.Even
         if isinstance(decoded, Malformed):
             log.debug("Malformed MQTT message on %s: %s", delivery.topic[:120], decoded.detail)
             result.refusals.append((decoded.device, "malformed"))
+            if decoded.device is not None:
+                malformed = IngestRefused(
+                    "malformed", f"The message is malformed: {decoded.detail}."
+                )
+                result.receipts.append((decoded.device, refused_receipt(None, malformed)))
         else:
             signed.append(decoded)
-    prepared, refusals = retrying(lambda: _prepare_all(site, signed), stop, "checking")
-    result.refusals.extend(refusals)
+    prepared, failed = retrying(lambda: _prepare_all(site, signed), stop, "checking")
+    for message, refusal in failed:
+        _tally_unprepared(result, message, refusal)
     outcomes = retrying(lambda: _commit_all(site, prepared), stop, "storing")
     for batch, outcome in zip(prepared, outcomes, strict=True):
         _tally(result, batch, outcome)
@@ -114,22 +124,34 @@ def is_transient(error: BaseException) -> bool:
 
 def _prepare_all(
     site: Site, signed: Sequence[SignedBatch]
-) -> tuple[list[PreparedBatch], list[Refusal]]:
+) -> tuple[list[PreparedBatch], list[tuple[SignedBatch, IngestRefused | None]]]:
+    """The batches that passed every check, and the others with their refusal (None:
+    the code failed on it, logged)."""
     prepared: list[PreparedBatch] = []
-    refusals: list[Refusal] = []
+    failed: list[tuple[SignedBatch, IngestRefused | None]] = []
     for message in signed:
         try:
             prepared.append(prepare(site, message.device, message.body, message.signature))
         except IngestRefused as refused:
-            # As HTTP ingestion does: ids that are no device are counted together.
-            device = None if refused.reason == "unknown-device" else message.device
-            refusals.append((device, refused.reason))
+            failed.append((message, refused))
         except Exception as error:
             if is_transient(error):
                 raise
             log.exception("Could not check a batch from %s", message.device)
-            refusals.append((message.device, WORKER_ERROR))
-    return prepared, refusals
+            failed.append((message, None))
+    return prepared, failed
+
+
+def _tally_unprepared(
+    result: GroupResult, message: SignedBatch, refusal: IngestRefused | None
+) -> None:
+    if refusal is None:  # no receipt: as after an HTTP 500, the device sends it again
+        result.refusals.append((message.device, WORKER_ERROR))
+        return
+    # As HTTP ingestion does: ids that are no device are counted together.
+    counted = None if refusal.reason == "unknown-device" else message.device
+    result.refusals.append((counted, refusal.reason))
+    result.receipts.append((message.device, refused_receipt(nonce_of(message.body), refusal)))
 
 
 def _commit_all(
@@ -155,13 +177,17 @@ def _tally(
 ) -> None:
     if outcome is None:
         result.refusals.append((batch.device_uid, WORKER_ERROR))
-    elif isinstance(outcome, IngestRefused):
+        return
+    if isinstance(outcome, IngestRefused):
         result.refusals.append((batch.device_uid, outcome.reason))
-    elif outcome.duplicate:
+        result.receipts.append((batch.device_uid, refused_receipt(batch.nonce, outcome)))
+        return
+    if outcome.duplicate:
         result.duplicates += 1
     else:
         result.stored += 1
         result.readings += outcome.accepted
+    result.receipts.append((batch.device_uid, stored_receipt(outcome)))
 
 
 def _count_refusals(site: Site, refusals: Sequence[Refusal], stop: threading.Event) -> None:

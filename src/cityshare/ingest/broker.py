@@ -4,8 +4,10 @@
 
     mosquitto.conf  the broker's configuration: run ``mosquitto -c FOLDER/mosquitto.conf``
     passwd          one ``user:$7$...`` line per live device, plus the ingest worker (0600)
-    acl             the worker reads every device's readings topic; a device may only
-                    write its own topic, ``cityshare/devices/{uid}/readings`` (0600)
+    acl             the workers read every device's readings topic and write every
+                    device's receipts topic; a device may only write its own readings
+                    topic and read its own receipts topic,
+                    ``cityshare/devices/{uid}/readings`` and ``…/receipts`` (0600)
     mosquitto.pid   written by the running broker; :func:`reload_broker` signals it
     mosquitto.db    the broker's persistence: messages queued for an offline worker
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import os
 import pwd
 import re
@@ -51,9 +54,14 @@ PASSWORD_FILE = "passwd"  # noqa: S105 - a file name, not a secret
 ACL_FILE = "acl"
 PID_FILE = "mosquitto.pid"
 READINGS_FILTER = "cityshare/devices/+/readings"
+RECEIPTS_FILTER = "cityshare/devices/+/receipts"
 DEFAULT_MAX_INFLIGHT = 1000
-DEFAULT_MAX_QUEUED = 1_000_000
-AUTOSAVE_SECONDS = 60
+DEFAULT_AUTOSAVE_SECONDS = 10
+# Sizing the queues for a fleet (see queue_limits).
+DEFAULT_BATCH_SECONDS = 10.0
+DEFAULT_OUTAGE_MINUTES = 60.0
+DEFAULT_BATCH_BYTES = 2048
+MIN_QUEUED = 100_000
 _HASH = re.compile(r"\$[0-9]+\$[A-Za-z0-9+/=$.]+")
 _HEADER = "# Written by cityshare (`cityshare mqtt-config`): edits here are overwritten.\n"
 
@@ -67,6 +75,16 @@ def readings_topic(uid: str) -> str:
     'cityshare/devices/dev-0a1b/readings'
     """
     return f"cityshare/devices/{uid}/readings"
+
+
+def receipts_topic(uid: str) -> str:
+    """The topic where cityshare tells device ``uid`` what became of each of its batches;
+    only that device may read it, and only the ingest workers write it.
+
+    >>> receipts_topic("dev-0a1b")
+    'cityshare/devices/dev-0a1b/receipts'
+    """
+    return f"cityshare/devices/{uid}/receipts"
 
 
 def share_group(worker_password: str) -> str:
@@ -111,9 +129,13 @@ class BrokerOptions:
     # QoS 1 messages in flight per client (and, for MQTT v5 clients, the receive-maximum
     # the broker announces). Keep CITYSHARE_MQTT_INFLIGHT at or below it.
     max_inflight_messages: int = DEFAULT_MAX_INFLIGHT
-    # Messages the broker queues for a client beyond those in flight: this is what a
-    # stopped ingest worker finds when it comes back. Past it, Mosquitto drops messages.
-    max_queued_messages: int = DEFAULT_MAX_QUEUED
+    # Messages (and bytes of them) the broker queues for a client beyond those in flight:
+    # what a stopped ingest worker finds when it comes back. Past either, Mosquitto drops
+    # new messages. See queue_limits.
+    max_queued_messages: int = MIN_QUEUED
+    max_queued_bytes: int = MIN_QUEUED * DEFAULT_BATCH_BYTES
+    # How often (seconds) the broker saves its sessions and queues to mosquitto.db.
+    autosave_seconds: int = DEFAULT_AUTOSAVE_SECONDS
     # The largest MQTT packet; a device sending more is disconnected. 0: no limit.
     max_packet_size: int = 0
     # When Mosquitto is started as root, the user it switches to (and who owns the files).
@@ -135,6 +157,24 @@ class BrokerFiles:
     def command(self) -> str:
         """The command that starts Mosquitto with these files."""
         return f"mosquitto -c {self.config}"
+
+
+def queue_limits(
+    devices: int,
+    *,
+    batch_seconds: float = DEFAULT_BATCH_SECONDS,
+    outage_minutes: float = DEFAULT_OUTAGE_MINUTES,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+) -> tuple[int, int]:
+    """``max_queued_messages`` and ``max_queued_bytes`` that hold everything ``devices``
+    devices, each sending a batch of about ``batch_bytes`` every ``batch_seconds``, send
+    while no worker takes them for ``outage_minutes`` (at least 100 000 messages).
+
+    >>> queue_limits(1000, batch_seconds=10, outage_minutes=60, batch_bytes=1000)
+    (360000, 360000000)
+    """
+    messages = max(MIN_QUEUED, math.ceil(devices * outage_minutes * 60 / batch_seconds))
+    return messages, messages * batch_bytes
 
 
 def max_packet_size_for(max_body_bytes: int) -> int:
@@ -177,13 +217,16 @@ def render_config(folder: Path, options: BrokerOptions) -> str:
         f"listener {options.port} {options.host}",
         f"max_inflight_messages {options.max_inflight_messages}",
         f"max_queued_messages {options.max_queued_messages}",
+        f"max_queued_bytes {options.max_queued_bytes}",
         "queue_qos0_messages false",
         *([f"max_packet_size {options.max_packet_size}"] if options.max_packet_size else []),
         # A client's id is its user name: nobody can take over another's session.
         "use_username_as_clientid true",
         "persistence true",
         f"persistence_location {folder}/",
-        f"autosave_interval {AUTOSAVE_SECONDS}",
+        # Saved every autosave_interval seconds and at a clean stop; a crash loses what
+        # came since the last save: devices resend whatever got no receipt.
+        f"autosave_interval {options.autosave_seconds}",
         f"pid_file {folder / PID_FILE}",
         "set_tcp_nodelay true",
         "log_dest stderr",
@@ -202,12 +245,19 @@ def render_passwd(accounts: Iterable[BrokerAccount]) -> str:
 
 
 def render_acl(workers: Sequence[str], group: str, device_uids: Iterable[str]) -> str:
-    """The text of the ACL file: the workers read all readings; each device writes its own."""
-    reads = f"topic read {READINGS_FILTER}\ntopic read {shared_readings_filter(group)}"
+    """The text of the ACL file: the workers read all readings and write all receipts;
+    each device writes its own readings and reads its own receipts."""
+    rights = (
+        f"topic read {READINGS_FILTER}\ntopic read {shared_readings_filter(group)}\n"
+        f"topic write {RECEIPTS_FILTER}"
+    )
     blocks = [
         _HEADER.removesuffix("\n"),
-        *(f"user {worker}\n{reads}" for worker in workers),
-        *(f"user {uid}\ntopic write {readings_topic(uid)}" for uid in device_uids),
+        *(f"user {worker}\n{rights}" for worker in workers),
+        *(
+            f"user {uid}\ntopic write {readings_topic(uid)}\ntopic read {receipts_topic(uid)}"
+            for uid in device_uids
+        ),
     ]
     return "\n\n".join(blocks) + "\n"
 

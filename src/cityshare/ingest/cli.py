@@ -18,11 +18,16 @@ from cityshare.config import Settings, load_settings
 from cityshare.errors import CityshareError
 from cityshare.ingest.address import parse_mqtt_url
 from cityshare.ingest.broker import (
+    DEFAULT_AUTOSAVE_SECONDS,
+    DEFAULT_BATCH_BYTES,
+    DEFAULT_BATCH_SECONDS,
     DEFAULT_MAX_INFLIGHT,
-    DEFAULT_MAX_QUEUED,
+    DEFAULT_OUTAGE_MINUTES,
     BrokerOptions,
     broker_pid,
+    device_accounts,
     max_packet_size_for,
+    queue_limits,
     reload_broker,
     write_broker_files,
 )
@@ -53,9 +58,36 @@ def mqtt_config(
     max_inflight: Annotated[
         int, typer.Option(min=1, max=65535, help="QoS 1 messages in flight per client.")
     ] = DEFAULT_MAX_INFLIGHT,
+    fleet: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Devices to size the queues for (default: the live devices registered)."
+        ),
+    ] = None,
+    batch_seconds: Annotated[
+        float, typer.Option(min=0.01, help="Seconds between two batches of one device.")
+    ] = DEFAULT_BATCH_SECONDS,
+    outage_minutes: Annotated[
+        float, typer.Option(min=1, help="Minutes without a worker the queues must ride out.")
+    ] = DEFAULT_OUTAGE_MINUTES,
+    batch_bytes: Annotated[
+        int, typer.Option(min=64, help="Typical size of one MQTT message, in bytes.")
+    ] = DEFAULT_BATCH_BYTES,
     max_queued: Annotated[
-        int, typer.Option(min=1, help="Messages queued per client beyond those in flight.")
-    ] = DEFAULT_MAX_QUEUED,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Messages queued per client beyond those in flight "
+            "(default: from the fleet's size, at least 100 000).",
+        ),
+    ] = None,
+    max_queued_bytes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Bytes queued per client (default: max-queued × batch-bytes)."),
+    ] = None,
+    autosave_seconds: Annotated[
+        int, typer.Option(min=1, help="Seconds between two saves of the broker's queues.")
+    ] = DEFAULT_AUTOSAVE_SECONDS,
     workers: Annotated[
         int,
         typer.Option(
@@ -78,22 +110,38 @@ def mqtt_config(
             "account on it, as in mqtt://cityshare-ingest:PASSWORD@127.0.0.1:1883."
         )
     address = parse_mqtt_url(settings.mqtt_url)
-    options = BrokerOptions(
-        host=host or address.host,
-        port=port or address.port,
-        max_inflight_messages=max_inflight,
-        max_queued_messages=max_queued,
-        max_packet_size=max_packet_size_for(settings.limits.max_json_body_bytes),
-        run_as=user,
-        workers=workers,
-    )
     site = Site.open(settings)
     try:
+        if fleet is None:
+            with site.engine.connect() as connection:
+                fleet = max(1, len(device_accounts(connection)))
+        messages = (
+            max_queued
+            or queue_limits(
+                fleet,
+                batch_seconds=batch_seconds,
+                outage_minutes=outage_minutes,
+                batch_bytes=batch_bytes,
+            )[0]
+        )
+        options = BrokerOptions(
+            host=host or address.host,
+            port=port or address.port,
+            max_inflight_messages=max_inflight,
+            max_queued_messages=messages,
+            max_queued_bytes=max_queued_bytes or messages * batch_bytes,
+            autosave_seconds=autosave_seconds,
+            max_packet_size=max_packet_size_for(settings.limits.max_json_body_bytes),
+            run_as=user,
+            workers=workers,
+        )
         files = write_broker_files(site, out, address, options)
     finally:
         site.close()
     console.print(
-        f"Wrote {files.config.name}, passwd and acl ({files.devices} devices) in {files.folder}"
+        f"Wrote {files.config.name}, passwd and acl ({files.devices} devices) in {files.folder}; "
+        f"queues of {options.max_queued_messages:,} messages / "
+        f"{options.max_queued_bytes:,} bytes per client (a fleet of {fleet})"
     )
     if reload:
         _reload(files.folder)

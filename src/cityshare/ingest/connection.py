@@ -39,6 +39,9 @@ from cityshare.ingest.messages import Delivery
 # worker is away. MQTT v5 caps it at 2**32 - 1 seconds, which means "never expires".
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
 KEEPALIVE_SECONDS = 30
+# After losing the broker, try again every second: messages a restarted broker takes
+# before the worker is back are only queued for it once its session is restored.
+RECONNECT_SECONDS = 1
 MAX_RECEIVE_MAXIMUM = 65_535
 
 log = logging.getLogger(__name__)
@@ -124,7 +127,9 @@ def create_client(
     client.username_pw_set(address.username, address.password)
     if address.tls:
         client.tls_set()
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.reconnect_delay_set(min_delay=RECONNECT_SECONDS, max_delay=RECONNECT_SECONDS)
+    # Receipts the worker publishes in flight at once (the rest wait in paho's queue).
+    client.max_inflight_messages_set(max(1, min(receive_maximum, MAX_RECEIVE_MAXIMUM)))
     client.user_data_set(_Handlers(inbox, topic, receive_maximum))
     client.on_pre_connect = _on_pre_connect
     client.on_connect = _on_connect

@@ -5,7 +5,12 @@ The loop, in one thread::
     take a group of messages (up to half the in-flight window, or what came in a few ms)
     → check each as HTTP ingestion does, store the good ones in ONE transaction,
       count the refused ones                          (cityshare.ingest.batches)
+    → publish each device's receipt (QoS 1)           (cityshare.ingest.receipts)
     → acknowledge every message of the group to the broker, in order
+
+A receipt is the device's end-to-end acknowledgement: a PUBACK only says the broker
+has the message, and a broker that crashes loses what it had not yet handed over.
+Devices keep each batch until its receipt arrives and resend it unchanged otherwise.
 
 A message is acknowledged only after its readings are committed, so a worker killed
 at any moment loses nothing: the broker sends every unacknowledged message again, and
@@ -34,7 +39,7 @@ from cityshare.errors import CityshareError
 from cityshare.ingest import connection
 from cityshare.ingest.address import BrokerAddress, parse_mqtt_url
 from cityshare.ingest.batches import WORKER_ERROR, GroupResult, Stopped, process_group
-from cityshare.ingest.broker import share_group, shared_readings_filter
+from cityshare.ingest.broker import receipts_topic, share_group, shared_readings_filter
 from cityshare.ingest.messages import Delivery, device_of
 from cityshare.site import Site
 
@@ -52,6 +57,8 @@ class WorkerOptions:
     address: BrokerAddress
     inflight: int = 1000
     linger_seconds: float = LINGER_SECONDS
+    # Publish a receipt per batch to the device's receipts topic (off only to measure).
+    receipts: bool = True
 
     @property
     def client_id(self) -> str:
@@ -66,7 +73,8 @@ class WorkerOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerOptions:
-        """Options from ``CITYSHARE_MQTT_URL`` and ``CITYSHARE_MQTT_INFLIGHT``."""
+        """Options from ``CITYSHARE_MQTT_URL``, ``CITYSHARE_MQTT_INFLIGHT`` and
+        ``CITYSHARE_MQTT_RECEIPTS``."""
         if not settings.mqtt_url:
             raise CityshareError(
                 "Set CITYSHARE_MQTT_URL to the broker and the ingest worker's account, as in "
@@ -75,6 +83,7 @@ class WorkerOptions:
         return cls(
             address=parse_mqtt_url(settings.mqtt_url),
             inflight=settings.mqtt_inflight,
+            receipts=settings.mqtt_receipts,
         )
 
 
@@ -87,11 +96,13 @@ class WorkerStats:
     readings: int = 0
     duplicates: int = 0
     acknowledged: int = 0
+    receipts: int = 0
     refused: Counter[str] = field(default_factory=Counter)
 
-    def add(self, size: int, result: GroupResult, acknowledged: int) -> None:
+    def add(self, size: int, result: GroupResult, acknowledged: int, receipts: int) -> None:
         """Count a processed group."""
         self.messages += size
+        self.receipts += receipts
         self.stored += result.stored
         self.readings += result.readings
         self.duplicates += result.duplicates
@@ -156,7 +167,8 @@ class IngestWorker:
         return max(1, min(self.options.inflight, self.inbox.broker_limit) // 2)
 
     def _handle(self, client: Client, group: list[Delivery], stop: threading.Event) -> bool:
-        """Store and acknowledge one group; False when told to stop before it was stored."""
+        """Store one group, publish its receipts and acknowledge it; False when told to
+        stop before it was stored."""
         try:
             result = process_group(self.site, group, stop=stop)
         except Stopped:
@@ -166,15 +178,24 @@ class IngestWorker:
             # keeps the stream flowing; the log says what happened.
             log.exception("Dropped a group of %d MQTT messages after an error", len(group))
             result = GroupResult(refusals=[(device_of(d.topic), WORKER_ERROR) for d in group])
-        self.stats.add(len(group), result, self.inbox.acknowledge(client, group))
+        receipts = self._publish_receipts(client, result) if self.options.receipts else 0
+        self.stats.add(len(group), result, self.inbox.acknowledge(client, group), receipts)
         return True
+
+    def _publish_receipts(self, client: Client, result: GroupResult) -> int:
+        """Queue each receipt with QoS 1; paho sends it now, or once it has reconnected.
+        A receipt lost with the broker costs one resend: its batch is already stored."""
+        for device, payload in result.receipts:
+            client.publish(receipts_topic(device), payload, qos=1)
+        return len(result.receipts)
 
     def _summary(self) -> str:
         stats = self.stats
         refused = ", ".join(f"{reason} {count}" for reason, count in sorted(stats.refused.items()))
         return (
             f"{stats.messages} messages, {stats.stored} batches stored ({stats.readings} "
-            f"readings), {stats.duplicates} duplicates, refused: {refused or 'none'}"
+            f"readings), {stats.duplicates} duplicates, {stats.receipts} receipts, "
+            f"refused: {refused or 'none'}"
         )
 
 
