@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from cityshare.audit.writer import AuditWriter
+    from cityshare.query.sql.pool import SqlPool
     from cityshare.ratelimit import TokenBucketLimiter
     from cityshare.streams.committer import GroupCommitter
     from cityshare.streams.senders import Sender
@@ -34,19 +35,21 @@ INGEST_SENDERS = 10_000
 INLINE_QUERY_SECONDS = 0.02
 
 
-class VersionTableCache(LruCache[str, VersionTable]):
-    """Built :class:`VersionTable` objects by table name.
+class VersionTableCache(LruCache[tuple[str, datetime], VersionTable]):
+    """Built :class:`VersionTable` objects by table name and the version's creation time.
 
     Versions never change once published, so a cached table stays true; reusing the
-    same Table object also lets SQLAlchemy reuse its compiled SQL.
+    same Table object also lets SQLAlchemy reuse its compiled SQL. The name alone is not
+    enough: SQLite gives a deleted dataset's id to the next one, and with it the names
+    of its versions' tables.
     """
 
     def __init__(self, capacity: int = 512) -> None:
         super().__init__(capacity)
 
-    def remember(self, table: VersionTable) -> VersionTable:
-        """Remember ``table`` under its name and return it."""
-        return self.put(table.table.name, table)
+    def remember(self, created_at: datetime, table: VersionTable) -> VersionTable:
+        """Remember ``table`` of the version created at ``created_at`` and return it."""
+        return self.put((table.table.name, created_at), table)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,13 @@ class Site:
         return AuditWriter(self)
 
     @cached_property
+    def sql_pool(self) -> SqlPool:
+        """The threads that run SQL statements, with caps per actor and address."""
+        from cityshare.query.sql.pool import SqlPool
+
+        return SqlPool(self.settings.limits)
+
+    @cached_property
     def rate_limiter(self) -> TokenBucketLimiter:
         """Token buckets for rate limits: in Redis when ``redis_url`` is set (shared by
         every process), else in this process. ``rate_limiter.hit(key, rate=, burst=)``."""
@@ -150,6 +160,9 @@ class Site:
         limiter = self.__dict__.pop("rate_limiter", None)
         if limiter is not None:
             limiter.close()
+        sql_pool = self.__dict__.pop("sql_pool", None)
+        if sql_pool is not None:
+            sql_pool.shutdown()
         self.engine.dispose()
 
 

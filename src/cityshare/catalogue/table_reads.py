@@ -7,12 +7,16 @@ here, so every read of table data is checked, limited and audited the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import dataclasses
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.exc import OperationalError
 
 from cityshare.access import Actor
@@ -20,8 +24,11 @@ from cityshare.audit.events import data_read
 from cityshare.catalogue.versions import OpenVersion, open_version
 from cityshare.errors import BadRequest, QueryTimeout
 from cityshare.query import QueryPlan, plan_query, run_json
+from cityshare.sharing.view import ReadView
 from cityshare.site import Site
 from cityshare.storage.engine import is_time_limit_error
+
+_PLAIN = (str, int, float, bool, date, datetime, time, Decimal, type(None))
 
 
 def plan_read(
@@ -98,6 +105,41 @@ def audit_read(
             grant=opened.grant_id,
         )
     )
+
+
+def view_key(view: ReadView) -> tuple[object, ...]:
+    """A cache key for answers derived from ``view``: everything that shapes what its
+    reader gets (the version's table, every field with its type and pseudonym key, the
+    geometry, the row bounds, the grant). Every cache of answers computed for a reader
+    keys by this, so an attribute added to a view later is part of the key unasked.
+
+    The version's Table object stands for the version itself (the key holds it, so it
+    is never another version's); a pseudonym key is kept only as its digest.
+
+    >>> view_key(opened.view) == view_key(open_version(site, other, name, None).view)
+    """
+    return ("view", _frozen(view))
+
+
+def _frozen(value: object) -> object:
+    """``value`` as a hashable key, every dataclass field included; TypeError for a kind
+    of value not provided for (fail closed rather than leave a part out)."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, bytes):
+        return ("sha256", hashlib.sha256(value).hexdigest())
+    if isinstance(value, Table):
+        return value  # by identity: one object per version (see versions.open_version)
+    if isinstance(value, tuple | list):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, frozenset | set):
+        return frozenset(_frozen(item) for item in value)
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(key), _frozen(item)) for key, item in value.items()))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        parts = (_frozen(getattr(value, part.name)) for part in dataclasses.fields(value))
+        return (type(value).__qualname__, *parts)
+    raise TypeError(f"No cache key for a {type(value).__name__}")
 
 
 def version_number(params: Sequence[tuple[str, str]]) -> int | None:

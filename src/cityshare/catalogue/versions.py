@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from cityshare.catalogue.datasets import (
 from cityshare.catalogue.rows import as_dict
 from cityshare.catalogue.search_index import reindex_dataset
 from cityshare.errors import Conflict, NotFound
-from cityshare.sharing.classes import stricter_from_schema
+from cityshare.sharing.classes import carried_classes, stricter_from_schema
 from cityshare.sharing.view import ReadView, read_view, visible_schema
 from cityshare.site import Site, utcnow
 from cityshare.storage.schema import dataset_versions, datasets
@@ -58,6 +59,7 @@ def publish_version(
     source_name: str | None = None,
     progress: Callable[[int], None] | None = None,
     based_on: int | None = None,
+    carry_classes: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Load ``source`` as the dataset's new current version, all or nothing.
 
@@ -65,6 +67,9 @@ def publish_version(
     leaves the previous version current and intact. ``based_on`` is the version the
     file was computed from, if any: when another version became current meanwhile, the
     upload is refused (Conflict) instead of silently dropping that version's changes.
+    ``carry_classes`` is the publisher's decision on classified columns the new file
+    lacks (see :func:`~cityshare.sharing.classes.carried_classes`); without one for each,
+    the upload is refused.
     """
     byte_size, digest = _file_digest(source)
     with site.writer.begin() as connection:
@@ -100,7 +105,7 @@ def publish_version(
             )
         )
         changes: dict[str, Any] = {"current_version": number, "modified_at": now}
-        classes = stricter_from_schema(row.column_classes, schema or {})
+        classes = _classes_after(connection, row, loaded.schema, schema, carry_classes)
         if classes is not None:
             changes["column_classes"] = classes
         connection.execute(update(datasets).where(datasets.c.id == row.id).values(changes))
@@ -111,7 +116,12 @@ def publish_version(
             "dataset.upload",
             dataset_id=row.id,
             dataset=name,
-            detail={"version": number, "rows": loaded.row_count, "sha256": digest},
+            detail={
+                "version": number,
+                "rows": loaded.row_count,
+                "sha256": digest,
+                **({"carry_classes": dict(carry_classes)} if carry_classes else {}),
+            },
         )
         return _version_summary(connection, row.id, number)
 
@@ -160,7 +170,8 @@ def open_version(
     if row.table_name is None:
         _wanted_number(row, number)  # explains a dataset without data
         raise NotFound(f"Dataset {name!r} has no version {number}.")
-    table = site.version_tables.get(row.table_name) or _load_table(site, connection, row.table_name)
+    cached = site.version_tables.get((row.table_name, row.created_at))
+    table = cached or _load_table(site, connection, row.table_name, row.created_at)
     resource = dataset_resource(row)
     view = read_view(actor, resource, table, row.column_classes, site.secret_key)
     return OpenVersion(
@@ -180,6 +191,7 @@ def _open_statement(wanted_number: Any) -> Select[Any]:
             datasets.c.column_classes,
             dataset_versions.c.number,
             dataset_versions.c.table_name,
+            dataset_versions.c.created_at,
         )
         .outerjoin(
             dataset_versions,
@@ -194,11 +206,13 @@ _OPEN_CURRENT = _open_statement(datasets.c.current_version)
 _OPEN_NUMBERED = _open_statement(bindparam("number"))
 
 
-def _load_table(site: Site, connection: Connection, table_name: str) -> VersionTable:
+def _load_table(
+    site: Site, connection: Connection, table_name: str, created_at: datetime
+) -> VersionTable:
     schema = connection.execute(
         select(dataset_versions.c.schema).where(dataset_versions.c.table_name == table_name)
     ).scalar_one()
-    return site.version_tables.remember(version_table(table_name, schema))
+    return site.version_tables.remember(created_at, version_table(table_name, schema))
 
 
 def _wanted_number(row: Any, number: int | None) -> int:
@@ -224,6 +238,38 @@ def _version_summary(
     if row is None:
         raise NotFound(f"No version {number} of this dataset.")
     return as_dict(row)
+
+
+def _classes_after(
+    connection: Connection,
+    row: Any,
+    loaded: Mapping[str, Any],
+    declared: Mapping[str, Any] | None,
+    carry: Mapping[str, str | None] | None,
+) -> dict[str, str] | None:
+    """The dataset's classes with the new version (None: unchanged): classified columns
+    it lacks carried as the publisher decided, then raised by the uploaded schema."""
+    before = _field_names(_current_schema(connection, row))
+    carried = carried_classes(row.column_classes, before, _field_names(loaded), carry)
+    current = row.column_classes if carried is None else carried
+    raised = stricter_from_schema(current, declared or {})
+    return raised if raised is not None else carried
+
+
+def _current_schema(connection: Connection, row: Any) -> Mapping[str, Any]:
+    if row.current_version is None:
+        return {}
+    schema = connection.execute(
+        select(dataset_versions.c.schema).where(
+            dataset_versions.c.dataset_id == row.id,
+            dataset_versions.c.number == row.current_version,
+        )
+    ).scalar_one()
+    return dict(schema or {})
+
+
+def _field_names(schema: Mapping[str, Any]) -> list[str]:
+    return [str(spec.get("name")) for spec in schema.get("fields", []) if isinstance(spec, dict)]
 
 
 def _lock_dataset(connection: Connection, dataset_id: int) -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cityshare.access import Actor
-from cityshare.catalogue.table_reads import audit_read, read_json
+from cityshare.catalogue.table_reads import audit_read, read_json, view_key
 from cityshare.catalogue.versions import open_version
 from cityshare.errors import NotFound
 from cityshare.site import Site
@@ -71,39 +71,49 @@ def chart_plan(
 def table_chart(site: Site, actor: Actor, name: str, schema: dict[str, Any]) -> Chart:
     """The chart of a table's current version (NotFound when it has none).
 
-    A version never changes, so its chart is drawn once per reader's view (the columns
-    and rows a grant bounds) and kept in ``site.figures``: drawing it reads the whole
-    table (a second on a million rows). Reading it from there is still a read of the
-    data, recorded in the access log like the first.
+    A version never changes, so its chart is drawn once per reader's view and kept in
+    ``site.figures``, keyed by :func:`~cityshare.catalogue.table_reads.view_key`: the
+    version, the fields with their types and pseudonym keys, the row bounds and the
+    grant — never another reader's. Drawing it reads the whole table (a second on a
+    million rows); reading it from there is still a read of the data, recorded in the
+    access log like the first.
     """
     plan = chart_plan(schema.get("fields") or [], schema)
     if plan is None:
         raise NotFound(f"Dataset {name!r} has nothing to chart.")
     opened = open_version(site, actor, name, None)  # may this actor read the data at all?
-    view = opened.view
-    key = ("chart", view.table.table.name, tuple(f.name for f in view.table.fields),
-           repr(view.bounds), plan)  # fmt: skip
+    key = ("chart", plan, view_key(opened.view))
     drawn = site.figures.get(key)
     if isinstance(drawn, Chart):
         audit_read(site, actor, opened, "chart", None, "svg")
         return drawn
-    chart = _draw_table_chart(site, actor, name, plan)
+    # Drawn from the very version the key names, even if another is published meanwhile.
+    chart = _draw_table_chart(site, actor, name, plan, ("_version", str(opened.number)))
     site.figures.put(key, chart)
     return chart
 
 
-def _draw_table_chart(site: Site, actor: Actor, name: str, plan: ChartPlan) -> Chart:
+def _draw_table_chart(
+    site: Site, actor: Actor, name: str, plan: ChartPlan, version: tuple[str, str]
+) -> Chart:
     if plan.kind == "bars":
         body = read_json(
             site,
             actor,
             name,
-            [("_group", plan.column), ("_agg", "count"), ("_sort", "-count"), ("_limit", "20")],
+            [
+                ("_group", plan.column),
+                ("_agg", "count"),
+                ("_sort", "-count"),
+                ("_limit", "20"),
+                version,
+            ],
         )
         counts = [(str(group[plan.column]), float(group["count"])) for group in body["groups"]]
         return bar_chart(plan.title, counts)
     assert plan.value is not None
-    return line_chart(plan.title, _time_series(site, actor, name, plan.column, plan.value))
+    series = _time_series(site, actor, name, plan.column, plan.value, version)
+    return line_chart(plan.title, series)
 
 
 def stream_chart(site: Site, actor: Actor, name: str, stream_id: int) -> Chart:
@@ -167,15 +177,14 @@ def sensor_map(site: Site, actor: Actor, name: str) -> PointMap:
 
 
 def _time_series(
-    site: Site, actor: Actor, name: str, time: str, value: str
+    site: Site, actor: Actor, name: str, time: str, value: str, version: tuple[str, str]
 ) -> list[tuple[datetime, float]]:
     # One aggregate each: SQLite answers a lone min() or max() from an index in one step,
     # but scans the whole index for both together.
     low, high = (
-        (read_json(site, actor, name, [("_agg", f"{edge}:{time}"), ("_limit", "1")])["groups"]
-         or [{}])[0].get(f"{edge}:{time}")
-        for edge in ("min", "max")
-    )  # fmt: skip
+        _single(read_json(site, actor, name, [("_agg", key), ("_limit", "1"), version]), key)
+        for key in (f"min:{time}", f"max:{time}")
+    )
     if low is None or high is None:
         return []
     seconds = (_moment(high) - _moment(low)).total_seconds()
@@ -184,13 +193,18 @@ def _time_series(
         site,
         actor,
         name,
-        [("_bucket", f"{time}:{size}"), ("_agg", f"avg:{value}"), ("_limit", "1000")],
+        [("_bucket", f"{time}:{size}"), ("_agg", f"avg:{value}"), ("_limit", "1000"), version],
     )
     return [
         (_moment(group[time]), float(group[f"avg:{value}"]))
         for group in body["groups"]
         if group.get(time) is not None and group.get(f"avg:{value}") is not None
     ]
+
+
+def _single(body: dict[str, Any], key: str) -> Any:
+    """The one aggregate ``key`` of an ungrouped answer (None when there is none)."""
+    return (body["groups"] or [{}])[0].get(key)
 
 
 def _spot(row: dict[str, Any], columns: list[str]) -> tuple[float, float] | None:
