@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityshare.access import ANONYMOUS, Actor
 from cityshare.api.ckan.envelope import UPLOAD_ACTIONS, is_ckan_path
+from cityshare.api.ratelimit import FailedAuthentication
 from cityshare.api.responses import problem_response
 from cityshare.audit.events import refused
 from cityshare.catalogue.tokens import authenticate_token
@@ -46,28 +47,41 @@ class AuthenticationMiddleware:
     def __init__(self, app: ASGIApp, site: Site) -> None:
         self.app = app
         self.site = site
+        self.failures = FailedAuthentication(site)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        throttled = self.failures.throttled(scope) if _has_credentials(scope) else None
+        if throttled is not None:  # too many failures from this address: not even checked
+            await self._refuse(throttled, scope, receive, send)
+            return
         try:
             actor = await self._actor(scope)
         except CityshareError as error:
-            path = str(scope.get("path", ""))
-            self.site.audit_writer.submit(
-                refused(
-                    ANONYMOUS,
-                    method=str(scope.get("method", "")),
-                    path=path,
-                    status=error.status,
-                    reason=error.detail,
-                )
-            )
-            await problem_response(error, path)(scope, receive, send)
+            await self._refuse(await self.failures.failed(scope) or error, scope, receive, send)
             return
         scope.setdefault("state", {})["actor"] = actor
         await self.app(scope, receive, send)
+
+    async def _refuse(
+        self, error: CityshareError, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Answer ``error``, recording it (repeats are counted: cityshare.audit.refusals)."""
+        path = str(scope.get("path", ""))
+        client = scope.get("client")
+        self.site.audit_writer.submit(
+            refused(
+                ANONYMOUS,
+                method=str(scope.get("method", "")),
+                path=path,
+                status=error.status,
+                reason=error.detail,
+                address=str(client[0]) if client else "",
+            )
+        )
+        await problem_response(error, path)(scope, receive, send)
 
     async def _actor(self, scope: Scope) -> Actor:
         if has_query_token(scope.get("query_string", b"")):
@@ -107,6 +121,10 @@ def has_query_token(raw_query: bytes) -> bool:
 
 def _token_name(name: str) -> str:
     return name.strip().lower().replace("-", "_")
+
+
+def _has_credentials(scope: Scope) -> bool:
+    return any(name in (b"authorization", b"x-ckan-api-key") for name, _ in scope["headers"])
 
 
 def _bearer_token(header: str) -> str:

@@ -9,6 +9,12 @@ It runs after authentication and reads the actor from ``scope["state"]["actor"]`
   routes under ``/api/v1/auth/``, which take a username and password in their body) spends
   from a much smaller bucket of its client address, whoever sends it.
 
+A request whose credentials are refused (a bad or revoked token, a malformed header)
+spends from its client address's sign-in bucket too (:class:`FailedAuthentication`, which
+authentication calls): once that is empty, every request of the address that carries
+credentials is answered 429 before its token is even looked at, so tokens cannot be tried
+faster than passwords.
+
 Addresses in ``CITYSHARE_RATE_LIMIT_EXEMPT`` are never limited per address. A request
 over its limit gets ``429`` problem+json with ``Retry-After``; every limited answer
 carries ``RateLimit-Limit`` and ``RateLimit-Remaining``.
@@ -17,6 +23,9 @@ carries ``RateLimit-Limit`` and ``RateLimit-Remaining``.
 from __future__ import annotations
 
 import ipaddress
+import math
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -140,14 +149,78 @@ class RateLimitMiddleware:
         return None if address is None else (f"address:{address}", rules.address)
 
     def _address(self, scope: Scope) -> str | None:
-        """The client's address as a bucket name; None when it is exempt or unknown."""
-        client = scope.get("client")
-        if not client:
-            return None  # a Unix socket: only local processes reach it
-        host = str(client[0])
-        if host in self.exempt:
+        return bucket_address(scope, self.exempt)
+
+
+MAX_BLOCKED = 10_000  # addresses one process remembers as throttled
+
+
+class FailedAuthentication:
+    """Failed authentications per client address, in the sign-in bucket's size
+    (``CITYSHARE_RATE_LIMIT_SIGN_IN_*``; its own bucket, ``auth-failure:ADDRESS``).
+
+    Each failure spends one token; when none is left, the failure is answered 429 and
+    the address is remembered as throttled until a token is back, so its next requests
+    with credentials are answered 429 without checking them (each process learns it from
+    its own first refused failure: with Redis, one more check per process and window).
+    """
+
+    def __init__(self, site: Site) -> None:
+        self.limiter: TokenBucketLimiter = site.rate_limiter
+        self.rule = Rules.from_settings(site.settings).sign_in
+        self.exempt = Exemptions(split_list(site.settings.rate_limit_exempt))
+        self._blocked: OrderedDict[str, float] = OrderedDict()  # address: until (monotonic)
+
+    def throttled(self, scope: Scope) -> TooManyRequests | None:
+        """The 429 for a request with credentials from an address still throttled."""
+        if not self._blocked:
             return None
-        return _network_of(host) if ":" in host else host
+        address = bucket_address(scope, self.exempt)
+        if address is None or address not in self._blocked:
+            return None
+        wait = self._blocked[address] - time.monotonic()
+        if wait <= 0:
+            del self._blocked[address]
+            return None
+        return self._error(wait)
+
+    async def failed(self, scope: Scope) -> TooManyRequests | None:
+        """Count one failure of the request's address; the 429 when it was one too many."""
+        address = bucket_address(scope, self.exempt)
+        if address is None or not self.rule.active:
+            return None
+        decision = await self.limiter.ahit(
+            f"auth-failure:{address}", self.rule.rate, self.rule.burst
+        )
+        if decision.allowed:
+            return None
+        self._blocked[address] = time.monotonic() + decision.retry_after
+        self._blocked.move_to_end(address)
+        while len(self._blocked) > MAX_BLOCKED:
+            self._blocked.popitem(last=False)
+        return self._error(decision.retry_after)
+
+    def _error(self, wait: float) -> TooManyRequests:
+        seconds = max(1, math.ceil(wait))
+        rule = self.rule
+        return TooManyRequests(
+            f"Too many failed authentications from your address: at most {rule.burst}, "
+            f"then {rule.rate * 60:g} a minute. Try again in {seconds} second"
+            f"{'s' if seconds != 1 else ''}.",
+            retry_after=seconds,
+        )
+
+
+def bucket_address(scope: Scope, exempt: Exemptions) -> str | None:
+    """The client's address as a bucket name (an IPv6 address's /64); None when it is
+    exempt or unknown."""
+    client = scope.get("client")
+    if not client:
+        return None  # a Unix socket: only local processes reach it
+    host = str(client[0])
+    if host in exempt:
+        return None
+    return _network_of(host) if ":" in host else host
 
 
 def _network_of(host: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cityshare.access import Actor
 from cityshare.audit.log import Event
+from cityshare.audit.refusals import REFUSED
 
 MAX_QUERY_CHARS = 2000
 
@@ -41,12 +42,25 @@ def data_read(
     )
 
 
-def refused(actor: Actor, *, method: str, path: str, status: int, reason: str) -> Event:
-    """A request the access policy or authentication turned away."""
+def refused(
+    actor: Actor,
+    *,
+    method: str,
+    path: str,
+    status: int,
+    reason: str,
+    address: str | None = None,
+) -> Event:
+    """A request the access policy or authentication turned away (from the client
+    ``address``, when the refusal concerns credentials). Repeats are counted, not each
+    appended (:mod:`cityshare.audit.refusals`)."""
+    detail: dict[str, object] = {"status": status, "reason": reason[:200]}
+    if address is not None:
+        detail["address"] = address
     return Event(
-        "access.refused",
+        REFUSED,
         actor,
         outcome="hidden" if status == 404 else "deny",
         resource={"method": method, "path": path[:500]},
-        detail={"status": status, "reason": reason[:200]},
+        detail=detail,
     )

@@ -4,7 +4,8 @@ Writes are audited inside their own transaction (:func:`cityshare.audit.log.audi
 Reads and refused requests happen far more often and change nothing, so a request only
 queues its event; one thread per process appends everything queued in one transaction,
 a few times a second. :meth:`AuditWriter.close` appends what is left before the process
-ends.
+ends. Repeated refusals are counted rather than appended one by one
+(:mod:`cityshare.audit.refusals`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from dataclasses import replace
 
 from cityshare.audit.log import Event, record
+from cityshare.audit.refusals import REFUSED, RefusalTally
 from cityshare.background import BatchingThread
 from cityshare.site import Site, utcnow
 
@@ -30,10 +32,21 @@ class AuditWriter(BatchingThread[Event]):
     def __init__(self, site: Site) -> None:
         super().__init__("audit-writer", max_batch=MAX_BATCH, linger=LINGER_SECONDS)
         self._site = site
+        self._refusals = RefusalTally(self.put)
 
     def submit(self, event: Event) -> None:
-        """Queue ``event`` (stamped now) for the chain; returns at once."""
-        self.put(event if event.at is not None else replace(event, at=utcnow()))
+        """Queue ``event`` (stamped now) for the chain; returns at once. A refusal is
+        queued only when it is the first of its kind for a while; repeats are counted."""
+        stamped = event if event.at is not None else replace(event, at=utcnow())
+        if stamped.action == REFUSED:
+            self._refusals.add(stamped)
+        else:
+            self.put(stamped)
+
+    def close(self, timeout: float = 60) -> None:
+        """Append the refusals still counted and everything queued, then stop."""
+        self._refusals.flush()
+        super().close(timeout)
 
     def submit_read(self, event: Event) -> None:
         """Queue the event of a read, unless the site records no reads."""
