@@ -48,16 +48,29 @@ def pick_grant(
     grants: Iterable[GrantTerms], dataset_id: int, permission: str = "read"
 ) -> GrantTerms | None:
     """The grant a request on ``dataset_id`` runs under: a live grant with ``permission``,
-    one made to the user before one made to their organisation, the newest first."""
+    one made to the user before one made to their organisation, the newest first.
+
+    No grant writes for a reader of pseudonyms: who reads a dataset's values as
+    pseudonyms under any live grant cannot write it, or they would write chosen values
+    and read back their pseudonyms (see :func:`reads_pseudonyms`).
+    """
     now = _utcnow()
-    candidates = [
-        grant
-        for grant in grants
-        if grant.dataset_id == dataset_id and grant.allows(permission, now)
-    ]
+    live = [grant for grant in grants if grant.dataset_id == dataset_id and grant.is_live(now)]
+    if permission == "write" and reads_pseudonyms(live, dataset_id):
+        return None
+    candidates = [grant for grant in live if permission in grant.permissions]
     if not candidates:
         return None
     return max(candidates, key=lambda grant: (grant.to_user, grant.id))
+
+
+def reads_pseudonyms(grants: Iterable[GrantTerms], dataset_id: int) -> bool:
+    """Whether some live grant of ``grants`` delivers columns of ``dataset_id`` as pseudonyms."""
+    now = _utcnow()
+    return any(
+        grant.dataset_id == dataset_id and grant.pseudonymised and grant.is_live(now)
+        for grant in grants
+    )
 
 
 def _utcnow() -> datetime:

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Table, and_, false, not_, or_, true
 
 from cityshare.access.actions import ACTIONS, Action, Role, Rule, Scope
 from cityshare.access.actor import Actor
+from cityshare.access.grants import reads_pseudonyms
 from cityshare.errors import Forbidden, NotFound, Unauthorized
 
 VISIBILITIES = ("open", "shared", "private")
@@ -110,6 +111,12 @@ def ensure_allowed(
     action = ACTIONS.get(action_name)
     if action is not None and not actor.has_scope(action.scope):
         raise Forbidden(f"Your token lacks the '{action.scope}' scope needed to {action_name}.")
+    if _writes_what_it_reads_as_pseudonyms(actor, action, resource):
+        raise Forbidden(
+            "You read this dataset's pseudonymised columns under a grant, so you may not "
+            f"{action_name} it: written values would give away what the pseudonyms hide. "
+            "Ask the dataset's owner for a grant without pseudonyms, or for no write."
+        )
     raise Forbidden(f"You may not {action_name} here{_role_hint(action)}.")
 
 
@@ -240,6 +247,17 @@ def _has_role(actor: Actor, resource: Resource, needed: Role | None) -> bool:
         return False
     role = actor.role_in(organisation_id)
     return role is not None and needed is not None and role.rank >= needed.rank
+
+
+def _writes_what_it_reads_as_pseudonyms(
+    actor: Actor, action: Action | None, resource: Resource
+) -> bool:
+    return (
+        action is not None
+        and action.grant_permission == "write"
+        and isinstance(resource, DatasetResource)
+        and reads_pseudonyms(actor.grants, resource.id)
+    )
 
 
 def _role_hint(action: Action | None) -> str:

@@ -20,6 +20,7 @@ from cityshare.access import Actor, allowed
 from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import dataset_resource, dataset_row
 from cityshare.catalogue.rows import inserted_id, iso
+from cityshare.catalogue.search_index import reindex_dataset
 from cityshare.errors import BadRequest, Conflict, NotFound
 from cityshare.sharing import terms as check
 from cityshare.site import Site, utcnow
@@ -60,7 +61,9 @@ def insert_grant(
         created_by=actor.user_id,
         created_at=utcnow(),
     )
+    _refuse_writing_pseudonyms(connection, values)
     grant_id = inserted_id(connection.execute(grants.insert().values(values)))
+    reindex_dataset(connection, dataset.id)  # search: the columns this grant names
     audit(
         connection,
         actor,
@@ -115,7 +118,9 @@ def update_grant(
         merged = {**_spec_of(row), **changes}
         checked = _checked(connection, dataset, merged)
         values = {key: value for key, value in checked.items() if key in changes}
+        _refuse_writing_pseudonyms(connection, {**row._mapping, **checked})
         connection.execute(update(grants).where(grants.c.id == grant_id).values(values))
+        reindex_dataset(connection, dataset.id)
         audit(
             connection,
             actor,
@@ -139,6 +144,7 @@ def revoke_grant(site: Site, actor: Actor, name: str, grant_id: int) -> dict[str
                 .where(grants.c.id == grant_id)
                 .values(revoked_at=utcnow(), revoked_by=actor.user_id)
             )
+            reindex_dataset(connection, dataset.id)
             audit(
                 connection,
                 actor,
@@ -197,6 +203,39 @@ def _checked(
     }
     values.update(check.checked_bounds(spec, current_table(connection, dataset), dataset.kind))
     return values
+
+
+def _refuse_writing_pseudonyms(connection: Connection, grant: Mapping[str, Any]) -> None:
+    """Conflict when ``grant`` (a grants row's values, ``id`` when stored) would let its
+    grantee write the dataset while reading pseudonyms of it, alone or with another live
+    grant to the same grantee: a writer writes chosen values and reads back their
+    pseudonyms, which reverses them. The policy refuses such writes whatever the grants
+    (:func:`cityshare.access.grants.pick_grant`); this tells the owner when granting."""
+    if "write" not in str(grant["permissions"]).split(",") and not grant["pseudonymised"]:
+        return
+    same_grantee = (
+        grants.c.grantee_user_id == grant["grantee_user_id"]
+        if grant["grantee_user_id"] is not None
+        else grants.c.grantee_organisation_id == grant["grantee_organisation_id"]
+    )
+    others = connection.execute(
+        select(grants.c.permissions, grants.c.pseudonymised).where(
+            grants.c.dataset_id == grant["dataset_id"],
+            same_grantee,
+            grants.c.id != grant.get("id", -1),
+            grants.c.revoked_at.is_(None),
+            grants.c.expires_at > utcnow(),
+        )
+    ).all()
+    held = [(str(grant["permissions"]), grant["pseudonymised"])]
+    held += [(str(other.permissions), other.pseudonymised) for other in others]
+    writes = any("write" in permissions.split(",") for permissions, _ in held)
+    if writes and any(pseudonymised for _, pseudonymised in held):
+        raise Conflict(
+            "A grantee who reads pseudonyms of a dataset may not write it: written values "
+            "would give away what the pseudonyms hide. Leave out 'write', or "
+            "'pseudonymised' (in this grant and in the grantee's other live grants here)."
+        )
 
 
 def _spec_of(row: Row[Any]) -> dict[str, Any]:
