@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 from typing import Any
 
@@ -10,11 +11,15 @@ import orjson
 import pytest
 from sqlalchemy import Engine, text
 
+from cityshare.config import Limits
 from cityshare.errors import BadRequest
-from cityshare.query import CursorSigner
+from cityshare.query import CursorSigner, plan_query, run_json
 from cityshare.query.cursor import cursor_context
 from cityshare.query.rows import PROJECTIONS_PER_TABLE, projection
-from tests.query.data import Dataset, create, expected, python_sort
+from cityshare.query.spec import SortKey
+from cityshare.sharing.view import restricted
+from cityshare.tables.model import Field
+from tests.query.data import SCOPE, SECRET, Dataset, create, expected, python_sort
 from tests.query.helpers import run
 
 SORTS = [
@@ -223,3 +228,36 @@ def test_a_projection_is_built_once_per_fields_and_sort(people: Dataset) -> None
     for chosen in itertools.permutations(names, 3):
         projection(people.plan([("_fields", ",".join(chosen)), ("_sort", chosen[0])]))
     assert len(cache._items) == PROJECTIONS_PER_TABLE
+
+
+def test_a_projection_is_never_another_readers(people: Dataset) -> None:
+    """Projections are kept per table and shared by readers: one made for a grant that
+    pseudonymises ``name`` (with its key) is never used for another grant or the clear."""
+    names = [field.name for field in people.version.fields]
+    views = [
+        restricted(people.version, names, frozenset({"name"}), b"a" * 32),
+        restricted(people.version, names, frozenset({"name"}), b"b" * 32),
+        restricted(people.version, names),
+    ]
+    shown = []
+    for view in views:
+        plan = plan_query(
+            [("_fields", "name,speed"), ("_sort", "speed"), ("_limit", "5")],
+            view,
+            limits=Limits(),
+            signer=CursorSigner(SECRET),
+            scope=SCOPE,
+        )
+        assert projection(plan).fields == plan.fields  # each view's own fields and keys
+        with people.engine.connect() as connection:
+            shown.append([row["name"] for row in run_json(connection, plan)["rows"]])
+    first, second, clear = shown
+    assert not set(first) & set(second) and not set(first) & set(clear)
+    assert not set(second) & set(clear) and all(len(name) == 32 for name in first + second)
+
+
+def test_projection_keys_compare_every_attribute() -> None:
+    """A projection's cache key is its fields and sort keys, compared by value: every
+    attribute of theirs must take part, or two readers' projections could be confused."""
+    for kind in (Field, SortKey):
+        assert all(part.compare for part in dataclasses.fields(kind)), kind

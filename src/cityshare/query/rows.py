@@ -88,7 +88,10 @@ def projection(
     """The columns a row query selects (``plan.fields`` unless ``fields`` is given).
 
     A version's table never changes, so a projection without extras is built once per
-    table, fields and sort, and kept on the table (a bounded number of them)."""
+    table, fields and sort, and kept on the table (a bounded number of them). Readers
+    share them: the key is the Field objects themselves, compared by every attribute
+    (type and pseudonym key included), so one grant's projection never serves another's
+    view (a tuple key is all the per-request work)."""
     chosen = plan.fields if fields is None else fields
     if extras:
         return _build_projection(plan.version.table, chosen, plan.sort, extras)
