@@ -1,7 +1,9 @@
 """Search the catalogue: full text over dataset metadata, filters, facets, sorting, paging.
 
 Only datasets the asker may see are ever matched, counted or faceted: every statement
-starts from the access policy's ``visible_datasets`` condition. The full-text part is
+starts from the access policy's ``visible_datasets`` condition. Words match only the
+column names the asker may read, and formats are only those it can use (see
+:mod:`cityshare.catalogue.search_views`). The full-text part is
 engine-specific (SQLite FTS5, PostgreSQL tsvector; see :mod:`cityshare.catalogue.search_text`);
 filters and facets are plain SQL over the index tables kept by
 :mod:`cityshare.catalogue.search_index`.
@@ -19,8 +21,16 @@ from cityshare.catalogue.datasets import KINDS, describe, with_organisation
 from cityshare.catalogue.formats import ALL_FORMATS, BY_LABEL
 from cityshare.catalogue.metadata import VISIBILITIES
 from cityshare.catalogue.search_facets import FACET_LIMIT as FACET_LIMIT
-from cityshare.catalogue.search_facets import kept_counts, matched_counts
-from cityshare.catalogue.search_text import matches, terms
+from cityshare.catalogue.search_facets import kept_counts, matched_counts, top
+from cityshare.catalogue.search_text import terms
+from cityshare.catalogue.search_views import (
+    ReaderViews,
+    count_formats_as_seen,
+    format_condition,
+    reader_views,
+    text_matches,
+    view_formats,
+)
 from cityshare.errors import BadRequest
 from cityshare.site import Site
 from cityshare.storage.schema import dataset_facets, datasets, organisations
@@ -66,33 +76,37 @@ class SearchResult:
 
 
 def search_datasets(site: Site, actor: Actor, query: SearchQuery) -> SearchResult:
-    """One page of the datasets ``actor`` may see that match ``query``, with facets."""
+    """One page of the datasets ``actor`` may see that match ``query``, with facets.
+    Words match, and formats are those of, the columns ``actor`` may read."""
     ensure_allowed(actor, "dataset.list", SiteResource())
     _check(query)
     dialect = site.engine.dialect.name
     words = terms(query.text)
-    conditions = [visible_datasets(actor, datasets), *_filters(query)]
-    if words:
-        text_matches = select(matches(dialect, words).subquery().c.id)
-        in_text: list[ColumnElement[bool]] = [datasets.c.id.in_(text_matches)]
-    else:
-        in_text = []
-    matched_ids = select(datasets.c.id).where(*conditions, *in_text)
     browsing = not (words or query.tags or query.formats or query.licences or query.kinds)
     with site.engine.connect() as connection:
+        views = reader_views(connection, actor)
+        conditions = [visible_datasets(actor, datasets), *_filters(query, views)]
+        in_text: list[ColumnElement[bool]] = []
+        if words:
+            found_text = select(text_matches(dialect, words, views).subquery().c.id)
+            in_text.append(datasets.c.id.in_(found_text))
+        matched_ids = select(datasets.c.id).where(*conditions, *in_text)
         if browsing:
-            count, facets = kept_counts(
+            count, counts = kept_counts(
                 connection, actor, query.facets, query.organisations, query.visibilities
             )
         elif query.facets:
-            count, facets = matched_counts(connection, query.facets, matched_ids)
+            count, counts = matched_counts(connection, query.facets, matched_ids)
         else:
             counted = select(func.count()).select_from(matched_ids.subquery())
-            count, facets = connection.execute(counted).scalar_one(), {}
+            count, counts = connection.execute(counted).scalar_one(), {}
+        if "format" in counts and views.applies is not None:
+            count_formats_as_seen(connection, views, matched_ids, counts["format"])
         expected = max(0, min(query.limit, count - query.offset))
-        rows = _page_rows(connection, query, words, conditions, in_text, expected)
-        formats = _formats_of(connection, [row.id for row in rows])
+        rows = _page_rows(connection, query, words, conditions, in_text, expected, views)
+        formats = _formats_of(connection, [row.id for row in rows], views)
     found = [describe(row) | {"formats": formats.get(row.id, [])} for row in rows]
+    facets = {facet: top(values) for facet, values in counts.items()}
     return SearchResult(count=count, datasets=found, facets=facets)
 
 
@@ -103,6 +117,7 @@ def _page_rows(
     conditions: list[ColumnElement[bool]],
     in_text: list[ColumnElement[bool]],
     expected: int,
+    views: ReaderViews,
 ) -> list[Row[Any]]:
     """The ``expected`` datasets of the asked page, in the asked order."""
     if not expected:
@@ -113,9 +128,11 @@ def _page_rows(
     # Rank the best few text matches, then keep those the asker may see and wants; only
     # when too few of them are (a rare, narrow filter) rank every match.
     best = (query.offset + query.limit) * RANK_FIRST_FACTOR + RANK_FIRST_MORE
-    rows = connection.execute(_ranked_page(query, dialect, words, conditions, best)).all()
+    ranked = _ranked_page(query, dialect, words, conditions, best, views)
+    rows = connection.execute(ranked).all()
     if len(rows) < expected:
-        rows = connection.execute(_ranked_page(query, dialect, words, conditions, None)).all()
+        ranked = _ranked_page(query, dialect, words, conditions, None, views)
+        rows = connection.execute(ranked).all()
     return list(rows)
 
 
@@ -125,11 +142,12 @@ def _ranked_page(
     words: list[str],
     conditions: list[ColumnElement[bool]],
     best: int | None,
+    views: ReaderViews,
 ) -> Select[Any]:
     """A page by relevance among the ``best`` text matches (all of them if None). The text
     matches come first, each ranked once: joining the other way round makes SQLite run
     the full-text query once per dataset."""
-    matched = matches(dialect, words)
+    matched = text_matches(dialect, words, views)
     if best is not None:
         matched = matched.order_by(matched.selected_columns.rank).limit(best)
     ranked = matched.cte("ranked").prefix_with("MATERIALIZED")
@@ -180,8 +198,9 @@ def _one_of(value: str, allowed: tuple[str, ...], parameter: str) -> None:
         )
 
 
-def _filters(query: SearchQuery) -> list[ColumnElement[bool]]:
-    """The filters as conditions on ``datasets``; values are bound, never formatted."""
+def _filters(query: SearchQuery, views: ReaderViews) -> list[ColumnElement[bool]]:
+    """The filters as conditions on ``datasets``; values are bound, never formatted. A
+    format is one the reader can use (its views')."""
     found: list[ColumnElement[bool]] = []
     if query.organisations:
         owners = select(organisations.c.id).where(organisations.c.name.in_(query.organisations))
@@ -193,18 +212,12 @@ def _filters(query: SearchQuery) -> list[ColumnElement[bool]]:
     ):
         if values:
             found.append(column.in_(values))
-    labels = [
-        BY_LABEL[label.lower()].label if label.lower() in BY_LABEL else label
-        for label in query.formats
-    ]
-    for facet, value in [
-        *(("tag", tag) for tag in query.tags),
-        *(("format", label) for label in labels),
-    ]:
+    for tag in query.tags:
         having = select(dataset_facets.c.dataset_id).where(
-            dataset_facets.c.facet == facet, dataset_facets.c.value == value
+            dataset_facets.c.facet == "tag", dataset_facets.c.value == tag
         )
         found.append(datasets.c.id.in_(having))
+    found.extend(format_condition(_format_label(label), views) for label in query.formats)
     return found
 
 
@@ -214,7 +227,10 @@ def _format_label(label: str) -> str:
     return known.label if known else label
 
 
-def _formats_of(connection: Connection, dataset_ids: list[int]) -> dict[int, list[str]]:
+def _formats_of(
+    connection: Connection, dataset_ids: list[int], views: ReaderViews
+) -> dict[int, list[str]]:
+    """The formats of each of ``dataset_ids`` the reader can use, in the usual order."""
     found: dict[int, list[str]] = {}
     if not dataset_ids:
         return found
@@ -225,6 +241,7 @@ def _formats_of(connection: Connection, dataset_ids: list[int]) -> dict[int, lis
     )
     for dataset_id, label in rows:
         found.setdefault(dataset_id, []).append(label)
+    found.update(view_formats(connection, views, dataset_ids))
     order = {data_format.label: index for index, data_format in enumerate(ALL_FORMATS)}
     return {
         key: sorted(labels, key=lambda label: order.get(label, 99)) for key, labels in found.items()

@@ -5,7 +5,9 @@ kept counts in ``facet_counts``, by who may see them, so the facets of 100 000 d
 cost as much as those of ten; the datasets an actor sees only through a grant are
 counted one by one on top. A search with words or other filters counts the facet values
 of exactly the datasets it matched, from each one's list of facet value numbers
-(``dataset_facet_lists``, ``facet_values``).
+(``dataset_facet_lists``, ``facet_values``). Both count what every reader may see; the
+caller corrects the counts for the views its reader has (see ``search_views``) and
+keeps the :func:`top` values.
 """
 
 from __future__ import annotations
@@ -38,14 +40,14 @@ def kept_counts(
     facets: tuple[str, ...],
     organisations_named: tuple[str, ...],
     visibilities: tuple[str, ...],
-) -> tuple[int, dict[str, list[dict[str, Any]]]]:
+) -> tuple[int, dict[str, Counter[str]]]:
     """The number of datasets ``actor`` may see (of these organisations and visibilities,
-    if given) and the top values of each facet among them, from the kept counts."""
-    found: dict[str, list[dict[str, Any]]] = {}
+    if given) and the counts of each facet's values among them, from the kept counts."""
+    found: dict[str, Counter[str]] = {}
     for facet in (*facets, "visibility"):
         counts = _kept(connection, actor, facet, organisations_named, visibilities)
         if facet in facets:
-            found[facet] = top(counts)
+            found[facet] = counts
         if facet == "visibility":
             total = sum(counts.values())
     return total, found
@@ -53,9 +55,9 @@ def kept_counts(
 
 def matched_counts(
     connection: Connection, facets: tuple[str, ...], matched_ids: Select[Any]
-) -> tuple[int, dict[str, list[dict[str, Any]]]]:
-    """How many datasets ``matched_ids`` selects, and the top values of each facet among
-    them, from one facet list per match (every dataset has exactly one visibility, so its
+) -> tuple[int, dict[str, Counter[str]]]:
+    """How many datasets ``matched_ids`` selects, and the counts of each facet's values
+    among them, from one facet list per match (every dataset has exactly one visibility, so its
     visibility values add up to the count)."""
     lists = connection.execute(
         select(dataset_facet_lists.c.facets).where(
@@ -67,7 +69,7 @@ def matched_counts(
     for number, facet, value in _values_numbered(connection, list(numbers), list(counts)):
         counts[facet][value] += numbers[number]
     total = sum(counts["visibility"].values())
-    return total, {facet: top(counts[facet]) for facet in facets}
+    return total, {facet: counts[facet] for facet in facets}
 
 
 def write_facet_list(

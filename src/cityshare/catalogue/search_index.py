@@ -1,8 +1,11 @@
 """Keep the search index true to the catalogue.
 
 Every change to what search looks at (a dataset's metadata, its current version's
-columns, its streams, its organisation's title) calls :func:`reindex_dataset` in the
-same transaction, so search never shows a stale or a deleted dataset.
+columns and their classes, its streams, its organisation's title, the grants that name
+its columns) calls :func:`reindex_dataset` in the same transaction, so search never
+shows a stale or a deleted dataset. The index holds what every reader of a dataset may
+see (its public columns, the formats they can be read in); what owners and grantees see
+beyond that is kept as views (:mod:`cityshare.catalogue.search_views`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from cityshare.catalogue.search_text import (
     delete_document,
     write_document,
 )
+from cityshare.catalogue.search_views import ColumnView, delete_views, public_view, write_views
 from cityshare.storage.schema import (
     dataset_facet_lists,
     dataset_facets,
@@ -51,6 +55,7 @@ def reindex_dataset(connection: Connection, dataset_id: int) -> None:
     if row is None:
         return
     schema = _current_schema(connection, row)
+    seen = _public_view(connection, row, schema)
     tags = sorted({str(tag).strip()[:MAX_VALUE_LENGTH] for tag in row.tags or []} - {""})
     facets = [
         {
@@ -60,22 +65,20 @@ def reindex_dataset(connection: Connection, dataset_id: int) -> None:
             "visibility": row.visibility,
             "organisation_id": row.organisation_id,
         }
-        for facet, value in _facet_values(row, tags, schema)
+        for facet, value in _facet_values(row, tags, seen.formats)
     ]
     connection.execute(insert(dataset_facets), facets)
     _add_counts(connection, facets, 1)
     write_facet_list(connection, dataset_id, [(f["facet"], f["value"]) for f in facets])
-    columns = (
-        _column_words(schema) if row.kind == "table" else _stream_words(connection, dataset_id)
-    )
     document = Document(
         title=f"{row.title} {row.name}",
         tags=" ".join(tags),
         organisation=f"{row.org_title} {row.org_name}",
-        columns=" ".join(columns),
+        columns=" ".join(seen.words),
         description=row.description or "",
     )
     write_document(connection, dataset_id, document)
+    write_views(connection, row, schema, document)
 
 
 def remove_dataset(connection: Connection, dataset_id: int) -> None:
@@ -89,19 +92,26 @@ def remove_dataset(connection: Connection, dataset_id: int) -> None:
         delete(dataset_facet_lists).where(dataset_facet_lists.c.dataset_id == dataset_id)
     )
     delete_document(connection, dataset_id)
+    delete_views(connection, dataset_id)
 
 
-def _facet_values(
-    row: Any, tags: list[str], schema: dict[str, Any] | None
-) -> list[tuple[str, str]]:
-    """What a dataset counts for in each facet."""
+def _public_view(connection: Connection, row: Any, schema: dict[str, Any] | None) -> ColumnView:
+    """The column words and formats every reader of the dataset sees."""
+    if row.kind == "table":
+        return public_view(row.kind, schema, row.column_classes)
+    words = tuple(_stream_words(connection, row.id))
+    return ColumnView(
+        words, tuple(data_format.label for data_format in dataset_formats(row.kind, None))
+    )
+
+
+def _facet_values(row: Any, tags: list[str], formats: tuple[str, ...]) -> list[tuple[str, str]]:
+    """What a dataset counts for in each facet (formats: as every reader can use them)."""
     values = [("organisation", row.org_name), ("kind", row.kind), ("visibility", row.visibility)]
     if row.licence:
         values.append(("licence", row.licence[:MAX_VALUE_LENGTH]))
     values.extend(("tag", tag) for tag in tags)
-    values.extend(
-        ("format", data_format.label) for data_format in dataset_formats(row.kind, schema)
-    )
+    values.extend(("format", label) for label in formats)
     return values
 
 
@@ -171,14 +181,6 @@ def _current_schema(connection: Connection, row: Any) -> dict[str, Any] | None:
         )
     ).scalar()
     return schema
-
-
-def _column_words(schema: dict[str, Any] | None) -> list[str]:
-    """Each column's name, title and description."""
-    words: list[str] = []
-    for field in (schema or {}).get("fields") or []:
-        words.extend(str(field.get(key) or "") for key in ("name", "title", "description"))
-    return [word for word in words if word]
 
 
 def _stream_words(connection: Connection, dataset_id: int) -> list[str]:

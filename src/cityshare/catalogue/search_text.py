@@ -44,9 +44,26 @@ _ENGLISH: ColumnElement[Any] = literal_column("'english'::regconfig")
 _TERM = re.compile(r"[^\W_]+")
 
 _FIELDS = ("title", "tags", "organisation", "columns", "description")
-# The FTS5 table's hidden column of its own name takes commands such as 'optimize'.
-_fts = table(TEXT_TABLE, column("rowid"), column(TEXT_TABLE), *(column(name) for name in _FIELDS))
-_tsv = table(TEXT_TABLE, column("dataset_id"), column("document"))
+
+
+class TextTable:
+    """One table of full-text documents: its name, and (on PostgreSQL) the column keying
+    each document and the table that key refers to (deleting a row there deletes the
+    document). On SQLite a document's key is its FTS5 ``rowid``."""
+
+    def __init__(self, name: str, key: str, references: str) -> None:
+        self.name, self.key, self.references = name, key, references
+        # The FTS5 table's hidden column of its own name takes commands such as 'optimize'.
+        self.fts = table(name, column("rowid"), column(name), *(column(f) for f in _FIELDS))
+        self.tsv = table(name, column(key), column("document"))
+        self.document_key = self.tsv.c[key]
+
+
+# Each dataset's public document; the documents of the views some readers have of a
+# dataset's columns (see cityshare.catalogue.search_views).
+DATASET_TEXT = TextTable(TEXT_TABLE, "dataset_id", "datasets")
+VIEW_TEXT = TextTable("view_text", "view_id", "search_views")
+_fts = DATASET_TEXT.fts
 
 
 @dataclass(frozen=True)
@@ -60,30 +77,31 @@ class Document:
     description: str
 
 
-def create_text_table(connection: Connection) -> None:
+def create_text_table(connection: Connection, text: TextTable = DATASET_TEXT) -> None:
     """Create the engine's full-text table (in a migration)."""
+    name = text.name
     if connection.dialect.name == POSTGRESQL:
         connection.execute(
             sql_text(
-                f"CREATE TABLE {TEXT_TABLE} (dataset_id INTEGER PRIMARY KEY "
-                "REFERENCES datasets (id) ON DELETE CASCADE, document TSVECTOR NOT NULL)"
+                f"CREATE TABLE {name} ({text.key} INTEGER PRIMARY KEY REFERENCES "
+                f"{text.references} (id) ON DELETE CASCADE, document TSVECTOR NOT NULL)"
             )
         )
         connection.execute(
-            sql_text(f"CREATE INDEX ix_{TEXT_TABLE}_document ON {TEXT_TABLE} USING gin (document)")
+            sql_text(f"CREATE INDEX ix_{name}_document ON {name} USING gin (document)")
         )
     else:
         connection.execute(
             sql_text(
-                f"CREATE VIRTUAL TABLE {TEXT_TABLE} USING fts5(title, tags, organisation, "
+                f"CREATE VIRTUAL TABLE {name} USING fts5(title, tags, organisation, "
                 "columns, description, tokenize = 'porter unicode61 remove_diacritics 2')"
             )
         )
 
 
-def drop_text_table(connection: Connection) -> None:
+def drop_text_table(connection: Connection, text: TextTable = DATASET_TEXT) -> None:
     """Drop the engine's full-text table (in a migration's downgrade)."""
-    connection.execute(sql_text(f"DROP TABLE IF EXISTS {TEXT_TABLE}"))
+    connection.execute(sql_text(f"DROP TABLE IF EXISTS {text.name}"))
 
 
 def compact_text_index(connection: Connection) -> None:
@@ -94,9 +112,11 @@ def compact_text_index(connection: Connection) -> None:
         connection.execute(_fts.insert().values({TEXT_TABLE: "optimize"}))
 
 
-def write_document(connection: Connection, dataset_id: int, document: Document) -> None:
-    """Store ``document`` as the searchable text of dataset ``dataset_id``."""
-    delete_document(connection, dataset_id)
+def write_document(
+    connection: Connection, key: int, document: Document, text: TextTable = DATASET_TEXT
+) -> None:
+    """Store ``document`` as the searchable text keyed ``key`` (a dataset's id)."""
+    delete_document(connection, key, text)
     values = dict(zip(_FIELDS, astuple(document), strict=True))
     if connection.dialect.name == POSTGRESQL:
         parts: list[ColumnElement[Any]] = [
@@ -107,17 +127,17 @@ def write_document(connection: Connection, dataset_id: int, document: Document) 
             for (name, value), weight in zip(values.items(), _PG_WEIGHTS, strict=True)
         ]
         vector: ColumnElement[Any] = reduce(lambda left, right: left.op("||")(right), parts)
-        connection.execute(_tsv.insert().values(dataset_id=dataset_id, document=vector))
+        connection.execute(text.tsv.insert().values({text.key: key, "document": vector}))
     else:
-        connection.execute(_fts.insert().values(rowid=dataset_id, **values))
+        connection.execute(text.fts.insert().values(rowid=key, **values))
 
 
-def delete_document(connection: Connection, dataset_id: int) -> None:
-    """Forget the searchable text of dataset ``dataset_id``."""
+def delete_document(connection: Connection, key: int, text: TextTable = DATASET_TEXT) -> None:
+    """Forget the searchable text keyed ``key``."""
     if connection.dialect.name == POSTGRESQL:
-        connection.execute(_tsv.delete().where(_tsv.c.dataset_id == dataset_id))
+        connection.execute(text.tsv.delete().where(text.document_key == key))
     else:
-        connection.execute(_fts.delete().where(_fts.c.rowid == dataset_id))
+        connection.execute(text.fts.delete().where(text.fts.c.rowid == key))
 
 
 def terms(text: str) -> list[str]:
@@ -125,24 +145,24 @@ def terms(text: str) -> list[str]:
     return _TERM.findall(text.lower())[:MAX_TERMS]
 
 
-def matches(dialect: str, words: list[str]) -> Select[Any]:
-    """``(id, rank)`` of the datasets whose text has every one of ``words``, the last
-    one as a prefix (so results follow the typing) when it has ``MIN_PREFIX`` letters; a
-    lower rank is a better match."""
+def matches(dialect: str, words: list[str], text: TextTable = DATASET_TEXT) -> Select[Any]:
+    """``(id, rank)`` of the documents (datasets) whose text has every one of ``words``,
+    the last one as a prefix (so results follow the typing) when it has ``MIN_PREFIX``
+    letters; a lower rank is a better match."""
     prefix = len(words[-1]) >= MIN_PREFIX
     if dialect == POSTGRESQL:
         expression = " & ".join([*words[:-1], f"{words[-1]}:*" if prefix else words[-1]])
         query = func.to_tsquery(_ENGLISH, bindparam("search_terms", expression))
-        document = _tsv.c.document
+        document = text.tsv.c.document
         return select(
-            _tsv.c.dataset_id.label("id"), (-func.ts_rank_cd(document, query)).label("rank")
+            text.document_key.label("id"), (-func.ts_rank_cd(document, query)).label("rank")
         ).where(document.op("@@")(query))
     expression = " ".join(f'"{word}"' for word in words) + ("*" if prefix else "")
     return (
         select(
-            _fts.c.rowid.label("id"),
-            literal_column(f"bm25({TEXT_TABLE}, {_SQLITE_WEIGHTS})").label("rank"),
+            text.fts.c.rowid.label("id"),
+            literal_column(f"bm25({text.name}, {_SQLITE_WEIGHTS})").label("rank"),
         )
-        .select_from(_fts)
-        .where(literal_column(TEXT_TABLE).op("MATCH")(bindparam("search_terms", expression)))
+        .select_from(text.fts)
+        .where(literal_column(text.name).op("MATCH")(bindparam("search_terms", expression)))
     )

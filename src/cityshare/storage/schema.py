@@ -353,6 +353,20 @@ facet_counts = Table(
     Column("count", Integer, nullable=False),
 )
 
+# The views some readers have of a dataset's columns beyond its public ones (see
+# cityshare.catalogue.search_views): the owners' (no grant), and each live grant's that
+# names columns; with the formats that view can be read in (space-delimited labels). Each
+# view's full-text document lives in an engine-specific table keyed by the view's id.
+search_views = Table(
+    "search_views",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("organisation_id", Integer, nullable=False, index=True),
+    Column("grant_id", Integer, nullable=True, index=True),
+    Column("formats", String(100), nullable=False),
+)
+
 # --- Harvesting (see cityshare.harvest): where each harvested dataset came from, so that
 # running a harvest again updates the same local dataset and never makes a second one.
 
