@@ -6,6 +6,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -19,7 +20,7 @@ from cityshare.cli_support import console_actor, open_site
 from cityshare.errors import BadRequest, NotFound
 from cityshare.site import Site, naive_utc
 from cityshare.streams import datastreams, devices, keys
-from cityshare.streams.client import batch_body, http_headers
+from cityshare.streams.client import MqttDevice, ReceiptTimeout, batch_body, http_headers
 
 device_app = typer.Typer(help="Manage sensor devices and their keys.", no_args_is_help=True)
 stream_app = typer.Typer(help="Manage datastreams of sensor datasets.", no_args_is_help=True)
@@ -160,10 +161,32 @@ def device_send(
     stream: Annotated[str, typer.Option(help="The stream's name.")],
     value: Annotated[str, typer.Option(help="The value: a number, true/false, JSON or text.")],
     url: Annotated[str, typer.Option(help="The cityshare server.")] = "http://127.0.0.1:8000",
+    mqtt: Annotated[
+        bool, typer.Option("--mqtt", help="Publish to the MQTT broker and wait for the receipt.")
+    ] = False,
+    broker: Annotated[
+        str, typer.Option(help="The MQTT broker, mqtt://HOST:PORT or mqtts://HOST:PORT.")
+    ] = "mqtt://127.0.0.1:1883",
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CITYSHARE_DEVICE_MQTT_PASSWORD",
+            help="The device's MQTT password (better in CITYSHARE_DEVICE_MQTT_PASSWORD).",
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds to wait for the receipt (over MQTT).")
+    ] = 30.0,
 ) -> None:
-    """Sign one reading (now) with the device's key and send it over HTTP."""
+    """Sign one reading (now) with the device's key and send it over HTTP, or over MQTT
+    until cityshare's receipt arrives."""
     private = keys.load_private_key(key.read_bytes())
     body = batch_body([(stream, datetime.now(UTC), _value(value))])
+    if mqtt:
+        if not password:
+            raise BadRequest("Give the device's MQTT password (--password).")
+        _send_over_mqtt(uid, password, private, body, broker, timeout)
+        return
     response = httpx.post(
         f"{url.rstrip('/')}/api/v1/ingest",
         content=body,
@@ -172,6 +195,38 @@ def device_send(
     )
     typer.echo(response.text)
     if response.status_code >= 400:
+        raise typer.Exit(1)
+
+
+def _send_over_mqtt(
+    uid: str, password: str, key: Any, body: bytes, broker: str, timeout: float
+) -> None:
+    """Publish ``body``, resending it unchanged until its receipt comes; print the receipt
+    and exit 1 on a refusal or when none came within ``timeout`` seconds."""
+    address = urlsplit(broker)
+    if address.scheme not in ("mqtt", "mqtts") or not address.hostname:
+        raise BadRequest("--broker must look like mqtt://HOST:PORT or mqtts://HOST:PORT.")
+    tls = address.scheme == "mqtts"
+    device = MqttDevice(
+        uid,
+        password,
+        key,
+        address.hostname,
+        address.port or (8883 if tls else 1883),
+        tls=tls,
+        resend_after=min(5.0, timeout / 3),
+    )
+    try:
+        device.connect(timeout)
+        nonce = device.send_body(body)
+        receipt = device.wait_for_receipts(timeout)[nonce]
+    except (TimeoutError, ConnectionRefusedError, ReceiptTimeout) as error:
+        typer.echo(f"No receipt from cityshare: {error}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        device.close()
+    typer.echo(orjson.dumps(receipt.document).decode())
+    if not receipt.stored:
         raise typer.Exit(1)
 
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import typer
@@ -25,6 +30,7 @@ from cityshare.catalogue.tokens import insert_token
 from cityshare.catalogue.users import insert_user, load_actor, user_id_for
 from cityshare.config import Settings
 from cityshare.errors import CityshareError, NotFound
+from cityshare.sharing.classes import checked_carry
 from cityshare.site import Site
 from cityshare.tables import SUPPORTED_MEDIA_TYPES, media_type_for_filename
 
@@ -78,8 +84,11 @@ def publish_with_progress(
     visibility: str,
     schema_path: Path | None,
     console: Console,
+    carry_classes: str | None = None,
 ) -> dict[str, Any]:
-    """Create the dataset if needed, then publish ``file`` with a progress bar."""
+    """Create the dataset if needed, then publish ``file`` with a progress bar;
+    ``carry_classes`` is the JSON text of the decision on classified columns the file
+    lacks (see :func:`~cityshare.sharing.classes.carried_classes`)."""
     try:
         datasets.get_dataset(site, actor, dataset)
     except NotFound:
@@ -111,6 +120,7 @@ def publish_with_progress(
             schema=schema,
             source_name=file.name,
             progress=lambda done: progress.update(task, completed=done),
+            carry_classes=checked_carry(carry_classes),
         )
 
 
@@ -130,14 +140,22 @@ def serve_site(settings: Settings) -> None:
     """Run uvicorn on the settings' host and port (several workers if configured)."""
     import uvicorn
 
+    from cityshare.api.edge import host_warning
+    from cityshare.audit.schedule import checkpoints_alongside
     from cityshare.ingest.process import ingest_worker_alongside
 
     site = Site.open(settings)  # migrate once, before workers start
     site.close()
+    if warning := host_warning(settings):
+        print(f"WARNING: {warning}", file=sys.stderr)
     os.environ["CITYSHARE_DATA_DIR"] = str(settings.data_dir.resolve())
     if settings.database_url:
         os.environ["CITYSHARE_DATABASE_URL"] = settings.database_url
-    with ingest_worker_alongside(settings):  # only when CITYSHARE_MQTT_URL is set
+    with (
+        checkpoints_alongside(settings),  # in this process only: one schedule for N workers
+        ingest_worker_alongside(settings),  # only when CITYSHARE_MQTT_URL is set
+        _sigterm_as_exit(),
+    ):
         uvicorn.run(
             "cityshare.api.asgi:app_from_environment",
             factory=True,
@@ -149,6 +167,27 @@ def serve_site(settings: Settings) -> None:
             proxy_headers=False,
             server_header=False,
         )
+    # Every process that used the store has stopped: checkpoint SQLite's WAL (Site.close).
+    Site.open(settings).close()
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Let SIGTERM end the process through ``finally`` blocks, with status 0.
+
+    After a graceful shutdown, a single uvicorn server raises the signal it handled
+    again; with the default handler the process would die before the blocks around the
+    server (the last audit checkpoint, stopping the ingest worker) could finish.
+    """
+
+    def exit_cleanly(_signal: int, _frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, exit_cleanly)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_cli(app: typer.Typer, console: Console) -> None:

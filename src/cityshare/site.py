@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -163,7 +164,24 @@ class Site:
         sql_pool = self.__dict__.pop("sql_pool", None)
         if sql_pool is not None:
             sql_pool.shutdown()
+        checkpoint_wal(self.engine)
         self.engine.dispose()
+
+
+def checkpoint_wal(engine: Engine) -> None:
+    """On SQLite, copy the write-ahead log into the database file and empty it, so that a
+    clean stop leaves no WAL behind. A busy store (another process reading) keeps its
+    log, for the last process to close it; any error here only means a longer log."""
+    if engine.url.get_backend_name() != "sqlite":
+        return
+    try:
+        raw = engine.raw_connection()  # outside SQLAlchemy's BEGIN: a checkpoint needs none
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            raw.close()
+    except Exception as error:  # closing must go on
+        logging.getLogger(__name__).warning("SQLite WAL checkpoint skipped: %s", error)
 
 
 def utcnow() -> datetime:

@@ -158,6 +158,7 @@ class MqttDevice:
         self._receipts: dict[str, Receipt] = {}
         self._changed = threading.Condition()
         self._subscribed = threading.Event()
+        self._refused: str | None = None  # why the broker refused the connection
         self._closing = threading.Event()
         self._resender = threading.Thread(target=self._resend_loop, daemon=True)
         self._client = mqtt.Client(
@@ -178,15 +179,22 @@ class MqttDevice:
 
     def connect(self, timeout: float = 30.0) -> None:
         """Connect (a persistent session, so receipts wait while the device is away) and
-        subscribe to this device's receipts; raise TimeoutError if that takes too long."""
+        subscribe to this device's receipts; raise ConnectionRefusedError when the broker
+        refuses the device, TimeoutError if it takes longer than ``timeout`` seconds."""
         host, port, session_expiry = self._address
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = session_expiry
         self._client.connect_async(host, port, clean_start=False, properties=properties)
         self._client.loop_start()
-        if not self._subscribed.wait(timeout):
-            self.close()
-            raise TimeoutError(f"could not subscribe to {self._receipts_topic} on {host}:{port}")
+        deadline = time.monotonic() + timeout
+        while not self._subscribed.wait(0.05):
+            if self._refused is not None or time.monotonic() > deadline:
+                self.close()
+                if self._refused is not None:
+                    raise ConnectionRefusedError(f"the broker refused {self.uid}: {self._refused}")
+                raise TimeoutError(
+                    f"could not subscribe to {self._receipts_topic} at {host}:{port}"
+                )
         self._resender.start()
 
     def send(self, readings: Iterable[Reading]) -> str:
@@ -252,7 +260,9 @@ class MqttDevice:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        if not reason.is_failure:  # a broker that lost the session forgot the subscription
+        if reason.is_failure:
+            self._refused = str(reason)
+        else:  # always: a broker that lost the session forgot the subscription
             client.subscribe(self._receipts_topic, qos=1)
 
     def _on_disconnect(
