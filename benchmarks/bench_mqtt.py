@@ -5,9 +5,16 @@ Target (issue 3): at least 20 000 readings/s end to end, and every reading the b
 acknowledged is stored exactly once. Each device has one stream and publishes
 ``--messages`` signed batches of ``--readings`` readings (a device buffering its samples
 for a second or so). The clock runs from the first publish until the store holds every
-reading. Usage::
+reading.
+
+Receipts (issue 17): after each batch is committed, the worker publishes a receipt to the
+device's ``cityshare/devices/{uid}/receipts``; the devices here subscribe to theirs and
+count them. ``--receipts compare`` (the default) runs every repeat twice, with receipts
+off (``CITYSHARE_MQTT_RECEIPTS=false``, devices not subscribed) and on, to measure their
+cost in one run (target: under 10 % of throughput). Usage::
 
     python benchmarks/bench_mqtt.py --devices 1000 --messages 10 --readings 50
+    python benchmarks/bench_mqtt.py --receipts off     # as before receipts
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from common import (
     stop_on_sigterm,
     temp_folder,
 )
-from mqtt_load import close_all, open_connection, publish_rounds
+from mqtt_load import close_all, open_connection, publish_rounds, wait_for_receipts
 
 TARGET_READINGS_PER_SECOND = 20_000
 WORKER_USER = "cityshare-ingest"
@@ -89,15 +96,26 @@ def signed_messages(key: Any, index: int, messages: int, readings: int) -> list[
 
 
 def publisher(
-    port: int, share: list[tuple[str, str, list[bytes]]], start_at: float, results: Any
+    port: int,
+    share: list[tuple[str, str, list[bytes]]],
+    start_at: float,
+    results: Any,
+    receipts: bool,
 ) -> None:
-    """One publishing process: connect its devices, wait for the start, publish everything."""
-    connections = [open_connection("127.0.0.1", port, uid, password) for uid, password, _ in share]
+    """One publishing process: connect its devices, wait for the start, publish everything;
+    with ``receipts``, then wait for every receipt. Puts (PUBACKs, receipts, stored
+    receipts, time of the last receipt)."""
+    connections = [
+        open_connection("127.0.0.1", port, uid, password, receipts=receipts)
+        for uid, password, _ in share
+    ]
     topics = {uid: f"cityshare/devices/{uid}/readings" for uid, _, _ in share}
     payloads = [items for _, _, items in share]
     time.sleep(max(0.0, start_at - time.time()))
     acked = publish_rounds(connections, payloads, topics)
-    results.put(acked)
+    received = wait_for_receipts(connections, acked) if receipts else 0
+    stored_receipts = sum(c.stored_receipts for c in connections)
+    results.put((acked, received, stored_receipts, time.time()))
     close_all(connections)
 
 
@@ -136,12 +154,16 @@ def start_broker(city: CitySite, folder: Path) -> tuple[Server, str, int]:
     return broker, f"mqtt://{WORKER_USER}:{password}@127.0.0.1:{port}", port
 
 
-def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+def run(args: argparse.Namespace, folder: Path, receipts: bool) -> dict[str, Any]:
     city = make_city_site(folder / "data", None)
     log(f"registering {args.devices} devices")
     fleet = register_fleet(city, args.devices)
     broker, url, port = start_broker(city, folder)
-    env = {**city.env(), "CITYSHARE_MQTT_URL": url}
+    env = {
+        **city.env(),
+        "CITYSHARE_MQTT_URL": url,
+        "CITYSHARE_MQTT_RECEIPTS": "true" if receipts else "false",
+    }
     worker = Server(
         "ingest-worker",
         [sys.executable, "-m", "cityshare", "ingest-mqtt"],
@@ -160,7 +182,9 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         results: Any = multiprocessing.Queue()
         start_at = time.time() + 3.0
         processes = [
-            multiprocessing.Process(target=publisher, args=(port, share, start_at, results))
+            multiprocessing.Process(
+                target=publisher, args=(port, share, start_at, results, receipts)
+            )
             for share in shares
         ]
         for process in processes:
@@ -175,7 +199,11 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             if count != last_count:
                 last_change, last_count = time.monotonic(), count
         elapsed = last_change - began
-        acked_messages = sum(results.get(timeout=60) for _ in processes)
+        outcomes = [results.get(timeout=300) for _ in processes]
+        acked_messages = sum(outcome[0] for outcome in outcomes)
+        received = sum(outcome[1] for outcome in outcomes)
+        stored_receipts = sum(outcome[2] for outcome in outcomes)
+        last_receipt = max(outcome[3] for outcome in outcomes) - start_at
         for process in processes:
             process.join(timeout=30)
         refused = refusals(city)
@@ -184,6 +212,10 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         broker.stop()
         city.close()
     return {
+        "receipts": "on" if receipts else "off",
+        "receipted": received,
+        "stored_receipts": stored_receipts,
+        "receipt_seconds": last_receipt if receipts else 0.0,
         "readings": expected,
         "acked": acked_messages * args.readings,
         "stored": count,
@@ -200,28 +232,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readings", type=int, default=50, help="readings per batch")
     parser.add_argument("--publishers", type=int, default=2, help="publishing processes")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--receipts",
+        choices=["on", "off", "compare"],
+        default="compare",
+        help="receipts to devices: on, off (as before), or compare (each repeat both ways)",
+    )
     args = parser.parse_args(argv)
     stop_on_sigterm()
+    modes = {"on": [True], "off": [False], "compare": [False, True]}[args.receipts]
     outcomes = []
     for attempt in range(args.repeat):
-        with temp_folder("cityshare-bench-mqtt-") as folder:
-            log(f"run {attempt + 1} of {args.repeat}")
-            outcomes.append(run(args, folder))
-    rows = [
-        [o["readings"], o["acked"], o["stored"], o["refused"], o["seconds"], o["rate"]]
-        for o in outcomes
-    ]
-    print(format_table(["readings", "acked", "stored", "refused", "seconds", "readings/s"], rows))
-    rates = sorted(o["rate"] for o in outcomes)
-    best_median = rates[len(rates) // 2]
-    lossless = all(o["stored"] == o["acked"] == o["readings"] for o in outcomes)
-    met = best_median >= TARGET_READINGS_PER_SECOND and lossless
-    print(
-        f"\nmedian {best_median:,.0f} readings/s (target ≥ {TARGET_READINGS_PER_SECOND:,}); "
-        f"zero loss: {'yes' if lossless else 'NO'}"
-    )
+        for receipts in modes:
+            with temp_folder("cityshare-bench-mqtt-") as folder:
+                log(f"run {attempt + 1} of {args.repeat}, receipts {receipts}")
+                outcomes.append(run(args, folder, receipts))
+    print(report(outcomes))
     print("command: python benchmarks/bench_mqtt.py " + " ".join(argv or sys.argv[1:]))
+    by_mode = _medians(outcomes)
+    lossless = all(o["stored"] == o["acked"] == o["readings"] for o in outcomes)
+    receipted = all(
+        o["receipted"] == o["stored_receipts"] == o["readings"] // args.readings
+        for o in outcomes
+        if o["receipts"] == "on"
+    )
+    met = max(by_mode.values()) >= TARGET_READINGS_PER_SECOND and lossless and receipted
+    if len(by_mode) == 2:
+        met = met and by_mode["on"] >= 0.9 * by_mode["off"]
     return 0 if met else 1
+
+
+def _medians(outcomes: list[dict[str, Any]]) -> dict[str, float]:
+    """The median rate of each receipts mode."""
+    medians = {}
+    for mode in ("off", "on"):
+        rates = sorted(o["rate"] for o in outcomes if o["receipts"] == mode)
+        if rates:
+            medians[mode] = rates[len(rates) // 2]
+    return medians
+
+
+def report(outcomes: list[dict[str, Any]]) -> str:
+    """The table of runs and the verdicts: throughput, loss, and what receipts cost."""
+    keys = ["receipts", "readings", "acked", "stored", "refused", "seconds", "rate"]
+    keys += ["receipted", "receipt_seconds"]
+    columns = [*keys[:6], "readings/s", "receipted", "last receipt s"]
+    rows = [[o[key] for key in keys] for o in outcomes]
+    lines = [format_table(columns, rows), ""]
+    by_mode = _medians(outcomes)
+    for mode, rate in by_mode.items():
+        lines.append(f"median with receipts {mode}: {rate:,.0f} readings/s")
+    if len(by_mode) == 2:
+        cost = 1 - by_mode["on"] / by_mode["off"]
+        lines.append(f"receipts cost {cost:.1%} of throughput (target < 10 %)")
+    lossless = all(o["stored"] == o["acked"] == o["readings"] for o in outcomes)
+    lines.append(
+        f"target ≥ {TARGET_READINGS_PER_SECOND:,} readings/s; zero loss: "
+        f"{'yes' if lossless else 'NO'}"
+    )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 paho needs a network loop (a thread) per client; a thousand devices would be a thousand
 threads. This speaks just enough MQTT over plain sockets: CONNECT with a user name and
-password, QoS 1 PUBLISH, and counting PUBACKs.
+password, QoS 1 PUBLISH, counting PUBACKs, and (with ``receipts``) SUBSCRIBE to the
+device's receipts topic, counting the receipts cityshare publishes and acknowledging them.
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ def connect_packet(username: str, password: str, keepalive: int = 300) -> bytes:
     return b"\x10" + _varint(len(body)) + body
 
 
+def subscribe_packet(topic: str, packet_id: int) -> bytes:
+    """SUBSCRIBE to one topic with QoS 1."""
+    body = packet_id.to_bytes(2, "big") + _text(topic) + b"\x01"
+    return b"\x82" + _varint(len(body)) + body
+
+
+def puback_packet(packet_id: int) -> bytes:
+    """PUBACK of a QoS 1 message the broker sent us."""
+    return b"\x40\x02" + packet_id.to_bytes(2, "big")
+
+
 def publish_packet(topic: str, packet_id: int, payload: bytes) -> bytes:
     """PUBLISH with QoS 1."""
     body = _text(topic) + packet_id.to_bytes(2, "big") + payload
@@ -52,10 +64,14 @@ class DeviceConnection:
     buffer: bytearray = field(default_factory=bytearray)
     acked: int = 0
     refused: int = 0
+    receipts: int = 0
+    stored_receipts: int = 0
 
 
-def open_connection(host: str, port: int, uid: str, password: str) -> DeviceConnection:
-    """Connect and wait for a successful CONNACK."""
+def open_connection(
+    host: str, port: int, uid: str, password: str, *, receipts: bool = False
+) -> DeviceConnection:
+    """Connect and wait for a successful CONNACK (and, with ``receipts``, a SUBACK)."""
     sock = socket.create_connection((host, port), timeout=30)
     sock.sendall(connect_packet(uid, password))
     reply = b""
@@ -66,8 +82,23 @@ def open_connection(host: str, port: int, uid: str, password: str) -> DeviceConn
         reply += chunk
     if reply[0] != 0x20 or reply[3] != 0:
         raise ConnectionError(f"{uid}: CONNACK refused ({reply.hex()})")
+    if receipts:
+        sock.sendall(subscribe_packet(f"cityshare/devices/{uid}/receipts", 1))
+        suback = _read_exactly(sock, 5)
+        if suback[0] != 0x90 or suback[4] != 1:
+            raise ConnectionError(f"{uid}: SUBACK refused ({suback.hex()})")
     sock.setblocking(False)
     return DeviceConnection(uid, sock)
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the broker closed the connection")
+        data += chunk
+    return data
 
 
 def _read_acks(connection: DeviceConnection) -> None:
@@ -79,13 +110,45 @@ def _read_acks(connection: DeviceConnection) -> None:
         raise ConnectionError(f"{connection.uid}: disconnected by the broker")
     connection.buffer += chunk
     data = connection.buffer
-    while len(data) >= 4 and data[0] == 0x40:
-        packet_id = int.from_bytes(data[2:4], "big")
-        connection.pending.discard(packet_id)
-        connection.acked += 1
-        del data[:4]
-    if data and data[0] != 0x40:
-        raise ConnectionError(f"{connection.uid}: unexpected packet {bytes(data[:4]).hex()}")
+    replies = bytearray()
+    while True:
+        packet = _next_packet(data)
+        if packet is None:
+            break
+        kind, header, body = packet
+        if kind == 0x40:
+            connection.pending.discard(int.from_bytes(body[:2], "big"))
+            connection.acked += 1
+        elif kind == 0x30:  # a receipt, QoS 1 (flags 0x02): acknowledge it
+            topic_length = int.from_bytes(body[:2], "big")
+            packet_id = int.from_bytes(body[2 + topic_length : 4 + topic_length], "big")
+            replies += puback_packet(packet_id)
+            connection.receipts += 1
+            connection.stored_receipts += b'"status":20' in body[4 + topic_length :]
+        else:
+            raise ConnectionError(f"{connection.uid}: unexpected packet {header.hex()}")
+        del data[: len(header) + len(body)]
+    if replies:
+        connection.sock.setblocking(True)
+        connection.sock.sendall(bytes(replies))
+        connection.sock.setblocking(False)
+
+
+def _next_packet(data: bytearray) -> tuple[int, bytes, bytes] | None:
+    """(packet type, fixed header, body) of the first whole packet in ``data``, or None."""
+    length, multiplier, position = 0, 1, 1
+    while True:
+        if position >= len(data):
+            return None
+        digit = data[position]
+        length += (digit & 0x7F) * multiplier
+        multiplier *= 128
+        position += 1
+        if not digit & 0x80:
+            break
+    if len(data) < position + length:
+        return None
+    return data[0] & 0xF0, bytes(data[:position]), bytes(data[position : position + length])
 
 
 def publish_rounds(
@@ -122,6 +185,19 @@ def publish_rounds(
                 _read_acks(by_socket[sock])
             waiting = [c for c in waiting if c.pending]
     return sum(connection.acked for connection in connections)
+
+
+def wait_for_receipts(
+    connections: Sequence[DeviceConnection], expected: int, *, timeout: float = 300.0
+) -> int:
+    """Read until ``expected`` receipts came on ``connections`` (or ``timeout``); how many."""
+    deadline = time.monotonic() + timeout
+    while sum(c.receipts for c in connections) < expected and time.monotonic() < deadline:
+        readable, _, _ = select.select([c.sock for c in connections], [], [], 1.0)
+        by_socket = {c.sock: c for c in connections}
+        for sock in readable:
+            _read_acks(by_socket[sock])
+    return sum(c.receipts for c in connections)
 
 
 def close_all(connections: Sequence[DeviceConnection]) -> None:
