@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 from cityshare.access import Actor
 from cityshare.audit.chain import GENESIS, canonical, content_hash, link
 from cityshare.audit.checkpoint import make_checkpoint, verify_checkpoint
+from cityshare.audit.checkpoint_folder import check_checkpoints, checkpoint_files, write_checkpoint
 from cityshare.audit.log import Event, record
+from cityshare.audit.schedule import CheckpointRefused, take_checkpoint
 from cityshare.audit.verify import verify_chain
 from cityshare.cli import app
 from cityshare.site import Site
@@ -151,11 +153,11 @@ def test_a_rewritten_history_fails_its_checkpoint(site: Site) -> None:
         assert "altered" in str(verify_checkpoint(connection, forged, public))
 
 
-def rewrite_from(site: Site, seq: int) -> None:
+def rewrite_from(site: Site, seq: int, *, last: int = 20) -> None:
     """Forge entry ``seq`` and recompute every later hash, as an insider with the DB would."""
     with site.writer.begin() as connection:
         previous = str(row_in(connection, seq - 1)["hash"])
-        for current in range(seq, 21):
+        for current in range(seq, last + 1):
             entry = row_in(connection, current)
             content = json.loads(str(entry["content"]))
             if current == seq:
@@ -197,3 +199,65 @@ def test_the_cli_verifies_and_checks_a_checkpoint(site: Site, tmp_path: Path) ->
     tamper(site, delete(audit_log).where(audit_log.c.seq == 2))
     bad = runner.invoke(app, [*options, "audit", "verify"], env=env)
     assert bad.exit_code == 1 and "BROKEN at entry 2" in bad.output
+
+
+def test_a_checkpoint_file_is_never_replaced(site: Site, tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    with site.engine.connect() as connection:
+        document = make_checkpoint(connection, site.signing_key)
+    path = write_checkpoint(folder, document)
+    assert write_checkpoint(folder, document) == path  # the same checkpoint: the same file
+    original = path.read_bytes()
+    with pytest.raises(FileExistsError):
+        write_checkpoint(folder, {**document, "hash": "0" * 64})
+    assert path.read_bytes() == original and not path.stat().st_mode & 0o222
+    assert checkpoint_files(folder) == [path]  # no temporary file left behind
+
+
+def test_checkpoints_narrow_down_a_rewrite(site: Site, tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    for _ in range(3):  # checkpoints of entries 20, 25, 30
+        with site.engine.connect() as connection:
+            write_checkpoint(folder, make_checkpoint(connection, site.signing_key))
+        for number in range(5):
+            record(site, Event("dataset.read", ALICE, detail={"n": number}))
+    public = keys.public_key_text(site.signing_key)
+    rewrite_from(site, 23, last=35)
+    with site.engine.connect() as connection:
+        checked = check_checkpoints(connection, checkpoint_files(folder), public)
+    failed = checked.failed
+    assert failed is not None and failed.seq == 25 and "rewritten" in str(failed.problem)
+    vouched = checked.vouched_before(failed)
+    assert vouched is not None and vouched.seq == 20
+
+
+def test_the_schedule_signs_only_a_log_that_agrees_with_its_latest_checkpoint(
+    site: Site, tmp_path: Path
+) -> None:
+    folder = tmp_path / "checkpoints"
+    first = take_checkpoint(site, folder)
+    assert first is not None and take_checkpoint(site, folder) is None  # nothing new
+    record(site, Event("dataset.read", ALICE))
+    rewrite_from(site, 3, last=21)
+    with pytest.raises(CheckpointRefused, match="rewritten"):
+        take_checkpoint(site, folder)
+    assert checkpoint_files(folder) == [first]
+
+
+def test_verify_warns_without_checkpoints_and_reads_the_folder(site: Site, tmp_path: Path) -> None:
+    runner = CliRunner()
+    options = ["--data-dir", str(tmp_path), "--database-url", site.settings.resolved_database_url()]
+    env = {"CITYSHARE_SECRET_KEY": "test-secret-key"}
+    bare = runner.invoke(app, [*options, "audit", "verify"], env=env)
+    assert bare.exit_code == 0 and "WARNING" in bare.output and "no checkpoint" in bare.output
+    written = take_checkpoint(site, tmp_path / "audit-checkpoints")
+    assert written is not None
+    good = runner.invoke(app, [*options, "audit", "verify"], env=env)
+    assert good.exit_code == 0 and written.name in good.output and "taken at" in good.output
+    rewrite_from(site, 3)
+    bad = runner.invoke(app, [*options, "audit", "verify"], env=env)
+    assert (
+        bad.exit_code == 1 and "CHECKPOINT FAILS" in bad.output and "entries 1 to 20" in bad.output
+    )
+    chain = runner.invoke(app, [*options, "audit", "verify", "--no-checkpoints"], env=env)
+    assert chain.exit_code == 0

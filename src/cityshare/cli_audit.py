@@ -9,9 +9,16 @@ import orjson
 import typer
 from rich.console import Console
 
-from cityshare.audit.checkpoint import make_checkpoint, read_checkpoint, verify_checkpoint
+from cityshare.audit.checkpoint import make_checkpoint
+from cityshare.audit.checkpoint_folder import (
+    Checked,
+    CheckpointsVerdict,
+    check_checkpoints,
+    checkpoint_files,
+)
 from cityshare.audit.verify import verify_chain
 from cityshare.cli_support import open_site
+from cityshare.config import Settings
 from cityshare.streams import keys
 
 audit_app = typer.Typer(help="Verify the audit log and write checkpoints.", no_args_is_help=True)
@@ -23,24 +30,88 @@ def audit_verify(
     ctx: typer.Context,
     checkpoint: Annotated[
         Path | None,
-        typer.Option(help="A checkpoint file to check the log against.", exists=True),
+        typer.Option(
+            help="A checkpoint file, or a folder of them, to check the log against "
+            "(default: the checkpoint folder, CITYSHARE_AUDIT_CHECKPOINT_DIR).",
+            exists=True,
+        ),
     ] = None,
+    no_checkpoints: Annotated[
+        bool, typer.Option("--no-checkpoints", help="Walk the hash chain only.")
+    ] = False,
 ) -> None:
-    """Walk the hash chain; name the first broken link (exit status 1) or confirm it whole."""
+    """Walk the hash chain and check it against the signed checkpoints; name the first
+    broken link or failing checkpoint (exit status 1), or confirm the log whole."""
     site = open_site(ctx)
     with site.engine.connect() as connection:
         verdict = verify_chain(connection)
         if not verdict.ok:
             console.print(f"[red]BROKEN[/] at entry {verdict.broken_at}: {verdict.problem}")
             raise typer.Exit(1)
-        console.print(f"[green]OK[/]: {verdict.entries} entries, head {verdict.head_hash}")
-        if checkpoint is not None:
-            public = keys.public_key_text(site.signing_key)
-            problem = verify_checkpoint(connection, read_checkpoint(checkpoint), public)
-            if problem is not None:
-                console.print(f"[red]CHECKPOINT FAILS[/]: {problem}")
-                raise typer.Exit(1)
-            console.print(f"[green]OK[/]: the log agrees with the checkpoint {checkpoint}")
+        console.print(
+            f"[green]OK[/]: {verdict.entries} entries, head {verdict.head_hash}", soft_wrap=True
+        )
+        if no_checkpoints:
+            return
+        source = checkpoint or site.settings.resolved_audit_checkpoint_dir()
+        files = [source] if checkpoint is not None and source.is_file() else []
+        files = files or checkpoint_files(source)
+        if not files:
+            _no_checkpoint(site.settings, source, explicit=checkpoint is not None)
+            return
+        public = keys.public_key_text(site.signing_key)
+        checked = check_checkpoints(connection, files, public)
+    _report(checked, source)
+
+
+def _no_checkpoint(settings: Settings, folder: Path, *, explicit: bool) -> None:
+    if explicit:
+        console.print(f"[red]NO CHECKPOINT[/] in {folder}", soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(
+        f"[yellow]WARNING[/]: no checkpoint in {folder}, so a history rewritten with every "
+        "hash recomputed would pass unnoticed. `cityshare serve` writes one every "
+        f"{settings.audit_checkpoint_seconds:g} s (CITYSHARE_AUDIT_CHECKPOINT_SECONDS; 0 is "
+        "off); `cityshare audit checkpoint` writes one by hand.",
+        soft_wrap=True,
+    )
+
+
+def _report(checked: CheckpointsVerdict, source: Path) -> None:
+    where = f" in {source}" if source.is_dir() else ""
+    failed = checked.failed
+    if failed is not None:
+        console.print(
+            f"[red]CHECKPOINT FAILS[/]: {_name(failed)}{where}: {failed.problem}"
+            f"{_since(checked, failed)}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    latest = checked.checked[-1]  # there was at least one file
+    others = len(checked.checked) - 1
+    earlier = f", and with the {others} earlier one{'s' * (others != 1)}" if others else ""
+    console.print(
+        f"[green]OK[/]: the log agrees with the checkpoint {_name(latest)}{where}, the "
+        f"latest{earlier}",
+        soft_wrap=True,
+    )
+
+
+def _name(item: Checked) -> str:
+    return f"{item.path.name} (entry {item.seq}, taken at {item.at})"
+
+
+def _since(checked: CheckpointsVerdict, failed: Checked) -> str:
+    """Where the change lies: after the last checkpoint that still holds."""
+    if failed.seq < 0 or "rewritten" not in str(failed.problem):
+        return ""
+    vouched = checked.vouched_before(failed)
+    if vouched is None:
+        return f" (somewhere in entries 1 to {failed.seq})"
+    return (
+        f" (somewhere in entries {vouched.seq + 1} to {failed.seq}: entries up to "
+        f"{vouched.seq} still agree with {_name(vouched)})"
+    )
 
 
 @audit_app.command("checkpoint")

@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         900.0,
         ge=0,
         description="How often `cityshare serve` signs the audit log's head into the "
-        "checkpoint folder (and once at shutdown); 0: never.",
+        "checkpoint folder (also once at start and once at shutdown); 0: never.",
     )
     audit_checkpoint_dir: Path | None = Field(
         None,
@@ -160,6 +160,17 @@ class Settings(BaseSettings):
         description="Origins (comma-separated, exact, or *) that browsers may call the API "
         "from; default: no CORS headers.",
     )
+    base_url: str | None = Field(
+        None,
+        description="The public URL of the site (scheme://host[:port]); every absolute URL "
+        "(DCAT, CKAN, data packages, next links) is built from it, whatever the Host header "
+        "says, and its host is allowed.",
+    )
+    allowed_hosts: str | None = Field(
+        None,
+        description="Host names (comma-separated; *.example.org for its subdomains) requests "
+        "may name in their Host header; others are refused with 400. Default: any.",
+    )
     harvest_allow_private: bool = Field(
         False,
         description="Let `cityshare harvest` reach loopback and private addresses (trusted "
@@ -206,6 +217,15 @@ class Settings(BaseSettings):
                     "without a path or a trailing slash"
                 )
         return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value and not _ORIGIN.fullmatch(value.rstrip("/")):
+            raise ValueError(
+                f"{value!r} is not a site's URL: write scheme://host[:port], without a path"
+            )
+        return value.rstrip("/") if value else value
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to ``sqlite:///DATA_DIR/cityshare.db``."""

@@ -56,27 +56,42 @@ def verify_checkpoint(
     connection: Connection, checkpoint: dict[str, Any], site_public_key: str
 ) -> str | None:
     """None when the checkpoint is genuine and the log still agrees with it; else why not."""
+    problem = signature_problem(checkpoint, site_public_key)
+    if problem is not None:
+        return problem
+    seq = int(checkpoint["seq"])
+    stored = connection.execute(
+        select(audit_log.c.hash).where(audit_log.c.seq == seq)
+    ).scalar_one_or_none()
+    return head_problem(checkpoint, stored)
+
+
+def signature_problem(checkpoint: dict[str, Any], site_public_key: str) -> str | None:
+    """None when ``checkpoint`` is a statement signed with the site's key; else why not."""
     try:
         statement = {name: checkpoint[name] for name in ("format", "seq", "hash", "at")}
         signature = keys.decode_signature(str(checkpoint["signature"]))
         public = str(checkpoint["public_key"])
     except (KeyError, TypeError):
         return "the checkpoint file is not a cityshare audit checkpoint"
-    if statement["format"] != FORMAT or signature is None:
+    if statement["format"] != FORMAT or signature is None or type(statement["seq"]) is not int:
         return "the checkpoint file is not a cityshare audit checkpoint"
     if public != site_public_key:
         return "the checkpoint was signed by another key than this site's"
     if not keys.verifies(keys.load_public_key(public), signature, canonical(statement).encode()):
         return "the checkpoint's signature is not valid: the file was altered"
-    stored = connection.execute(
-        select(audit_log.c.hash).where(audit_log.c.seq == int(statement["seq"]))
-    ).scalar_one_or_none()
-    if statement["seq"] == 0:
+    return None
+
+
+def head_problem(checkpoint: dict[str, Any], stored: str | None) -> str | None:
+    """None when the log's hash at the checkpoint's entry (``stored``) is the one signed."""
+    seq = int(checkpoint["seq"])
+    if seq == 0:
         return None
     if stored is None:
-        return f"entry {statement['seq']} of the checkpoint is gone: the log was cut short"
-    if stored != statement["hash"]:
-        return f"entry {statement['seq']} differs from the checkpoint: the log was rewritten"
+        return f"entry {seq} of the checkpoint is gone: the log was cut short"
+    if stored != checkpoint["hash"]:
+        return f"entry {seq} differs from the checkpoint: the log was rewritten"
     return None
 
 
