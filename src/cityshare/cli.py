@@ -323,6 +323,13 @@ def publish(
     schema: Annotated[
         Path | None, typer.Option(help="A Table Schema JSON file.", exists=True)
     ] = None,
+    carry_classes: Annotated[
+        str | None,
+        typer.Option(
+            help="JSON object: for each classified column the file lacks, the column that "
+            'takes its class, or null if dropped, e.g. \'{"plate": "registration"}\'.'
+        ),
+    ] = None,
     as_user: AsUser = "admin",
 ) -> None:
     """Publish FILE as a new version of a dataset (creating the dataset if needed)."""
@@ -337,6 +344,7 @@ def publish(
         visibility=visibility,
         schema_path=schema,
         console=console,
+        carry_classes=carry_classes,
     )
     rows = summary["row_count"]
     console.print(

@@ -5,6 +5,7 @@ can make a column stricter, never looser."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.testclient import TestClient
 
@@ -18,7 +19,7 @@ from tests.sharing import (
     row_keys,
     rows_url,
 )
-from tests.world import SAMPLE_CSV, World
+from tests.world import SAMPLE_CSV, World, audit_entries
 
 PUBLIC = {"junction", "counted_at", "cars"}
 SCHEMA_FIELDS = [
@@ -192,3 +193,63 @@ def test_an_uploaded_schema_makes_columns_stricter_never_looser(
     )
     assert_problem(refused, 400)
     assert client.get(f"/api/v1/datasets/{open_name}").json()["current_version"] == 2
+
+
+RENAMED_CSV = SAMPLE_CSV.replace(
+    "junction,counted_at,cars,speed,note", "junction,counted_at,cars,speed,remark"
+)
+
+
+def upload(client: TestClient, world: World, name: str, body: str, **params: str) -> Any:
+    return client.put(
+        f"/api/v1/datasets/{name}/data",
+        content=body.encode(),
+        params=params,
+        headers={**world.headers("editor"), "Content-Type": "text/csv"},
+    )
+
+
+def test_a_new_version_without_a_classified_column_needs_a_decision(
+    world: World, client: TestClient
+) -> None:
+    open_name = world.datasets["open"]
+    classify(client, world, open_name, {"note": "personal", "cars": "sensitive"})
+    refused = assert_problem(upload(client, world, open_name, RENAMED_CSV), 409)
+    assert "'note' (personal)" in refused["detail"]
+    assert '{"note": "remark"}' in refused["detail"]  # the column in its place
+    assert "cars" not in refused["detail"]  # still there: no decision needed
+    for bad in (
+        '{"cars": "remark"}',  # not missing from the file
+        '{"note": "absent"}',  # not a column of the file
+        '["note"]',
+        '{"note": 3}',
+        "not json",
+    ):
+        assert_problem(upload(client, world, open_name, RENAMED_CSV, carry_classes=bad), 400)
+    assert client.get(f"/api/v1/datasets/{open_name}").json()["current_version"] == 1
+    # Renamed: the new column takes the class; the old name keeps it, for version 1.
+    carried = upload(client, world, open_name, RENAMED_CSV, carry_classes='{"note": "remark"}')
+    assert carried.status_code == 201, carried.text
+    described = client.get(f"/api/v1/datasets/{open_name}", headers=world.headers("admin")).json()
+    assert described["column_classes"] == {
+        "note": "personal",
+        "remark": "personal",
+        "cars": "sensitive",
+    }
+    assert row_keys(client.get(rows_url(open_name))) == {"junction", "counted_at", "speed"}
+    old = client.get(rows_url(open_name), params={"_version": "1"})
+    assert row_keys(old) == {"junction", "counted_at", "speed"}
+    # Dropped: nothing takes the class, and no decision is asked again for it.
+    without = "junction,counted_at,cars\nJ1,2024-03-04T08:00:00Z,1\n"
+    dropped = upload(client, world, open_name, without, carry_classes='{"remark": null}')
+    assert dropped.status_code == 201, dropped.text
+    assert upload(client, world, open_name, without).status_code == 201
+    for version in ("1", "2", "3", "4"):
+        shown = client.get(rows_url(open_name), params={"_version": version})
+        assert not row_keys(shown) & {"note", "remark", "cars"}, version
+    decisions = [
+        entry["detail"].get("carry_classes")
+        for entry in audit_entries(world.site)
+        if entry.get("action") == "dataset.upload"
+    ]
+    assert {"note": "remark"} in decisions and {"remark": None} in decisions

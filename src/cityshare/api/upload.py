@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -30,6 +31,7 @@ async def receive_upload(
     *,
     filename: str | None,
     schema: str | None,
+    carry_classes: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Handle ``PUT /datasets/{name}/data``: returns the new version's summary."""
     # Checked before the body is read, so a refused upload costs no disk or time;
@@ -53,6 +55,7 @@ async def receive_upload(
                 media_type=media_type,
                 schema=table_schema,
                 source_name=source_name,
+                carry_classes=carry_classes,
             )
         )
     finally:

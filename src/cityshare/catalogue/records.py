@@ -88,16 +88,18 @@ def publish_records(
     *,
     records: Sequence[Any],
     schema: dict[str, Any] | None,
+    carry_classes: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Publish ``records`` as the dataset's new version: typed by ``schema``, or with a
-    schema inferred from them when it is None (editors, admins and write grantees)."""
+    schema inferred from them when it is None (editors, admins and write grantees);
+    ``carry_classes`` as for :func:`~cityshare.catalogue.versions.publish_version`."""
     names = _schema_names(schema)
     known = set(names) if names is not None else None
     with _spool(site, names) as spool:
         with spool.path.open("wb") as handle:
             for position, record in enumerate(records, 1):
                 spool.write(handle, _checked(record, position, known))
-        return _publish(site, actor, name, spool, schema, based_on=None)
+        return _publish(site, actor, name, spool, schema, None, carry_classes)
 
 
 def change_records(
@@ -204,6 +206,7 @@ def _publish(
     spool: _Spool,
     schema: dict[str, Any] | None,
     based_on: int | None,
+    carry_classes: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Publish the spooled records as the new version (``based_on``: the version they were
     read from, which must still be current)."""
@@ -217,6 +220,7 @@ def _publish(
         schema=schema,
         source_name=SOURCE_NAME,
         based_on=based_on,
+        carry_classes=carry_classes,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, func, select, update
 
-from cityshare.access import Actor, DatasetResource, ensure_allowed
+from cityshare.access import Actor, DatasetResource, ensure_allowed, reads_whole_dataset
 from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import (
     dataset_resource,
@@ -21,6 +21,7 @@ from cityshare.catalogue.datasets import (
 )
 from cityshare.catalogue.rows import as_dict
 from cityshare.catalogue.search_index import reindex_dataset
+from cityshare.catalogue.version_figures import rows_are_bounded, shown_figures, within_bounds
 from cityshare.errors import Conflict, NotFound
 from cityshare.sharing.classes import carried_classes, stricter_from_schema
 from cityshare.sharing.view import ReadView, read_view, visible_schema
@@ -127,26 +128,38 @@ def publish_version(
 
 
 def list_versions(site: Site, actor: Actor, name: str) -> list[dict[str, Any]]:
-    """All versions of a dataset, newest first (without schemas)."""
+    """All versions of a dataset, newest first (without schemas), each with the
+    whole-table figures the reader's bounds allow (see :mod:`.version_figures`)."""
     with site.engine.connect() as connection:
         row = dataset_row(connection, actor, name, "dataset.view")
+        dataset = dataset_resource(row)
+        columns = [*(dataset_versions.c[key] for key in _SUMMARY), dataset_versions.c.created_at]
+        if not reads_whole_dataset(actor, dataset) and not rows_are_bounded(actor, dataset):
+            columns.append(dataset_versions.c.schema)  # which columns each version had
         rows = connection.execute(
-            select(*(dataset_versions.c[key] for key in _SUMMARY), dataset_versions.c.created_at)
+            select(*columns)
             .where(dataset_versions.c.dataset_id == row.id)
             .order_by(dataset_versions.c.number.desc())
         ).all()
-    return [as_dict(version) for version in rows]
+    listed = []
+    for version in rows:
+        summary = as_dict(version)
+        schema = summary.pop("schema", None)
+        shown = shown_figures(actor, dataset, schema, row.column_classes)
+        listed.append(within_bounds(summary, shown))
+    return listed
 
 
 def get_version(site: Site, actor: Actor, name: str, number: int | None) -> dict[str, Any]:
-    """One version with its Table Schema (default: the current version)."""
+    """One version with its Table Schema (default: the current version), both as far as
+    the reader's bounds allow."""
     with site.engine.connect() as connection:
         row = dataset_row(connection, actor, name, "dataset.view")
         wanted = _wanted_number(row, number)
         summary = _version_summary(connection, row.id, wanted, with_schema=True)
-    summary["schema"] = visible_schema(
-        actor, dataset_resource(row), summary["schema"], row.column_classes
-    )
+    dataset, schema, classes = dataset_resource(row), summary["schema"], row.column_classes
+    summary = within_bounds(summary, shown_figures(actor, dataset, schema, classes))
+    summary["schema"] = visible_schema(actor, dataset, schema, classes)
     return summary
 
 

@@ -49,6 +49,7 @@ from cityshare.query.offset import (
     offset_page,
 )
 from cityshare.query.sql import run_sql
+from cityshare.sharing.classes import checked_carry
 from cityshare.storage.engine import is_time_limit_error
 from cityshare.tables.model import Field, VersionTable
 
@@ -328,7 +329,10 @@ def datastore_create(call: CkanCall) -> dict[str, Any]:
     records = call.records("records")
     if schema is None and not records:
         raise invalid("fields", "Give fields, records or both.")
-    summary = publish_records(call.site, call.actor, name, records=records, schema=schema)
+    carry = checked_carry(call.mapping("carry_classes"))
+    summary = publish_records(
+        call.site, call.actor, name, records=records, schema=schema, carry_classes=carry
+    )
     return {
         "resource_id": mapping.resource_id(name, "csv"),
         "fields": [

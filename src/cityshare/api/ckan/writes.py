@@ -31,6 +31,7 @@ from cityshare.catalogue import versions
 from cityshare.catalogue.datasets import create_dataset, update_dataset
 from cityshare.catalogue.metadata import VISIBILITIES
 from cityshare.errors import Conflict, NotFound
+from cityshare.sharing.classes import checked_carry
 from cityshare.tables.formats import media_type_for_filename
 
 UNSPECIFIED_LICENCES = frozenset({"", "notspecified", "other-closed"})
@@ -223,12 +224,19 @@ def resource_create(call: CkanCall) -> dict[str, Any]:
         source=call.upload.path,
         media_type=media_type,
         source_name=filename,
+        carry_classes=_carry_classes(call),
     )
     package = mapping.show_package(call.site, call.actor, name, call.base_url)
     resources: list[dict[str, Any]] = package["resources"]
     wanted = (call.text("format") or "CSV").lower()
     chosen = [res for res in resources if res["format"].lower() == wanted] or resources
     return {**chosen[0], "version": summary["number"]} if chosen else {"version": summary["number"]}
+
+
+def _carry_classes(call: CkanCall) -> dict[str, str | None] | None:
+    """``carry_classes``: the decision on classified columns the new file lacks (see
+    :func:`~cityshare.sharing.classes.carried_classes`)."""
+    return checked_carry(call.mapping("carry_classes"))
 
 
 def _media_type(call: CkanCall, filename: str | None) -> str:

@@ -11,6 +11,7 @@ from cityshare.api.models import DatasetCreate, DatasetFields
 from cityshare.api.upload import receive_upload
 from cityshare.catalogue import datapackage, search, versions
 from cityshare.catalogue import datasets as service
+from cityshare.sharing.classes import checked_carry
 
 router = APIRouter(tags=["datasets"])
 
@@ -174,6 +175,21 @@ async def upload_data(
         None,
         description="'current' to reuse the current version's schema instead of inferring one.",
     ),
+    carry_classes: str | None = Query(
+        None,
+        description="JSON object: for each classified column the new file lacks, the "
+        'column that takes its class, or null if dropped, e.g. {"plate": "registration"}. '
+        "Without a decision for each such column the upload is refused (409).",
+        max_length=100_000,
+    ),
 ) -> dict[str, Any]:
     """Publish a file as the dataset's new current version (editors and admins)."""
-    return await receive_upload(request, site, actor, name, filename=filename, schema=schema)
+    return await receive_upload(
+        request,
+        site,
+        actor,
+        name,
+        filename=filename,
+        schema=schema,
+        carry_classes=checked_carry(carry_classes),
+    )
