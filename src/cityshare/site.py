@@ -61,7 +61,7 @@ class Site:
     engine: Engine
     secret_key: bytes
     version_tables: VersionTableCache = field(default_factory=VersionTableCache)
-    # Charts and other figures drawn from published versions, by version and reader's view.
+    # Charts drawn from published versions, by the reader's whole view (table_reads.view_key).
     figures: LruCache[tuple[object, ...], object] = field(default_factory=lambda: LruCache(256))
     # Taken by ingest commits on a SQLite file before its flock (streams.ingest.writer_turn).
     ingest_commit_lock: threading.Lock = field(default_factory=threading.Lock)
