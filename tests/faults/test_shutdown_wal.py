@@ -12,6 +12,8 @@ import pytest
 
 from tests.e2e.conftest import cityshare_env, run_cli_here, start_server
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_leaves_no_write_ahead_log(tmp_path: Path, workers: str) -> None:

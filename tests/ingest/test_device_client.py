@@ -14,7 +14,7 @@ from cityshare.cli_devices import device_app
 from cityshare.site import Site
 from cityshare.storage.schema import ingest_batches, observations
 from cityshare.streams import keys
-from cityshare.streams.client import MqttDevice
+from cityshare.streams.client import MqttDevice, Receipt
 from tests.ingest.conftest import WAIT, Broker
 from tests.ingest.test_worker import Fleet, _count, _readings, make_fleet, running
 
@@ -47,6 +47,26 @@ def test_a_batch_without_a_receipt_is_resent_unchanged_until_one_comes(fleet: Fl
     assert client.pending == 0
     assert _count(fleet.site, ingest_batches) == 1
     assert _count(fleet.site, observations) == 2
+
+
+def test_a_long_running_device_takes_its_receipts_in_a_callback(fleet: Fleet) -> None:
+    device = fleet.devices[1]
+    heard: list[Receipt] = []
+    client = MqttDevice(
+        device.uid,
+        device.mqtt_password,
+        device.key,
+        fleet.broker.address.host,
+        fleet.broker.address.port,
+        on_receipt=heard.append,
+    )
+    client.connect(WAIT)
+    with running(fleet):
+        nonces = {client.send(_readings(offset, 1)) for offset in (0, 10, 20)}
+        assert client.wait_for_receipts(timeout=WAIT) == {}  # nothing kept
+    client.close()
+    assert {receipt.nonce for receipt in heard} == nonces
+    assert all(receipt.status == 201 for receipt in heard)
 
 
 def test_device_send_over_mqtt_prints_the_receipt(fleet: Fleet, tmp_path: Path) -> None:

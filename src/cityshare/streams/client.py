@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -107,6 +107,9 @@ class Receipt:
         return cls(nonce if isinstance(nonce, str) else None, document["status"], document)
 
 
+MAX_BACKOFF = 8  # the longest wait for a receipt, in multiples of resend_after
+
+
 class ReceiptTimeout(Exception):
     """Some batches got no receipt in time (they are still kept and resent)."""
 
@@ -125,8 +128,9 @@ class _Pending:
 class MqttDevice:
     """A device's MQTT connection that keeps every batch until cityshare's receipt says it
     is stored (or refused), and resends it unchanged when none came in ``resend_after``
-    seconds. A broker's PUBACK is not enough: a broker that crashes loses what it had not
-    handed over yet. Resending is safe: the nonce makes a batch count once.
+    seconds (then twice as long, up to 8 times). A broker's PUBACK is not enough: a broker
+    that crashes loses what it had not handed over yet. Resending is safe: the nonce makes
+    a batch count once.
 
     >>> device = MqttDevice(uid, password, key, "broker.example.org")  # doctest: +SKIP
     >>> device.connect()  # doctest: +SKIP
@@ -147,11 +151,16 @@ class MqttDevice:
         resend_after: float = 10.0,
         session_expiry: int = 3600,
         max_inflight: int = 100,
+        on_receipt: Callable[[Receipt], None] | None = None,
     ) -> None:
+        """``on_receipt``, when given, is called (in paho's network thread) with each
+        receipt instead of keeping it for :meth:`wait_for_receipts`: for a device that
+        runs for months."""
         self.uid = uid
         self.key = key
         self.resend_after = resend_after
         self.resent = 0
+        self._on_receipt = on_receipt
         self._topic = mqtt_topic(uid)
         self._receipts_topic = receipts_topic(uid)
         self._pending: dict[str, _Pending] = {}
@@ -244,13 +253,19 @@ class MqttDevice:
                 due = [
                     (nonce, item)
                     for nonce, item in self._pending.items()
-                    if now - item.sent_at >= self.resend_after
+                    if now - item.sent_at >= self._wait_after(item.sends)
                 ]
                 for _, item in due:
                     item.sent_at, item.sends = now, item.sends + 1
                 self.resent += len(due)
             for _, item in due:
                 self._client.publish(self._topic, item.payload, qos=1)
+
+    def _wait_after(self, sends: int) -> float:
+        """How long to wait for a receipt after the ``sends``-th send: ``resend_after``,
+        doubling with each resend up to 8 times as long, so that a worker far behind
+        (its receipts late, not lost) is not flooded with copies."""
+        return self.resend_after * min(2.0 ** (sends - 1), MAX_BACKOFF)
 
     def _on_connect(
         self,
@@ -291,6 +306,10 @@ class MqttDevice:
         if receipt is None or receipt.nonce is None:
             return
         with self._changed:
-            if self._pending.pop(receipt.nonce, None) is not None:
+            if self._pending.pop(receipt.nonce, None) is None:
+                return  # a second receipt (for a resend), or one of an earlier run
+            if self._on_receipt is None:
                 self._receipts[receipt.nonce] = receipt
-                self._changed.notify_all()
+            self._changed.notify_all()
+        if self._on_receipt is not None:
+            self._on_receipt(receipt)
