@@ -59,7 +59,7 @@ def versions_rows_cell(page: str) -> str:
         r'<section aria-labelledby="versions-title">.*?<tbody>\s*<tr>(.*?)</tr>', page, re.S
     )
     assert found is not None
-    return re.findall(r"<td>(.*?)</td>", found.group(1), re.S)[1]
+    return str(re.findall(r"<td>(.*?)</td>", found.group(1), re.S)[1])
 
 
 def test_a_row_filtered_grantee_gets_no_whole_table_figures(serve: ServeFactory) -> None:
