@@ -13,7 +13,10 @@ V = TypeVar("V")
 class LruCache(Generic[K, V]):
     """A bounded map, least recently used first out, safe across threads. For results
     that never go stale, such as those computed from a published (immutable) version,
-    or whose users check them where it matters (see cityshare.streams.senders)."""
+    or whose users check them where it matters (see cityshare.streams.senders).
+
+    A key must hold everything that shapes its value: for answers derived from what one
+    reader may see, :func:`cityshare.catalogue.table_reads.view_key` of their view."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
