@@ -7,9 +7,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from cityshare.site import Site
+from cityshare.storage.schema import grants
 from tests.sharing import (
     COLUMNS,
     add_user,
@@ -340,3 +342,64 @@ def test_anonymous_visitors_do_not_see_grants(world: World, client: TestClient) 
     # Nor does a signed-in user who holds none of them.
     stranger = add_user(world, "stranger")
     assert client.get(grant_url(open_name), headers=stranger).json() == []
+
+
+def test_no_grantee_both_writes_and_reads_pseudonyms(world: World, client: TestClient) -> None:
+    """Write and pseudonymised never meet for one grantee: not in one grant, not across a
+    grantee's grants, not by an approved request, not by a user's and their organisation's."""
+    shared, admin = world.datasets["shared"], world.headers("admin")
+    pseudonyms = {"columns": ["junction", "cars"], "pseudonymised": ["junction"]}
+    body = {"purpose": "Timetables", "expires_at": in_future(), "user": "both-ways"}
+    grantee = add_user(world, "both-ways", OTHER)
+    before = count_grants(world.site)
+    both = {**body, **pseudonyms, "permissions": ["read", "write"]}
+    assert_problem(client.post(grant_url(shared), json=both, headers=admin), 409)
+    reader = make_grant(client, world, shared, user="both-ways", **pseudonyms)
+    url = grant_url(shared, reader["id"])
+    assert_problem(client.patch(url, json={"permissions": ["write"]}, headers=admin), 409)
+    writer = {**body, "permissions": ["write"]}
+    assert_problem(client.post(grant_url(shared), json=writer, headers=admin), 409)
+    asked = client.post(
+        f"/api/v1/datasets/{shared}/access-requests",
+        json={"purpose": "Uploads", "organisation": OTHER},
+        headers=world.headers("outsider"),
+    )
+    assert asked.status_code == 201, asked.text
+    approve = f"/api/v1/datasets/{shared}/access-requests/{asked.json()['id']}/approve"
+    terms = {"expires_at": in_future(), "permissions": ["write"], **pseudonyms}
+    assert_problem(client.post(approve, json=terms, headers=admin), 409)
+    assert count_grants(world.site) == before + 1
+
+    # A write grant to their organisation does not let them write while they read pseudonyms.
+    make_grant(client, world, shared, organisation=OTHER, permissions=["write"])
+    upload = {"Content-Type": "text/csv", **grantee}
+    refused = client.put(f"/api/v1/datasets/{shared}/data", content=SAMPLE_CSV, headers=upload)
+    assert "pseudonym" in assert_problem(refused, 403)["detail"]
+    assert row_keys(client.get(rows_url(shared), headers=grantee)) == {"junction", "cars"}
+    # Ending the pseudonymised grant gives the organisation's write back.
+    assert client.delete(url, headers=admin).status_code == 200
+    accepted = client.put(f"/api/v1/datasets/{shared}/data", content=SAMPLE_CSV, headers=upload)
+    assert accepted.status_code == 201, accepted.text
+
+
+def test_a_stored_grant_with_both_is_repaired_by_dropping_one(
+    world: World, client: TestClient
+) -> None:
+    shared, admin = world.datasets["shared"], world.headers("admin")
+    grantee = add_user(world, "old-grant")
+    grant = make_grant(
+        client, world, shared, user="old-grant", columns=["junction"], pseudonymised=["junction"]
+    )
+    with world.site.writer.begin() as connection:  # as a store made before the rule may hold
+        connection.execute(
+            update(grants).where(grants.c.id == grant["id"]).values(permissions="read,write")
+        )
+    upload = {"Content-Type": "text/csv", **grantee}
+    refused = client.put(f"/api/v1/datasets/{shared}/data", content=SAMPLE_CSV, headers=upload)
+    assert_problem(refused, 403)
+    assert row_keys(client.get(rows_url(shared), headers=grantee)) == {"junction"}
+    url = grant_url(shared, grant["id"])
+    assert_problem(client.patch(url, json={"terms": "v2"}, headers=admin), 409)
+    repaired = client.patch(url, json={"terms": "v2", "permissions": ["read"]}, headers=admin)
+    assert repaired.status_code == 200, repaired.text
+    assert repaired.json()["permissions"] == ["read"] and repaired.json()["terms"] == "v2"
