@@ -171,21 +171,28 @@ def serve_site(settings: Settings) -> None:
     Site.open(settings).close()
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived: the server is stopping cleanly."""
+
+
 @contextmanager
 def _sigterm_as_exit() -> Iterator[None]:
-    """Let SIGTERM end the process through ``finally`` blocks, with status 0.
+    """Let SIGTERM end the block it arrives in like a normal return.
 
     After a graceful shutdown, a single uvicorn server raises the signal it handled
     again; with the default handler the process would die before the blocks around the
-    server (the last audit checkpoint, stopping the ingest worker) could finish.
+    server (the last audit checkpoint, stopping the ingest worker, the WAL checkpoint)
+    could run. Here the signal ends the block instead, and the command exits with 0.
     """
 
-    def exit_cleanly(_signal: int, _frame: FrameType | None) -> None:
-        raise SystemExit(0)
+    def stop(_signal: int, _frame: FrameType | None) -> None:
+        raise _Terminated
 
-    previous = signal.signal(signal.SIGTERM, exit_cleanly)
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
+    except _Terminated:
+        pass
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from starlette.testclient import TestClient
 
 from cityshare.api import create_app
+from cityshare.api.edge import host_warning
 from cityshare.api.jsondepth import nesting_exceeds
 from cityshare.api.middleware import has_query_token
 from cityshare.catalogue import datasets
@@ -324,3 +325,83 @@ def test_an_encoded_token_name_is_refused(world: World, client: TestClient) -> N
         response = client.get(f"/api/v1/datasets?{name}={secret}")
         assert response.status_code == 400, name
         assert secret not in response.text
+
+
+# --- body limits follow the actor (issue 16, finding 5) ------------------------------
+
+
+def test_only_the_signed_in_get_the_upload_limit(world: World, client: TestClient) -> None:
+    big = {"Content-Length": str(2 * 1024**2), "Content-Type": "text/csv"}
+    path = f"/api/v1/datasets/{world.datasets['open']}/data"
+    anonymous = client.put(path, content=b"x" * (2 * 1024**2), headers=big)
+    assert anonymous.status_code == 413
+    editor = client.put(
+        path,
+        content=b"a,b\n" + b"1,2\n" * (2 * 1024**2 // 4 - 1),
+        headers={**world.headers("editor"), **big},
+    )
+    assert editor.status_code != 413
+    form = client.post(
+        "/publish", content=b"x" * (2 * 1024**2), headers={"Content-Type": "multipart/form-data"}
+    )
+    assert form.status_code == 413
+
+
+# --- the site's own address and cache policy (issue 16, finding 11) ------------------
+
+
+def test_the_base_url_names_every_absolute_url(database_url: str, tmp_path: Path) -> None:
+    site, client = limited_client(
+        database_url, tmp_path, base_url="https://data.example.org/", allowed_hosts="testserver"
+    )
+    with client:
+        refused = client.get("/catalog.ttl", headers={"Host": "evil.example"})
+        catalogue = client.get("/catalog.ttl")
+        status = client.get("/api/3/action/status_show")
+    site.close()
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert_secured(refused)
+    assert "https://data.example.org/" in catalogue.text and "testserver" not in catalogue.text
+    assert status.json()["result"]["site_url"] == "https://data.example.org"
+    assert "strict-transport-security" in catalogue.headers
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [("data.example.org", True), ("DATA.example.org:8443", True), ("a.maps.example", True),
+     ("maps.example", False), ("evil.example", False), ("data.example.org.evil", False),
+     ("[::1]:8000", True), ("", False)],
+)  # fmt: skip
+def test_allowed_hosts(database_url: str, tmp_path: Path, host: str, allowed: bool) -> None:
+    site, client = limited_client(
+        database_url, tmp_path, allowed_hosts="data.example.org, *.maps.example, ::1"
+    )
+    with client:
+        answer = client.get("/api/v1", headers={"Host": host})
+    site.close()
+    assert (answer.status_code == 200) is allowed
+
+
+def test_the_base_url_must_be_a_site_url() -> None:
+    for wrong in ("data.example.org", "https://data.example.org/catalogue", "ftp://x"):
+        with pytest.raises(ValidationError):
+            Settings(base_url=wrong)
+
+
+def test_a_warning_while_the_site_does_not_know_its_address() -> None:
+    assert "CITYSHARE_BASE_URL" in (host_warning(Settings()) or "")
+    assert host_warning(Settings(base_url="https://data.example.org")) is None
+    assert host_warning(Settings(allowed_hosts="data.example.org")) is None
+
+
+def test_anonymous_public_answers_may_be_cached_a_minute(world: World, client: TestClient) -> None:
+    path = f"/api/v1/datasets/{world.datasets['open']}"
+    assert client.get(path).headers["cache-control"] == "public, max-age=60"
+    assert client.get(path, headers=world.headers("member")).headers["cache-control"] == "no-store"
+    cookie = client.get(path, headers={"Cookie": "cityshare_session=x"})
+    assert cookie.headers["cache-control"] == "no-store"
+    assert client.get("/api/v1/nothing-here").headers["cache-control"] == "no-store"
+    page = client.get("/sign-in")  # sets the CSRF cookie
+    assert page.headers["cache-control"] == "no-store"
+    assert "Cookie" in client.get(path).headers["vary"]

@@ -110,7 +110,7 @@ def create_app(site: Site) -> FastAPI:
         0, Route(f"{API_PREFIX}/datasets/{{name}}/rows", rows.rows_endpoint, methods=["GET"])
     )
     install_problem_handlers(app)
-    # The last added runs first: body limit, authentication, rate limit, JSON depth.
+    # The last added runs first: authentication, rate limit, body limit, JSON depth.
     app.add_middleware(
         JsonDepthMiddleware,
         max_depth=site.settings.limits.max_json_depth,
@@ -122,20 +122,21 @@ def create_app(site: Site) -> FastAPI:
 
 
 def guards(site: Site) -> list[Middleware]:
-    """cityshare's own middleware that every route passes, outermost first: the body
-    limit, authentication, rate limits (the direct ingest route too; api/direct.py)."""
+    """cityshare's own middleware that every route passes, outermost first:
+    authentication, rate limits, the body limit (which needs to know who is sending: only
+    the signed-in get the upload limit), for the direct ingest route too (api/direct.py)."""
     limits = site.settings.limits
     return [
-        Middleware(
-            BodyLimitMiddleware,
-            default_limit=limits.max_json_body_bytes,
-            upload_limit=limits.max_upload_bytes,
-        ),
         Middleware(AuthenticationMiddleware, site=site),
         Middleware(
             RateLimitMiddleware,
             site=site,
             sign_in_prefixes=(f"{API_PREFIX}/auth/", "/sign-in", "/account/second-factor"),
+        ),
+        Middleware(
+            BodyLimitMiddleware,
+            default_limit=limits.max_json_body_bytes,
+            upload_limit=limits.max_upload_bytes,
         ),
     ]
 

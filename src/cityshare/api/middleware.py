@@ -37,6 +37,12 @@ SECURITY_HEADERS = (
     (b"permissions-policy", b"camera=(), geolocation=(), microphone=(), payment=(), usb=()"),
 )
 _CSP = b"content-security-policy"
+_CACHE = b"cache-control"
+# What a shared cache may keep of an anonymous answer: public data, a minute.
+PUBLIC_CACHE = b"public, max-age=60"
+VARY = (b"vary", b"Authorization, Cookie")
+# A request with any of these is someone's: its answers are never stored.
+PRIVATE_HEADERS = frozenset({b"authorization", b"x-ckan-api-key", b"cookie"})
 # Sent only over HTTPS (RFC 6797): a browser ignores it over plain HTTP.
 HSTS = (b"strict-transport-security", b"max-age=31536000")
 
@@ -157,7 +163,13 @@ def _ckan_token(header: str | None, api_key: str | None) -> str | None:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over the limit before reading them, and stop streams that exceed it."""
+    """Refuse bodies over the limit before reading them, and stop streams that exceed it.
+
+    It runs after authentication: the upload limit applies only to an upload route
+    (:func:`is_upload`) called by someone signed in (a token or a session); anyone else,
+    whatever the route, gets the small limit, so an anonymous upload is refused before
+    more than ``max_json_body_bytes`` of it is read.
+    """
 
     def __init__(self, app: ASGIApp, *, default_limit: int, upload_limit: int) -> None:
         self.app = app
@@ -172,7 +184,9 @@ class BodyLimitMiddleware:
             # No route reads a body on these methods, so there is nothing to count.
             await self.app(scope, receive, send)
             return
-        limit = self.upload_limit if is_upload(scope) else self.default_limit
+        actor: Actor = scope.get("state", {}).get("actor", ANONYMOUS)
+        uploader = not actor.is_anonymous and is_upload(scope)
+        limit = self.upload_limit if uploader else self.default_limit
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             error = PayloadTooLarge(f"The body is over the limit of {limit} bytes.", limit=limit)
@@ -182,8 +196,15 @@ class BodyLimitMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """Add security headers to every response (HSTS over HTTPS); never cache authenticated
-    answers. The app puts it outside Starlette's error handling, so 500s get them too."""
+    """Add security headers to every response (HSTS over HTTPS) and its cache policy. The
+    app puts it outside Starlette's error handling, so 500s get them too.
+
+    The cache policy: ``no-store`` for every answer to a request with credentials (a token,
+    or any cookie: a session, or the CSRF nonce its forms are tied to); for anonymous
+    requests, :data:`PUBLIC_CACHE` on a successful ``GET``/``HEAD`` that sets no cookie and
+    no policy of its own, ``no-store`` on everything else (errors, writes). Answers vary
+    by ``Authorization`` and ``Cookie``.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -192,9 +213,8 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        private = _header(scope, b"authorization") is not None or (
-            _header(scope, b"x-ckan-api-key") is not None
-        )
+        private = any(name in PRIVATE_HEADERS for name, _ in scope["headers"])
+        readable = scope["method"] in ("GET", "HEAD")
         https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
@@ -205,13 +225,25 @@ class SecurityHeadersMiddleware:
                 headers.extend(h for h in SECURITY_HEADERS if not (has_policy and h[0] == _CSP))
                 if https:
                     headers.append(HSTS)
-                headers.append((b"vary", b"Authorization"))
-                if private:
-                    headers.append((b"cache-control", b"no-store"))
+                headers.append(VARY)
+                public = readable and not private and message["status"] == 200
+                _set_cache_policy(headers, public=public)
                 message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _set_cache_policy(headers: list[tuple[bytes, bytes]], *, public: bool) -> None:
+    """``no-store`` unless ``public`` (then :data:`PUBLIC_CACHE`, or the answer's own
+    policy); an answer that sets a cookie is never public."""
+    names = [name.lower() for name, _ in headers]
+    if public and b"set-cookie" not in names:
+        if _CACHE not in names:
+            headers.append((_CACHE, PUBLIC_CACHE))
+        return
+    headers[:] = [h for h, name in zip(headers, names, strict=True) if name != _CACHE]
+    headers.append((_CACHE, b"no-store"))
 
 
 def _counting(receive: Receive, limit: int) -> Receive:

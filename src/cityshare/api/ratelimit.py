@@ -201,13 +201,13 @@ class FailedAuthentication:
         return self._error(decision.retry_after)
 
     def _error(self, wait: float) -> TooManyRequests:
-        seconds = max(1, math.ceil(wait))
+        # The same words every time (the wait is in Retry-After): the audit log counts
+        # repeats of one reason rather than appending each.
         rule = self.rule
         return TooManyRequests(
-            f"Too many failed authentications from your address: at most {rule.burst}, "
-            f"then {rule.rate * 60:g} a minute. Try again in {seconds} second"
-            f"{'s' if seconds != 1 else ''}.",
-            retry_after=seconds,
+            f"Too many failed authentications from your address: at most {rule.burst}, then "
+            f"{rule.rate * 60:g} a minute. Try again after the seconds in Retry-After.",
+            retry_after=max(1, math.ceil(wait)),
         )
 
 

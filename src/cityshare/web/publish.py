@@ -3,32 +3,32 @@ runs), review its inferred schema, correct types and classifications, publish.
 
 Thin routes over :mod:`cityshare.web.staging` and the catalogue services, which make the
 same checks as the API (who may publish where, who may open data up, names, formats,
-sizes). The upload is streamed to disk, under the site's upload size limit.
+sizes). The upload is streamed to disk, under the site's upload size limit, and only
+after sign-in and the form's CSRF token were checked.
 """
 
 from __future__ import annotations
 
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
-from cityshare.api.upload import CHUNK, safe_filename
 from cityshare.catalogue import users
 from cityshare.catalogue.metadata import VISIBILITIES
-from cityshare.errors import BadRequest, CityshareError
+from cityshare.errors import BadRequest, CityshareError, Forbidden
 from cityshare.sharing.classes import CLASSES
 from cityshare.site import Site
 from cityshare.tables import media_type_for_filename
 from cityshare.web import staging
 from cityshare.web.render import page
 from cityshare.web.session import CSRF_COOKIE, SESSION_COOKIE, Visit, check_csrf
+from cityshare.web.upload_form import receive_upload
 from cityshare.web.visits import checked_form, error_page, remember, visit_of
 
 router = APIRouter(include_in_schema=False)
@@ -51,7 +51,7 @@ async def upload(request: Request, site: SiteDep, actor: ActorDep) -> Response:
     choices: dict[str, str] = {}
     spool = staging.new_spool(site)
     try:
-        choices, filename, media_type = await _receive(request, site, spool)
+        choices, filename, media_type = await _receive(request, site, actor, spool)
         staged = await run_in_threadpool(
             staging.stage, site, actor, spool,
             {**{k: choices.get(k, "") for k in _FIELDS[1:]}, "title": choices.get("title") or
@@ -95,38 +95,31 @@ async def publish(staged_id: str, request: Request, site: SiteDep, actor: ActorD
 
 
 async def _receive(
-    request: Request, site: Site, spool: Any
+    request: Request, site: Site, actor: Actor, spool: Path
 ) -> tuple[dict[str, str], str | None, str]:
-    """The form's fields and file (streamed to ``spool``), after its CSRF token."""
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise BadRequest("Send the form as multipart/form-data, with the file.")
-    try:
-        async with request.form(max_files=1, max_fields=len(_FIELDS)) as form:
-            choices = {key: str(form.get(key) or "") for key in _FIELDS}
-            cookies = request.cookies
-            check_csrf(
-                site.secret_key,
-                cookies.get(CSRF_COOKIE),
-                cookies.get(SESSION_COOKIE),
-                choices["csrf"],
-            )
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile) or not upload.filename:
-                raise BadRequest("Choose a file to publish.", parameter="file")
-            with spool.open("wb") as handle:
-                while chunk := await upload.read(CHUNK):
-                    handle.write(chunk)
-            filename = safe_filename(upload.filename)
-    except HTTPException as refused:  # a form Starlette could not read
-        raise BadRequest(f"The form could not be read: {refused.detail}") from None
-    media_type = media_type_for_filename(filename or "")
+    """The form's fields and file (streamed to ``spool``), after sign-in and the CSRF token:
+    nothing of the body is read for an anonymous visitor, and no byte of the file before
+    its CSRF token was found right (:mod:`cityshare.web.upload_form`)."""
+    if actor.username is None:
+        raise Forbidden("Sign in to publish.")
+    cookies = request.cookies
+    nonce, session = cookies.get(CSRF_COOKIE), cookies.get(SESSION_COOKIE)
+    if not nonce:
+        check_csrf(site.secret_key, None, session, None)  # refused: no form of ours
+    form = await receive_upload(
+        request, spool, _FIELDS, lambda sent: check_csrf(site.secret_key, nonce, session, sent)
+    )
+    choices = {key: form.fields.get(key, "") for key in _FIELDS}
+    if not form.filename:
+        raise BadRequest("Choose a file to publish.", parameter="file")
+    media_type = media_type_for_filename(form.filename)
     if media_type is None:
         raise BadRequest(
             "cityshare reads .csv, .tsv, .json, .ndjson, .geojson and .xlsx files: "
-            f"{filename!r} is none of them.",
+            f"{form.filename!r} is none of them.",
             parameter="file",
         )
-    return choices, filename, media_type
+    return choices, form.filename, media_type
 
 
 def _form(

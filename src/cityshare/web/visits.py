@@ -55,7 +55,12 @@ class Form(dict[str, str]):
 
 
 async def checked_form(request: Request, site: Site) -> Form:
-    """A posted form's fields, after its CSRF token was checked against this browser."""
+    """A posted form's fields, after its CSRF token was checked against this browser. A
+    browser without the CSRF cookie cannot have a valid token: refused before the body is
+    read (which the body limit keeps small: forms are never uploads)."""
+    cookies = request.cookies
+    if not cookies.get(CSRF_COOKIE):
+        check_csrf(site.secret_key, None, cookies.get(SESSION_COOKIE), None)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != FORM_TYPE:
         raise UnsupportedMediaType(f"Send the form as {FORM_TYPE}.")
@@ -66,7 +71,6 @@ async def checked_form(request: Request, site: Site) -> Form:
     fields = Form(pairs)
     if any(len(value) > MAX_FIELD for _, value in pairs):
         raise BadRequest(f"A field is longer than {MAX_FIELD} characters.")
-    cookies = request.cookies
     check_csrf(
         site.secret_key, cookies.get(CSRF_COOKIE), cookies.get(SESSION_COOKIE), fields.get("csrf")
     )
