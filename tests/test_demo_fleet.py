@@ -6,10 +6,18 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from sqlalchemy import func, select
 
 from cityshare.cli_support import initialise
-from cityshare.demo.fleet import FLEET_FILE, KINDS, FleetDevice, ensure_fleet, readings_at
+from cityshare.demo.fleet import (
+    FLEET_FILE,
+    KINDS,
+    FleetDevice,
+    FleetSimulator,
+    ensure_fleet,
+    readings_at,
+)
 from cityshare.demo.loader import ensure_organisations
 from cityshare.storage.schema import devices, observations
 from cityshare.streams.keys import generate_private_key
@@ -45,3 +53,28 @@ def test_simulated_values_are_plausible() -> None:
     assert readings_at(counter, rush)[0][2] > readings_at(counter, night)[0][2]
     park = FleetDevice("dev-y", generate_private_key(), fleet_kinds["cp"], 1, (0.0, 0.0))
     assert readings_at(park, night)[1][2] is False and readings_at(park, rush)[1][2] is True
+
+
+def test_a_batch_without_an_answer_is_sent_again_unchanged() -> None:
+    kinds = {kind.prefix: kind for kind in KINDS}
+    device = FleetDevice("dev-z", generate_private_key(), kinds["tc"], 0, (0.0, 0.0))
+    seen: list[bytes] = []
+    answers = iter([503, 201, 201, 201])
+
+    def server(request: httpx.Request) -> httpx.Response:
+        seen.append(request.content)
+        if len(seen) == 1:
+            raise httpx.ConnectError("the server is restarting")
+        return httpx.Response(next(answers))
+
+    simulator = FleetSimulator([device], "http://demo")
+    with httpx.Client(transport=httpx.MockTransport(server)) as client:
+        first, later = (datetime(2026, 11, 30, 8, m, tzinfo=UTC) for m in (0, 5))
+        simulator.send_round(client, first)  # no answer: kept
+        assert simulator.pending() == 1
+        simulator.send_round(client, later)  # the kept one: a 503, kept again; the new: stored
+        assert simulator.pending() == 1
+        simulator.send_round(client, later.replace(minute=10))  # the kept one stored at last
+    assert simulator.pending() == 0
+    assert seen[0] == seen[1] == seen[3]  # the same bytes each time (same nonce)
+    assert simulator.sent == 3

@@ -5,7 +5,9 @@ interval) and ten car parks (free spaces and whether the barrier is open) are
 registered like real devices, each with its own Ed25519 key kept in the data folder.
 :func:`ensure_fleet` registers them and backfills the last hour; :class:`FleetSimulator`
 then signs and posts fresh readings to the running server over HTTP, exactly as devices
-in the field would.
+in the field would: HTTP's answer is the acknowledgement (sent once the readings are
+committed), and a batch without one (the server away, or a 5xx) is kept and sent again
+unchanged in the next rounds.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 
 FLEET_FILE = "demo-fleet.json"
 INTERVAL_SECONDS = 5
+# Unanswered batches a device keeps: five minutes of rounds, the freshness window.
+MAX_KEPT = 60
 BACKFILL = timedelta(hours=1)
 
 
@@ -138,6 +142,7 @@ class FleetSimulator:
         self._url = f"{base_url.rstrip('/')}/api/v1/ingest"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-fleet", daemon=True)
+        self._unanswered: dict[str, list[bytes]] = {}
         self.sent = 0
 
     def start(self) -> None:
@@ -152,23 +157,36 @@ class FleetSimulator:
     def _run(self) -> None:
         with httpx.Client(timeout=10) as client:
             while not self._stop.is_set():
-                moment = datetime.now(UTC).replace(microsecond=0)
-                for device in self._fleet:
-                    self._send(client, device, moment)
+                self.send_round(client, datetime.now(UTC).replace(microsecond=0))
                 self._stop.wait(INTERVAL_SECONDS)
 
-    def _send(self, client: httpx.Client, device: FleetDevice, moment: datetime) -> None:
-        body = batch_body(readings_at(device, moment))
+    def send_round(self, client: httpx.Client, moment: datetime) -> None:
+        """Every device sends what is still unanswered (unchanged), then its new batch."""
+        for device in self._fleet:
+            kept = self._unanswered.setdefault(device.uid, [])
+            kept.append(batch_body(readings_at(device, moment)))
+            del kept[:-MAX_KEPT]
+            kept[:] = [body for body in kept if not self._send(client, device, body)]
+
+    def pending(self) -> int:
+        """Batches sent but not yet answered for good."""
+        return sum(len(kept) for kept in self._unanswered.values())
+
+    def _send(self, client: httpx.Client, device: FleetDevice, body: bytes) -> bool:
+        """Post one batch; True once the server answered for good (stored, or refused)."""
         try:
             response = client.post(
                 self._url, content=body, headers=http_headers(device.uid, device.key, body)
             )
         except httpx.HTTPError:
-            return  # the server is starting or stopping; the next round tries again
+            return False  # the server is starting or stopping: sent again next round
         if response.status_code < 300:
             self.sent += 1
-        else:
-            log.warning("demo device %s refused: %s", device.uid, response.text[:200])
+            return True
+        if response.status_code >= 500:  # not stored (the store away): sent again
+            return False
+        log.warning("demo device %s refused: %s", device.uid, response.text[:200])
+        return True
 
 
 def _ensure_dataset(site: Site, actor: Any, kind: Kind) -> None:
