@@ -182,7 +182,7 @@ def _run(engine: Engine, statement: str, views: dict[str, ReadView]) -> dict[str
     parsed = parse_statement(statement)
     check_columns(parsed, views)
     rendered = render(parsed, views, engine.dialect.name, 1001)
-    columns, rows = run_read_only(time_limited(engine, 10), rendered, 1001)
+    columns, rows, _cut = run_read_only(time_limited(engine, 10), rendered, 1001)
     return {"columns": columns, "rows": [[json_cell(v) for v in row] for row in rows]}
 
 
@@ -271,5 +271,5 @@ def test_a_statement_that_never_ends_stops_at_the_time_limit(people: Dataset) ->
         "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT n FROM t"
     )
     rendered = render(parsed, {}, people.engine.dialect.name, 11)
-    _columns, rows = run_read_only(time_limited(people.engine, 5), rendered, 11)
+    _columns, rows, _cut = run_read_only(time_limited(people.engine, 5), rendered, 11)
     assert [row[0] for row in rows] == list(range(1, 12))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from cityshare.storage.watchdog import WATCHDOG, Deadline
 
 TIME_LIMIT_OPTION = "cityshare_time_limit"
 BUSY_TIMEOUT_OPTION = "cityshare_busy_timeout_ms"
@@ -60,7 +61,7 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
 class _SqliteState:
     """Per-connection settings that change between transactions."""
 
-    deadline: float | None = None
+    deadline: Deadline = field(repr=False)
     busy_ms: int = DEFAULT_BUSY_TIMEOUT_MS
 
 
@@ -70,21 +71,18 @@ def _set_sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     for pragma in (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout = {DEFAULT_BUSY_TIMEOUT_MS}"):
         cursor.execute(pragma)
     cursor.close()
-    state = _SqliteState()
+    state = _SqliteState(deadline=WATCHDOG.register(dbapi_connection))
     record.info[_STATE_KEY] = state
-
-    def past_deadline() -> bool:
-        return state.deadline is not None and time.monotonic() > state.deadline
-
-    # Installed once; a transaction only moves the deadline (see _sqlite_begin).
-    dbapi_connection.set_progress_handler(past_deadline, PROGRESS_STEPS)
+    # Installed once; a transaction only moves the deadline (see _sqlite_begin). The
+    # handler cuts between steps; the watchdog also interrupts a step that runs long.
+    dbapi_connection.set_progress_handler(state.deadline.passed, PROGRESS_STEPS)
 
 
 def _sqlite_begin(connection: Any) -> None:
     options = connection.get_execution_options()
     state: _SqliteState = connection.connection.info[_STATE_KEY]
     limit = options.get(TIME_LIMIT_OPTION)
-    state.deadline = time.monotonic() + float(limit) if limit else None
+    state.deadline.set(float(limit) if limit else None)
     busy_ms = int(options.get(BUSY_TIMEOUT_OPTION, DEFAULT_BUSY_TIMEOUT_MS))
     if busy_ms != state.busy_ms:
         connection.exec_driver_sql(f"PRAGMA busy_timeout = {busy_ms}")
@@ -126,8 +124,9 @@ def is_busy_error(error: BaseException) -> bool:
 def time_limited(engine: Engine, seconds: float) -> Engine:
     """The same engine, whose transactions are cancelled after ``seconds``.
 
-    SQLite: a progress handler interrupts the statement; PostgreSQL: ``SET LOCAL
-    statement_timeout``. :func:`is_time_limit_error` recognises the resulting error.
+    SQLite: a progress handler and the watchdog thread (:mod:`.watchdog`) interrupt the
+    statement; PostgreSQL: ``SET LOCAL statement_timeout``. :func:`is_time_limit_error`
+    recognises the resulting error.
     """
     return engine.execution_options(**{TIME_LIMIT_OPTION: seconds})
 

@@ -38,6 +38,7 @@ from cityshare.api.problems import REFUSALS
 from cityshare.api.upload import safe_filename
 from cityshare.audit.events import refused
 from cityshare.errors import CityshareError, NotFound, Unauthorized
+from cityshare.query.sql.pool import client_address
 from cityshare.site import Site
 
 PREFIXES = ("/api/3/action", "/api/action")
@@ -55,6 +56,7 @@ class Action:
     run: Callable[[CkanCall], Any]
     reads_only: bool = True
     takes_upload: bool = False
+    runs_sql: bool = False
 
 
 ACTIONS: dict[str, Action] = {
@@ -70,7 +72,7 @@ ACTIONS: dict[str, Action] = {
     "tag_list": Action(reads.tag_list),
     "resource_show": Action(reads.resource_show),
     "datastore_search": Action(datastore.datastore_search),
-    "datastore_search_sql": Action(datastore.datastore_search_sql),
+    "datastore_search_sql": Action(datastore.datastore_search_sql, runs_sql=True),
     "package_create": Action(writes.package_create, reads_only=False),
     "package_update": Action(writes.package_update, reads_only=False),
     "package_patch": Action(writes.package_patch, reads_only=False),
@@ -111,7 +113,11 @@ async def ckan_action(action: str, request: Request) -> Response:
         call = CkanCall(
             site=site, actor=actor, data=data, base_url=base_url, path=path, upload=upload
         )
-        result = await run_in_threadpool(chosen.run, call)
+        if chosen.runs_sql:  # in the SQL endpoint's own pool, under its caps
+            address = client_address(request.client.host if request.client else None)
+            result = await site.sql_pool.run(actor, address, chosen.run, call)
+        else:
+            result = await run_in_threadpool(chosen.run, call)
     except CityshareError as error:
         _audit_refusal(site, actor, request, error)
         return ckan_error_response(error, path, base_url)

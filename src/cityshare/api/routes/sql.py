@@ -6,14 +6,14 @@ import csv
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.responses import JSON
 from cityshare.query.export import csv_cell, neutralise
 from cityshare.query.sql import run_sql
+from cityshare.query.sql.pool import client_address
 
 router = APIRouter(tags=["sql"])
 
@@ -22,6 +22,7 @@ MAX_STATEMENT_CHARS = 20_000
 
 @router.get("/sql", response_model=None)
 async def sql(
+    request: Request,
     site: SiteDep,
     actor: ActorDep,
     q: Annotated[
@@ -36,7 +37,8 @@ async def sql(
     ] = "json",
 ) -> Response:
     """Run one read-only SELECT over the datasets you may read."""
-    body = await run_in_threadpool(run_sql, site, actor, q, output=format_)
+    address = client_address(request.client.host if request.client else None)
+    body = await site.sql_pool.run(actor, address, run_sql, site, actor, q, output=format_)
     if format_ == "csv":
         return Response(
             _csv(body),

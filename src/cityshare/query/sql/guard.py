@@ -1,11 +1,17 @@
-"""Running rendered SQL read-only, within a time limit, and explaining its failures.
+"""Running rendered SQL read-only, within limits of time and bytes, and explaining failures.
 
 PostgreSQL: the transaction is ``READ ONLY`` (and the engine's ``statement_timeout``
-applies). SQLite: the connection is ``query_only`` for the statement, LIKE is
-case-sensitive (as on PostgreSQL), the longest value a statement may build is capped, and
-an authorizer admits only SELECT, reads of the columns the rendered SQL may read, and a
-short list of functions — a second wall behind the allow-list. The connection is put
-back as it was before it returns to the pool (or is discarded).
+applies); the bounded string functions (:mod:`.bounded`) are created in the session
+first; rows come through a server-side cursor. SQLite: the connection is ``query_only``
+for the statement, LIKE is case-sensitive (as on PostgreSQL) and its patterns short, the
+longest value a statement may build is capped, and an authorizer admits only SELECT,
+reads of the columns the rendered SQL may read, and a short list of functions — a second
+wall behind the allow-list. The connection is put back as it was before it returns to
+the pool (or is discarded).
+
+Rows are fetched one at a time and converted to JSON values as they come; fetching stops
+at the row cap or when the answer would pass its byte budget, whichever comes first
+(:class:`Fetched` says which), so memory holds at most the budget and one row.
 """
 
 from __future__ import annotations
@@ -14,16 +20,20 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from cityshare.errors import BadRequest, CityshareError, QueryTimeout
+from cityshare.query.sql.bounded import MAX_LIKE_PATTERN_CHARS, install_postgresql, install_sqlite
+from cityshare.query.sql.output import json_cell
 from cityshare.query.sql.rewrite import Rendered
 from cityshare.storage.engine import is_busy_error, is_time_limit_error
 
-MAX_VALUE_BYTES = 16 * 1024 * 1024  # SQLite: the longest text a statement may build
+DEFAULT_VALUE_BYTES = 1024 * 1024  # the longest text a statement may build (a setting)
+DEFAULT_ANSWER_BYTES = 50 * 1000 * 1000  # the byte budget of one answer (a setting)
+POSTGRESQL_ROW_BUFFER = 16  # rows the server-side cursor fetches at a time
 # SQLite functions the rendered SQL may call: those of the allow-list and the ones
 # sqlglot and the row filters render them with.
 SQLITE_FUNCTIONS = frozenset(
@@ -31,6 +41,7 @@ SQLITE_FUNCTIONS = frozenset(
         "count", "sum", "avg", "min", "max", "total", "coalesce", "ifnull", "nullif",
         "abs", "round", "lower", "upper", "length", "substr", "substring", "trim",
         "ltrim", "rtrim", "replace", "instr", "like", "date", "datetime",
+        "cityshare_instr", "cityshare_replace", "cityshare_trim",
     }
 )  # fmt: skip
 # PostgreSQL error classes caused by the statement itself (SQLSTATE's first two chars):
@@ -43,15 +54,38 @@ USER_ERROR_CLASSES = frozenset({"22", "23", "25", "42", "54", "0A", "21"})
 SQLITE_USER_ERRORS = frozenset({1, 8, 18, 19, 20, 23, 25})
 _INTERNAL_TABLE = re.compile(r"dsv_[0-9]+_[0-9]+")
 
-Row = tuple[Any, ...]
+
+class Fetched(NamedTuple):
+    """What a statement answered: its column names, its rows as JSON values, and what
+    cut them short (``"rows"``: the row cap, ``"bytes"``: the byte budget; None: all)."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated_by: Literal["rows", "bytes"] | None
 
 
-def run_read_only(engine: Engine, rendered: Rendered, limit: int) -> tuple[list[str], list[Row]]:
-    """Column names and at most ``limit`` rows of ``rendered``, run read-only."""
+def run_read_only(
+    engine: Engine,
+    rendered: Rendered,
+    limit: int,
+    *,
+    max_bytes: int = DEFAULT_ANSWER_BYTES,
+    max_value_bytes: int = DEFAULT_VALUE_BYTES,
+) -> Fetched:
+    """At most ``limit`` rows of ``rendered`` (rendered with a LIMIT above ``limit``, so
+    that a cut is seen), and at most about ``max_bytes`` of values, run read-only."""
     try:
-        with engine.connect() as connection, _read_only(connection, rendered.reads):
-            result = connection.exec_driver_sql(_driver_text(connection, rendered.sql))
-            return list(result.keys()), [tuple(row) for row in result.fetchmany(limit)]
+        with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                install_postgresql(connection, max_value_bytes)
+            with _read_only(connection, rendered.reads, max_value_bytes):
+                result = connection.exec_driver_sql(
+                    _driver_text(connection, rendered.sql),
+                    execution_options=_streaming(connection),
+                )
+                with result:
+                    rows, cut = _fetch(iter(result), limit, max_bytes)
+                    return Fetched(list(result.keys()), rows, cut)
     except DBAPIError as error:
         problem = _problem(error, rendered.names)
         if problem is None:
@@ -59,8 +93,37 @@ def run_read_only(engine: Engine, rendered: Rendered, limit: int) -> tuple[list[
         raise problem from None
 
 
+def _streaming(connection: Connection) -> dict[str, Any]:
+    if connection.dialect.name == "postgresql":  # else psycopg holds the whole result
+        return {"stream_results": True, "max_row_buffer": POSTGRESQL_ROW_BUFFER}
+    return {}
+
+
+def _fetch(
+    rows: Iterator[Any], limit: int, max_bytes: int
+) -> tuple[list[list[Any]], Literal["rows", "bytes"] | None]:
+    fetched: list[list[Any]] = []
+    size = 2
+    for row in rows:
+        if len(fetched) == limit:
+            return fetched, "rows"
+        values = [json_cell(value) for value in row]
+        size += sum(_cell_bytes(value) for value in values) + 3
+        if size > max_bytes:
+            return fetched, "bytes"
+        fetched.append(values)
+    return fetched, None
+
+
+def _cell_bytes(value: Any) -> int:
+    """About the bytes of one JSON value in the answer (text at one byte a character)."""
+    return len(value) + 3 if isinstance(value, str) else 8
+
+
 @contextmanager
-def _read_only(connection: Connection, reads: Mapping[str, frozenset[str]]) -> Iterator[None]:
+def _read_only(
+    connection: Connection, reads: Mapping[str, frozenset[str]], max_value_bytes: int
+) -> Iterator[None]:
     if connection.dialect.name != "sqlite":
         connection.exec_driver_sql("SET TRANSACTION READ ONLY")
         yield
@@ -68,13 +131,16 @@ def _read_only(connection: Connection, reads: Mapping[str, frozenset[str]]) -> I
     connection.exec_driver_sql("PRAGMA query_only = ON")  # starts the time limit too
     raw: Any = connection.connection.dbapi_connection
     raw.execute("PRAGMA case_sensitive_like = ON")  # LIKE as on PostgreSQL
-    length = raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    length = raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_value_bytes)
+    pattern = raw.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, MAX_LIKE_PATTERN_CHARS)
+    install_sqlite(raw, max_value_bytes)
     raw.set_authorizer(_authorizer(reads))
     try:
         yield
     finally:
         try:
             raw.set_authorizer(None)
+            raw.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, pattern)
             raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, length)
             raw.execute("PRAGMA case_sensitive_like = OFF")
             raw.execute("PRAGMA query_only = OFF")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,11 +27,6 @@ def json_cell(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     return str(value)
-
-
-def json_rows(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    """Every row of a result as a list of JSON-native values."""
-    return [[json_cell(value) for value in row] for row in rows]
 
 
 def _decimal(value: Decimal) -> int | float | None:

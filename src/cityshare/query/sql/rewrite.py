@@ -25,6 +25,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 from cityshare.errors import BadRequest, Forbidden
 from cityshare.query.filters import filter_clause
 from cityshare.query.sql.allow import whole_number
+from cityshare.query.sql.bounded import bound_functions
 from cityshare.query.sql.parse import Statement, dataset_name, name_key
 from cityshare.sharing.view import ReadView
 from cityshare.tables.model import PSEUDONYM_TYPE, Field
@@ -95,6 +96,7 @@ def render(
     _name_outputs(tree)
     if dialect == "postgresql":
         _round_numerics(tree)
+    bound_functions(tree, dialect)
     sql = _generate(tree, _SQLGLOT[dialect])
     for name, placeholder in placeholders.items():
         quoted = f'"{placeholder}"'

@@ -15,7 +15,6 @@ from cityshare.catalogue.datasets import dataset_row
 from cityshare.catalogue.versions import OpenVersion, open_version
 from cityshare.errors import BadRequest, Forbidden, NotFound
 from cityshare.query.sql.guard import run_read_only
-from cityshare.query.sql.output import json_rows
 from cityshare.query.sql.parse import Statement, parse_statement
 from cityshare.query.sql.rewrite import check_columns, render
 from cityshare.site import Site
@@ -25,19 +24,25 @@ def run_sql(site: Site, actor: Actor, text: str, *, output: str = "json") -> dic
     """Run one read-only SELECT for ``actor`` and audit a read of every dataset it names.
 
     Answers ``{"columns": [...], "rows": [[...], ...], "truncated": bool,
-    "datasets": [{"name", "version", "grant"}, ...]}``; ``truncated`` is true when the
-    row cap (``limits.max_sql_rows``) cut rows off.
+    "truncated_by": "rows" | "bytes" | None, "datasets": [{"name", "version", "grant"},
+    ...]}``; ``truncated`` is true when the row cap (``limits.max_sql_rows``) or the byte
+    budget (``limits.max_sql_bytes``) cut rows off, and ``truncated_by`` says which.
     """
     statement = parse_statement(text)
     _refuse_shadowing(site, actor, statement)
     opened = {name: _open(site, actor, name, statement) for name in statement.datasets}
     views = {name: version.view for name, version in opened.items()}
     check_columns(statement, views)
-    cap = site.settings.limits.max_sql_rows
+    limits = site.settings.limits
+    cap = limits.max_sql_rows
     rendered = render(statement, views, site.engine.dialect.name, cap + 1)
-    columns, rows = run_read_only(site.query_reader, rendered, cap + 1)
-    truncated = len(rows) > cap
-    rows = rows[:cap]
+    columns, rows, truncated_by = run_read_only(
+        site.query_reader,
+        rendered,
+        cap,
+        max_bytes=limits.max_sql_bytes,
+        max_value_bytes=limits.max_sql_value_bytes,
+    )
     for version in opened.values():
         site.audit_writer.submit_read(
             data_read(
@@ -53,8 +58,9 @@ def run_sql(site: Site, actor: Actor, text: str, *, output: str = "json") -> dic
         )
     return {
         "columns": columns,
-        "rows": json_rows(rows),
-        "truncated": truncated,
+        "rows": rows,
+        "truncated": truncated_by is not None,
+        "truncated_by": truncated_by,
         "datasets": [_described(version) for version in opened.values()],
     }
 
