@@ -107,13 +107,14 @@ def delete_dataset(name: str, site: SiteDep, actor: ActorDep) -> None:
 
 @router.get("/datasets/{name}/versions")
 def list_versions(name: str, site: SiteDep, actor: ActorDep) -> list[dict[str, Any]]:
-    """Every version of the data, newest first."""
+    """Every version of the data, newest first; ``row_count``, ``byte_size`` and ``sha256``
+    only as far as the reader's bounds allow (see the versions section of the API docs)."""
     return versions.list_versions(site, actor, name)
 
 
 @router.get("/datasets/{name}/versions/{number}")
 def get_version(name: str, number: int, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
-    """One version with its Table Schema."""
+    """One version with its Table Schema, both within the reader's bounds."""
     return versions.get_version(site, actor, name, number)
 
 
