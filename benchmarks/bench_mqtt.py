@@ -24,6 +24,7 @@ import getpass
 import multiprocessing
 import secrets
 import shutil
+import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -266,9 +267,9 @@ def _medians(outcomes: list[dict[str, Any]]) -> dict[str, float]:
     """The median rate of each receipts mode."""
     medians = {}
     for mode in ("off", "on"):
-        rates = sorted(o["rate"] for o in outcomes if o["receipts"] == mode)
+        rates = [o["rate"] for o in outcomes if o["receipts"] == mode]
         if rates:
-            medians[mode] = rates[len(rates) // 2]
+            medians[mode] = statistics.median(rates)
     return medians
 
 

@@ -4,7 +4,7 @@ Each message is checked by :func:`cityshare.streams.ingest.prepare` (signature,
 freshness, nonce, streams, types), the good ones are stored together by
 :func:`~cityshare.streams.ingest.commit`, and every refusal is counted. The result
 holds each device's receipt (:mod:`cityshare.ingest.receipts`). Only when this returns
-may the receipts be published and the messages be acknowledged to the broker.
+may the messages be acknowledged to the broker and the receipts be published.
 
 When the store is briefly unavailable (locked, restarting, unreachable) the step is
 retried with backoff until it succeeds or the worker is told to stop (then

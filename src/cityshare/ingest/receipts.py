@@ -3,8 +3,8 @@
 A broker's PUBACK only says the broker has the message; a receipt says cityshare has
 committed it. The ingest worker publishes one per batch, with QoS 1, to the device's
 own topic ``cityshare/devices/{uid}/receipts`` (only that device may read it), after the
-transaction holding the batch has committed and before it acknowledges the message to
-the broker. The payload is what ``POST /api/v1/ingest`` would have answered, plus the
+transaction holding the batch has committed (and the message is acknowledged to the
+broker). The payload is what ``POST /api/v1/ingest`` would have answered, plus the
 HTTP status:
 
 - stored: ``{"status": 201, "already_stored": false, "batch": 7, "device": "dev-…",

@@ -5,8 +5,8 @@ The loop, in one thread::
     take a group of messages (up to half the in-flight window, or what came in a few ms)
     → check each as HTTP ingestion does, store the good ones in ONE transaction,
       count the refused ones                          (cityshare.ingest.batches)
-    → publish each device's receipt (QoS 1)           (cityshare.ingest.receipts)
     → acknowledge every message of the group to the broker, in order
+    → publish each device's receipt (QoS 1)           (cityshare.ingest.receipts)
 
 A receipt is the device's end-to-end acknowledgement: a PUBACK only says the broker
 has the message, and a broker that crashes loses what it had not yet handed over.
@@ -178,8 +178,12 @@ class IngestWorker:
             # keeps the stream flowing; the log says what happened.
             log.exception("Dropped a group of %d MQTT messages after an error", len(group))
             result = GroupResult(refusals=[(device_of(d.topic), WORKER_ERROR) for d in group])
+        # Acknowledged first, so that the broker delivers the next messages meanwhile. A
+        # worker that dies in between leaves receipts unsent: the devices resend, and
+        # are told "already stored".
+        acknowledged = self.inbox.acknowledge(client, group)
         receipts = self._publish_receipts(client, result) if self.options.receipts else 0
-        self.stats.add(len(group), result, self.inbox.acknowledge(client, group), receipts)
+        self.stats.add(len(group), result, acknowledged, receipts)
         return True
 
     def _publish_receipts(self, client: Client, result: GroupResult) -> int:
