@@ -11,7 +11,7 @@ import pytest
 from cityshare.config import Limits
 from cityshare.query import CursorSigner, run_json
 from tests.query.data import SCOPE, Dataset, expected
-from tests.query.helpers import run
+from tests.query.helpers import bad, run
 
 Row = dict[str, Any]
 
@@ -93,6 +93,13 @@ def test_contains_is_case_sensitive(people: Dataset) -> None:
     upper = run(people, [("name__contains", "Alpha"), ("_limit", "1000")])["rows"]
     assert {row["name"] for row in lower} == {"alpha"}
     assert {row["name"] for row in upper} == {"Alpha"}
+
+
+def test_contains_texts_are_short(people: Dataset) -> None:
+    # One substring search costs up to len(cell) * len(text), and no time limit cuts it.
+    assert run(people, [("name__contains", "a" * 1000)])["rows"] == []
+    error = bad(people, [("name__contains", "a" * 1001)], "name__contains")
+    assert "at most 1000 characters" in error.detail
 
 
 def test_bbox_on_points(people: Dataset) -> None:

@@ -3,7 +3,10 @@
 Operators: ``eq`` (also the bare ``field=value``), ``ne``, ``gt``, ``gte``, ``lt``,
 ``lte``, ``in`` (comma-separated, at most :data:`MAX_IN_ITEMS`), ``contains`` and
 ``startswith`` (text fields, case-sensitive) and ``isnull`` (``true``/``false``).
-Comparisons never match NULL cells; ``__isnull=true`` finds them.
+Comparisons never match NULL cells; ``__isnull=true`` finds them. A ``contains`` text
+has at most :data:`MAX_CONTAINS_CHARS` characters: the engines' substring search costs
+up to the product of the cell's and the text's lengths in one call, which no time limit
+can interrupt.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from cityshare.query.values import field_list, parse_boolean, parse_number, pars
 from cityshare.tables.model import GEOMETRY_TYPE, PSEUDONYM_TYPE, Field, VersionTable
 
 MAX_IN_ITEMS = 1000
+MAX_CONTAINS_CHARS = 1000  # as CKAN's q (query.offset.MAX_TEXT_CHARS)
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "startswith", "isnull")
 ORDERED_TYPES = ("integer", "number", "date", "datetime", "string")
 TEXT_OPERATORS = ("contains", "startswith")
@@ -59,6 +63,12 @@ def parse_filter(version: VersionTable, name: str, raw: str) -> Filter:
             parameter=shown(name),
         )
     _check_operator(field, op, name)
+    if op == "contains" and len(raw) > MAX_CONTAINS_CHARS:
+        raise BadRequest(
+            f"Parameter '{shown(name)}': a contains text has at most {MAX_CONTAINS_CHARS} "
+            "characters.",
+            parameter=shown(name),
+        )
     return Filter(field=field, op=op, value=_typed(field, op, name, raw), raw=raw)
 
 
