@@ -261,3 +261,21 @@ def test_verify_warns_without_checkpoints_and_reads_the_folder(site: Site, tmp_p
     )
     chain = runner.invoke(app, [*options, "audit", "verify", "--no-checkpoints"], env=env)
     assert chain.exit_code == 0
+
+
+def test_the_cli_never_overwrites_a_checkpoint(site: Site, tmp_path: Path) -> None:
+    runner = CliRunner()
+    options = ["--data-dir", str(tmp_path), "--database-url", site.settings.resolved_database_url()]
+    env = {"CITYSHARE_SECRET_KEY": "test-secret-key"}
+    kept = tmp_path / "kept.json"
+    kept.write_text("an earlier checkpoint")
+    refused = runner.invoke(app, [*options, "audit", "checkpoint", "--out", str(kept)], env=env)
+    assert refused.exit_code != 0 and kept.read_text() == "an earlier checkpoint"
+    folder = tmp_path / "offsite"
+    folder.mkdir()
+    made = runner.invoke(app, [*options, "audit", "checkpoint", "--out", str(folder)], env=env)
+    assert made.exit_code == 0, made.output
+    assert [path.name for path in checkpoint_files(folder)] == [
+        path.name for path in folder.iterdir()
+    ]
+    assert len(checkpoint_files(folder)) == 1

@@ -15,10 +15,12 @@ from cityshare.audit.checkpoint_folder import (
     CheckpointsVerdict,
     check_checkpoints,
     checkpoint_files,
+    write_checkpoint,
 )
 from cityshare.audit.verify import verify_chain
 from cityshare.cli_support import open_site
 from cityshare.config import Settings
+from cityshare.errors import CityshareError
 from cityshare.streams import keys
 
 audit_app = typer.Typer(help="Verify the audit log and write checkpoints.", no_args_is_help=True)
@@ -118,16 +120,26 @@ def _since(checked: CheckpointsVerdict, failed: Checked) -> str:
 def audit_checkpoint(
     ctx: typer.Context,
     out: Annotated[
-        Path | None, typer.Option(help="Write the checkpoint to this file (default: print it).")
+        Path | None,
+        typer.Option(
+            help="Write the checkpoint to this new file, or as a new file into this folder "
+            "(default: print it). An existing file is never replaced."
+        ),
     ] = None,
 ) -> None:
     """Sign the log's current head with the site key; keep the file somewhere else."""
     site = open_site(ctx)
     with site.engine.connect() as connection:
         document = make_checkpoint(connection, site.signing_key)
-    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
     if out is None:
-        typer.echo(text)
+        typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
         return
-    out.write_text(text + "\n")
-    console.print(f"Checkpoint of entry {document['seq']} written to {out}.")
+    if out.is_dir():
+        out = write_checkpoint(out, document)
+    else:
+        try:
+            with out.open("xb") as handle:
+                handle.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+        except FileExistsError:
+            raise CityshareError(f"{out} exists: a checkpoint is never overwritten.") from None
+    console.print(f"Checkpoint of entry {document['seq']} written to {out}.", soft_wrap=True)
