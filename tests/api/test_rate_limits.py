@@ -241,3 +241,33 @@ def test_unreachable_redis_keeps_limiting_per_process(
         statuses += [http.get("/api/v1/me", headers=world.headers("member")).status_code]
     assert statuses == [200, 200, 429]
     assert any("unreachable" in record.getMessage() for record in caplog.records)
+
+
+# --- failed authentication (issue 16, finding 6) ---------------------------------------
+
+
+def test_failed_authentications_are_throttled_per_address_before_the_token_is_checked(
+    world_with: Any,
+) -> None:
+    world = world_with(rate_limit_sign_in_per_minute=1, rate_limit_sign_in_burst=3)
+    bad = {"Authorization": "Bearer cs_wrong"}
+    with app_client(world) as guesser, app_client(world, "198.51.100.99") as other:
+        assert [guesser.get("/api/v1/me", headers=bad).status_code for _ in range(3)] == [401] * 3
+        refused = guesser.get("/api/v1/me", headers=bad)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        # A right token from the throttled address waits too: no guess is checked.
+        right = guesser.get("/api/v1/me", headers=world.headers("member"))
+        assert right.status_code == 429
+        assert guesser.get("/api/v1/datasets").status_code == 200  # no credentials
+        assert other.get("/api/v1/me", headers=world.headers("member")).status_code == 200
+        assert other.get("/api/v1/me", headers=bad).status_code == 401
+        ckan = guesser.get("/api/3/action/status_show", headers={"X-CKAN-API-Key": "x"})
+        assert ckan.status_code == 429
+
+
+def test_exempt_addresses_are_not_throttled_for_failures(world_with: Any) -> None:
+    world = world_with(rate_limit_sign_in_per_minute=1, rate_limit_sign_in_burst=1)
+    with app_client(world, "127.0.0.1") as local:
+        statuses = {local.get("/api/v1/me", headers={"Authorization": "Bearer x"}).status_code
+                    for _ in range(5)}  # fmt: skip
+    assert statuses == {401}

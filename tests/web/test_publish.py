@@ -131,3 +131,49 @@ def test_hostile_column_names_are_text_on_the_review_page(
 def test_anonymous_visitors_are_asked_to_sign_in(browser_client: TestClient) -> None:
     answer = browser_client.get("/publish", follow_redirects=False)
     assert (answer.status_code, answer.headers["location"]) == (303, "/sign-in?next=/publish")
+
+
+# --- nothing is read before sign-in and the CSRF token (issue 16, finding 5) ----------
+
+
+def multipart(*parts: tuple[str, str | None, bytes]) -> tuple[bytes, dict[str, str]]:
+    """A multipart body of (name, filename, content) parts, in this order."""
+    body = b""
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--b0undary\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        body += content + b"\r\n"
+    return body + b"--b0undary--\r\n", {"Content-Type": "multipart/form-data; boundary=b0undary"}
+
+
+def test_a_file_before_the_csrf_token_is_refused(world: World, browser_client: TestClient) -> None:
+    client, editor = browser_client, world.headers("editor")
+    token = csrf_of(client, "/sign-in")
+    fields = [("organisation", None, b"city"), ("name", None, b"x-counts"),
+              ("visibility", None, b"private")]  # fmt: skip
+    csv = ("file", "counts.csv", SAMPLE_CSV.encode())
+    cases = {
+        "file first": [csv, ("csrf", None, token.encode()), *fields],
+        "no token": [*fields, csv],
+        "wrong token": [("csrf", None, b"0" * 64), *fields, csv],
+    }
+    for case, parts in cases.items():
+        body, headers = multipart(*parts)
+        sent = client.post("/publish", content=body, headers={**headers, **editor})
+        assert sent.status_code == 403, case
+    body, headers = multipart(("csrf", None, token.encode()), *fields, csv, csv)
+    assert client.post("/publish", content=body, headers={**headers, **editor}).status_code == 400
+    body, headers = multipart(("csrf", None, token.encode()), ("other", None, b"x"), csv)
+    assert client.post("/publish", content=body, headers={**headers, **editor}).status_code == 400
+    body, headers = multipart(("csrf", None, token.encode()), *fields, csv)
+    good = client.post(
+        "/publish", content=body, headers={**headers, **editor}, follow_redirects=False
+    )
+    assert good.status_code == 303, good.text
+    assert list((world.site.settings.data_dir / "uploads").glob("review-*.part")) == []
+
+
+def test_an_anonymous_publish_is_refused_unread(browser_client: TestClient) -> None:
+    token = csrf_of(browser_client, "/sign-in")
+    body, headers = multipart(("csrf", None, token.encode()), ("file", "a.csv", b"a\n1\n"))
+    assert browser_client.post("/publish", content=body, headers=headers).status_code == 403
