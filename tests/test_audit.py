@@ -13,7 +13,11 @@ from typer.testing import CliRunner
 
 from cityshare.access import Actor
 from cityshare.audit.chain import GENESIS, canonical, content_hash, link
-from cityshare.audit.checkpoint import make_checkpoint, verify_checkpoint
+from cityshare.audit.checkpoint import (
+    load_or_create_signing_key,
+    make_checkpoint,
+    verify_checkpoint,
+)
 from cityshare.audit.checkpoint_folder import check_checkpoints, checkpoint_files, write_checkpoint
 from cityshare.audit.log import Event, record
 from cityshare.audit.schedule import CheckpointRefused, take_checkpoint
@@ -279,3 +283,12 @@ def test_the_cli_never_overwrites_a_checkpoint(site: Site, tmp_path: Path) -> No
         path.name for path in folder.iterdir()
     ]
     assert len(checkpoint_files(folder)) == 1
+
+
+def test_processes_starting_together_keep_one_signing_key(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "site-signing-key.pem"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        loaded = list(pool.map(lambda _: load_or_create_signing_key(path), range(16)))
+    assert len({keys.public_key_text(key) for key in loaded}) == 1
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [item.name for item in path.parent.iterdir()] == [path.name]  # no temporary left

@@ -8,7 +8,9 @@ the same sequence number.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +27,25 @@ FORMAT = "cityshare-audit-checkpoint/1"
 
 
 def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
-    """The site's signing key, generated (0600) on first use."""
+    """The site's signing key, generated (0600) on first use.
+
+    A new key is written under a temporary name and linked into place, so a process
+    starting at the same moment reads either no file or the whole key, and the first
+    key written is the one every process keeps.
+    """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        key = keys.generate_private_key()
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(keys.private_key_pem(key))
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(keys.private_key_pem(keys.generate_private_key()))
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # another process was first
+                os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
     return keys.load_private_key(path.read_bytes())
 
 
