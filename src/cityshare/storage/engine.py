@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from cityshare.storage.watchdog import WATCHDOG, Deadline
 
@@ -54,6 +55,10 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
     # pysqlite's own transaction handling is off; SQLAlchemy emits BEGIN itself,
     # so DDL and bulk loads share one atomic transaction.
     event.listen(engine, "begin", _sqlite_begin)
+    # A finished transaction has no deadline: the watchdog never interrupts a connection
+    # between transactions (an interrupt could outlive a statement left open).
+    event.listen(engine, "commit", _sqlite_end)
+    event.listen(engine, "rollback", _sqlite_end)
     return engine
 
 
@@ -92,6 +97,15 @@ def _sqlite_begin(connection: Any) -> None:
     # its own WAL snapshot and never block; they need no BEGIN/ROLLBACK round trip.
     if options.get("write", False):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_end(connection: Any) -> None:
+    try:
+        state: _SqliteState | None = connection.connection.info.get(_STATE_KEY)
+    except SQLAlchemyError:  # invalidated: it will not be used again
+        return
+    if state is not None:
+        state.deadline.set(None)
 
 
 def _postgresql_begin(connection: Any) -> None:
