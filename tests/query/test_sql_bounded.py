@@ -92,9 +92,14 @@ def test_costly_calls_are_refused_or_cut(engine: Engine) -> None:
     else:
         assert answer.rows == [[0]]
     assert time.monotonic() - started < 3
-    seven = parse_statement(f"SELECT replace({a6}, 'a', 'aaaaaaaaaa') AS x")
-    with pytest.raises(BadRequest, match="too big"):
-        run_read_only(time_limited(engine, 5), render(seven, {}, engine.dialect.name, 11), 10)
+    for built in (f"replace({a6}, 'a', 'aaaaaaaaaa')", f"{a6} || {a6}", f"1 || {a6} || {a6}"):
+        statement = parse_statement(f"SELECT {built} AS x")
+        rendered = render(statement, {}, engine.dialect.name, 11)
+        with pytest.raises(BadRequest, match="too big"):  # past the 1 MiB value cap
+            run_read_only(time_limited(engine, 5), rendered, 10)
+    mixed = parse_statement("SELECT 'a' || 1 || 2.5 || NULL AS n, 'a' || 1 || 2.5 AS x")
+    answer = run_read_only(time_limited(engine, 5), render(mixed, {}, engine.dialect.name, 2), 1)
+    assert answer.rows == [[None, "a12.5"]]
 
 
 def test_answers_stop_at_their_byte_budget(engine: Engine) -> None:

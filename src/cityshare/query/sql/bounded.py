@@ -17,7 +17,8 @@ than 6 minutes on PostgreSQL). A user's statement therefore calls bounded versio
   session (:func:`install_postgresql`), which refuse arguments whose lengths multiply
   past :data:`POSTGRESQL_WORK` (under a second of work) and a ``replace`` result longer
   than the value limit, then call the built-in. ``LIKE`` and ``ILIKE`` go through them
-  too.
+  too, and concatenation (``||``, whose operands are cast to text as ``||`` would), which
+  refuses a result longer than the value limit (SQLite's length limit does that there).
 
 :func:`bound_functions` rewrites a parsed statement to call them.
 """
@@ -48,7 +49,15 @@ def bound_functions(tree: exp.Expr, dialect: str) -> None:
         if call is not None:
             node.replace(_qualified(call, dialect))
     if dialect != "postgresql":
-        return
+        return  # SQLite's length limit caps concatenation
+    for pipe in list(tree.find_all(exp.DPipe)):
+        parts = [
+            exp.cast(part, exp.DataType.Type.TEXT, copy=False)
+            for part in pipe.args.values()
+            if isinstance(part, exp.Expr)
+        ]
+        call = exp.Anonymous(this="cityshare_concat", expressions=parts)
+        pipe.replace(_qualified(call, dialect))
     for escape in list(tree.find_all(exp.Escape)):
         if isinstance(escape.this, exp.Like | exp.ILike):
             escape.replace(_like_call(escape.this, escape.expression))
@@ -181,7 +190,13 @@ def _postgresql_functions(max_value_chars: int) -> list[str]:
         "CASE p WHEN 'leading' THEN ltrim(v, c) WHEN 'trailing' THEN rtrim(v, c) "
         "ELSE btrim(v, c) END"
     )
+    concat = (
+        f"$$ BEGIN IF octet_length(a)::bigint + octet_length(b) > {max_value_chars} THEN "
+        "RAISE EXCEPTION 'string or blob too big' USING ERRCODE = '54000'; END IF; "
+        "RETURN a || b; END $$"
+    )
     functions = [
+        ("cityshare_concat(a text, b text)", "text", concat),
         ("cityshare_instr(h text, n text)", "integer", body("h", "n", "strpos(h, n)")),
         (
             "cityshare_replace(v text, o text, n text)",
@@ -200,7 +215,7 @@ def _postgresql_functions(max_value_chars: int) -> list[str]:
     ]
     return [
         f"CREATE OR REPLACE FUNCTION pg_temp.{signature} RETURNS {returns} "
-        f"LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS {text};"
+        f"LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS {text};"
         for signature, returns, text in functions
     ]
 
