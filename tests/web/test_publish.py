@@ -177,3 +177,16 @@ def test_an_anonymous_publish_is_refused_unread(browser_client: TestClient) -> N
     token = csrf_of(browser_client, "/sign-in")
     body, headers = multipart(("csrf", None, token.encode()), ("file", "a.csv", b"a\n1\n"))
     assert browser_client.post("/publish", content=body, headers=headers).status_code == 403
+
+
+def test_a_file_for_a_place_one_may_not_publish_is_refused_unread(
+    world: World, browser_client: TestClient
+) -> None:
+    client = browser_client
+    token = csrf_of(client, "/sign-in")
+    fields = [("csrf", None, token.encode()), ("organisation", None, b"city"),
+              ("name", None, b"m-counts"), ("visibility", None, b"private")]  # fmt: skip
+    body, headers = multipart(*fields, ("file", "counts.csv", SAMPLE_CSV.encode()))
+    member = client.post("/publish", content=body, headers={**headers, **world.headers("member")})
+    assert member.status_code in (403, 404)
+    assert list((world.site.settings.data_dir / "uploads").glob("review-*")) == []

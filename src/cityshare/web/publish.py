@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
-from cityshare.catalogue import users
+from cityshare.catalogue import datasets, users
 from cityshare.catalogue.metadata import VISIBILITIES
 from cityshare.errors import BadRequest, CityshareError, Forbidden
 from cityshare.sharing.classes import CLASSES
@@ -99,15 +99,28 @@ async def _receive(
 ) -> tuple[dict[str, str], str | None, str]:
     """The form's fields and file (streamed to ``spool``), after sign-in and the CSRF token:
     nothing of the body is read for an anonymous visitor, and no byte of the file before
-    its CSRF token was found right (:mod:`cityshare.web.upload_form`)."""
+    its CSRF token was found right and the fields before it name a dataset this actor may
+    create (:mod:`cityshare.web.upload_form`)."""
     if actor.username is None:
         raise Forbidden("Sign in to publish.")
     cookies = request.cookies
     nonce, session = cookies.get(CSRF_COOKIE), cookies.get(SESSION_COOKIE)
     if not nonce:
         check_csrf(site.secret_key, None, session, None)  # refused: no form of ours
+
+    def may_publish(fields: dict[str, str]) -> None:
+        # A few indexed lookups, on the event loop: the file waits for the answer.
+        datasets.check_new_dataset(
+            site, actor, organisation=fields.get("organisation", ""),
+            name=fields.get("name", ""), visibility=fields.get("visibility", ""),
+        )  # fmt: skip
+
     form = await receive_upload(
-        request, spool, _FIELDS, lambda sent: check_csrf(site.secret_key, nonce, session, sent)
+        request,
+        spool,
+        _FIELDS,
+        lambda sent: check_csrf(site.secret_key, nonce, session, sent),
+        may_publish,
     )
     choices = {key: form.fields.get(key, "") for key in _FIELDS}
     if not form.filename:

@@ -4,9 +4,11 @@ Starlette's ``request.form()`` reads the whole body (spooling files) before a ro
 any field, so a CSRF token inside the form could only be checked after the upload was
 paid for. Here the body is parsed part by part (python-multipart's streaming parser, as
 Starlette uses): the ``csrf`` field must come before the file — browsers send fields in
-the order of the page, where it comes first — and it is checked the moment it has
-arrived. A file part before a valid token is refused at its headers, before any of its
-bytes are read or stored; only then is the file streamed to the spool.
+the order of the page, where it and the other fields come first — and it is checked the
+moment it has arrived. When the file part begins, a file part before a valid token is
+refused at its headers, and the fields that came before it are checked (``before_file``:
+may this actor publish there?), before any of its bytes are read or stored; only then is
+the file streamed to the spool.
 """
 
 from __future__ import annotations
@@ -29,10 +31,17 @@ MAX_HEADER_BYTES = 1000
 class UploadForm:
     """The fields and the one file of a multipart form, as the parser reports them."""
 
-    def __init__(self, spool: Path, fields: tuple[str, ...], check: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        spool: Path,
+        fields: tuple[str, ...],
+        check: Callable[[str], None],
+        before_file: Callable[[dict[str, str]], None],
+    ) -> None:
         self.fields: dict[str, str] = {}
         self.filename: str | None = None
         self._spool, self._names, self._check = spool, fields, check
+        self._before_file = before_file
         self._checked = False
         self._header: list[bytes] = [b"", b""]
         self._disposition: bytes = b""
@@ -78,6 +87,7 @@ class UploadForm:
             self._check("")
         if name != "file" or self._file is not None:
             raise BadRequest("Send one file, in the form's file field.", parameter="file")
+        self._before_file(self.fields)
         self.filename = safe_filename(options[b"filename"].decode("utf-8", "replace"))
         self._file = self._spool.open("wb")
 
@@ -112,16 +122,21 @@ class UploadForm:
 
 
 async def receive_upload(
-    request: Request, spool: Path, fields: tuple[str, ...], check: Callable[[str], None]
+    request: Request,
+    spool: Path,
+    fields: tuple[str, ...],
+    check: Callable[[str], None],
+    before_file: Callable[[dict[str, str]], None],
 ) -> UploadForm:
     """Read ``request``'s multipart body: the ``fields`` (``csrf`` among them, checked by
     ``check`` as soon as it arrives; ``check`` raises when it is wrong, or empty) and one
-    file, streamed to ``spool``."""
+    file, streamed to ``spool`` once ``before_file`` (given the fields so far) did not
+    raise."""
     media, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if media != b"multipart/form-data" or not boundary:
         raise BadRequest("Send the form as multipart/form-data, with the file.")
-    form = UploadForm(spool, fields, check)
+    form = UploadForm(spool, fields, check, before_file)
     try:
         parser = MultipartParser(boundary, form.callbacks())  # type: ignore[arg-type]
         async for chunk in request.stream():
