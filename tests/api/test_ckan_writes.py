@@ -233,6 +233,41 @@ def test_resource_create_refusals(world: World, client: TestClient) -> None:
     )
 
 
+def multipart(*parts: tuple[str, str | None, bytes]) -> tuple[bytes, dict[str, str]]:
+    """A multipart body of ``(name, filename, content)`` parts, in this order."""
+    body = b""
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--b0\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content + b"\r\n"
+    return body + b"--b0--\r\n", {"Content-Type": "multipart/form-data; boundary=b0"}
+
+
+def test_resource_create_checks_package_id_before_the_file(
+    world: World, client: TestClient
+) -> None:
+    def send(*parts: tuple[str, str | None, bytes]) -> Any:
+        body, headers = multipart(*parts)
+        headers.update(ckan_headers(world, "editor"))
+        return client.post("/api/action/resource_create", content=body, headers=headers)
+
+    late = send(("upload", "counts.csv", b"a\n1\n"), ("package_id", None, b"private-counts"))
+    assert "package_id before the file" in failure(late, 400, "Bad Request")["message"]
+    two = send(
+        ("package_id", None, b"private-counts"),
+        ("upload", "counts.csv", b"a\n1\n"),
+        ("upload", "more.csv", b"a\n2\n"),
+    )
+    assert "one file" in failure(two, 409, "Validation Error")["upload"][0]
+    no_file = send(("package_id", None, b"private-counts"), ("format", None, b"CSV"))
+    assert "upload" in failure(no_file, 409, "Validation Error")
+    assert not any((world.site.settings.data_dir / "uploads").iterdir())
+    old_client = send(
+        ('{"package_id": "private-counts"}', None, b""), ("upload", "c.csv", b"a\n7\n")
+    )
+    assert result(old_client)["version"] == 2
+    assert records(client, world, "private-counts") == [{"a": 7}]
+
+
 # --- DataStore writes --------------------------------------------------------------------------
 
 

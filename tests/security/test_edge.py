@@ -1,6 +1,7 @@
 """Issue 16, findings 5, 6, 11 and 12: the HTTP edge, against a real ``cityshare serve``.
 
-5. An anonymous (or CSRF-less) ``POST /publish`` is refused before its body is read.
+5. An anonymous (or CSRF-less) ``POST /publish`` is refused before its body is read; CKAN's
+   ``resource_create`` checks the dataset before it reads the file.
 6. Bad tokens are throttled per address, and their refusals aggregated in the audit log.
 11. Absolute URLs come from ``CITYSHARE_BASE_URL``, never from the ``Host`` header; unknown
     hosts are refused; anonymous answers carry a public cache policy.
@@ -115,6 +116,33 @@ def _a_signed_in_publish_still_works(served: Served) -> None:
         sent = editor.post("/publish", data=data, files=files, follow_redirects=False)
     assert sent.status_code == 303
     assert sent.headers["location"].startswith("/publish/")
+
+
+def test_ckan_resource_create_checks_the_dataset_before_its_file(serve: ServeFactory) -> None:
+    served = serve()
+    uploads = served.world.site.settings.data_dir / "uploads"
+    token = served.world.tokens["outsider"]
+    for name in ("private-counts", "open-counts"):  # invisible, and visible but not writable
+        head = _part_head("package_id") + name.encode() + b"\r\n"
+        head += _part_head("upload", "counts.csv") + b"junction,cars\n"
+        status, sent = stream_until_answered(
+            served.server.url,
+            "/api/3/action/resource_create",
+            head,
+            {"Authorization": f"Bearer {token}"},
+        )
+        assert status in (403, 404)
+        assert sent < BIG // 2
+    assert not uploads.exists() or not any(uploads.iterdir())
+    with served.client("editor") as editor:
+        content = "junction,cars\n" + "J1,3\n" * 400_000  # about 2.4 MB: over the small limit
+        created = editor.post(
+            "/api/3/action/resource_create",
+            data={"package_id": "open-counts", "format": "CSV"},
+            files={"upload": ("counts.csv", content.encode(), "text/csv")},
+        )
+    assert created.status_code == 200, created.text
+    assert created.json()["result"]["version"] >= 2
 
 
 # --- finding 6 ----------------------------------------------------------------------

@@ -36,7 +36,7 @@ async def receive_upload(
     """Handle ``PUT /datasets/{name}/data``: returns the new version's summary."""
     # Checked before the body is read, so a refused upload costs no disk or time;
     # publish_version checks again inside its transaction, where the answer counts.
-    await run_in_threadpool(_check_may_upload, site, actor, name)
+    await run_in_threadpool(check_may_upload, site, actor, name)
     spool = _spool_path(site)
     try:
         media_type, table_schema, source_name = await _receive(request, spool, filename)
@@ -63,7 +63,10 @@ async def receive_upload(
             spool.unlink()
 
 
-def _check_may_upload(site: Site, actor: Actor, name: str) -> None:
+def check_may_upload(site: Site, actor: Actor, name: str) -> None:
+    """Refuse unless ``actor`` may upload a file to the dataset ``name`` (the same check
+    as :func:`~cityshare.catalogue.versions.publish_version`'s, made before a body is
+    read)."""
     with site.engine.connect() as connection:
         table_dataset_row(connection, actor, name)
 

@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.api.multipart import FormRules, receive_form
 from cityshare.catalogue import datasets, users
 from cityshare.catalogue.metadata import VISIBILITIES
 from cityshare.errors import BadRequest, CityshareError, Forbidden
@@ -28,12 +29,12 @@ from cityshare.tables import media_type_for_filename
 from cityshare.web import staging
 from cityshare.web.render import page
 from cityshare.web.session import CSRF_COOKIE, SESSION_COOKIE, Visit, check_csrf
-from cityshare.web.upload_form import receive_upload
 from cityshare.web.visits import checked_form, error_page, remember, visit_of
 
 router = APIRouter(include_in_schema=False)
 PUBLISHERS = ("editor", "admin")
 _FIELDS = ("csrf", "organisation", "name", "title", "visibility")
+MAX_FIELD_BYTES = 2000
 
 
 @router.get("/publish")
@@ -100,7 +101,7 @@ async def _receive(
     """The form's fields and file (streamed to ``spool``), after sign-in and the CSRF token:
     nothing of the body is read for an anonymous visitor, and no byte of the file before
     its CSRF token was found right and the fields before it name a dataset this actor may
-    create (:mod:`cityshare.web.upload_form`)."""
+    create (:mod:`cityshare.api.multipart`)."""
     if actor.username is None:
         raise Forbidden("Sign in to publish.")
     cookies = request.cookies
@@ -109,19 +110,19 @@ async def _receive(
         check_csrf(site.secret_key, None, session, None)  # refused: no form of ours
 
     def may_publish(fields: dict[str, str]) -> None:
-        # A few indexed lookups, on the event loop: the file waits for the answer.
+        # A few indexed lookups, in a worker thread: the file waits for the answer.
         datasets.check_new_dataset(
             site, actor, organisation=fields.get("organisation", ""),
             name=fields.get("name", ""), visibility=fields.get("visibility", ""),
         )  # fmt: skip
 
-    form = await receive_upload(
-        request,
-        spool,
-        _FIELDS,
-        lambda sent: check_csrf(site.secret_key, nonce, session, sent),
-        may_publish,
+    rules = FormRules(
+        file_field="file",
+        names=_FIELDS,
+        max_field_bytes=MAX_FIELD_BYTES,
+        check=lambda sent: check_csrf(site.secret_key, nonce, session, sent),
     )
+    form = await receive_form(request, spool, rules, may_publish)
     choices = {key: form.fields.get(key, "") for key in _FIELDS}
     if not form.filename:
         raise BadRequest("Choose a file to publish.", parameter="file")

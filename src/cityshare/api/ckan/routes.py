@@ -1,7 +1,8 @@
 """The CKAN Action API routes: ``/api/3/action/{action}`` and ``/api/action/{action}``.
 
 One route per prefix takes GET and POST. Parameters come from a JSON body, form fields
-(multipart too: ``resource_create`` takes its file as ``upload``), or, for actions
+(multipart too: ``resource_create`` takes its file as ``upload``, after its
+``package_id``, which is checked before the file is read), or, for actions
 that only read, the query string. The answer is CKAN's envelope
 (:mod:`.envelope`); a refused request is written to the audit log as on the native
 routes. Writing actions need POST, as in CKAN.
@@ -20,7 +21,6 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -31,11 +31,13 @@ from cityshare.api.ckan.envelope import (
     UnknownAction,
     ckan_error_response,
     ckan_success_response,
+    invalid,
 )
 from cityshare.api.ckan.params import CkanCall, Upload
 from cityshare.api.middleware import actor_of
+from cityshare.api.multipart import FormRules, receive_form
 from cityshare.api.problems import REFUSALS
-from cityshare.api.upload import safe_filename
+from cityshare.api.upload import check_may_upload
 from cityshare.audit.events import refused
 from cityshare.errors import CityshareError, NotFound, Unauthorized
 from cityshare.query.sql.pool import client_address
@@ -45,7 +47,10 @@ PREFIXES = ("/api/3/action", "/api/action")
 HELP_ACTION = "help_show"
 UPLOAD_FIELD = "upload"
 MAX_FORM_FIELDS = 200
-CHUNK = 1 << 20
+MAX_FIELD_BYTES = 64 * 1024
+UPLOAD_RULES = FormRules(
+    file_field=UPLOAD_FIELD, max_fields=MAX_FORM_FIELDS, max_field_bytes=MAX_FIELD_BYTES
+)
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ async def ckan_action(action: str, request: Request) -> Response:
         if chosen.takes_upload and request.method == "POST" and actor.is_anonymous:
             # Refused before the body is read: anonymous visitors never write.
             raise Unauthorized("Sign in: send your API token in the Authorization header.")
-        data, upload = await _request_data(request, site, chosen)
+        data, upload = await _request_data(request, site, actor, chosen)
         call = CkanCall(
             site=site, actor=actor, data=data, base_url=base_url, path=path, upload=upload
         )
@@ -151,14 +156,14 @@ def _action(name: str, method: str) -> Action:
 
 
 async def _request_data(
-    request: Request, site: Site, action: Action
+    request: Request, site: Site, actor: Actor, action: Action
 ) -> tuple[dict[str, Any], Upload | None]:
     """The call's parameters, and its spooled upload if it sends one."""
     if request.method == "GET":
         return _query_data(request), None
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        return await _form_data(request, site, action)
+        return await _form_data(request, site, actor, action, media)
     body = await request.body()
     if not body.strip():
         return (_query_data(request) if action.reads_only else {}), None
@@ -181,24 +186,60 @@ def _query_data(request: Request) -> dict[str, Any]:
 
 
 async def _form_data(
-    request: Request, site: Site, action: Action
+    request: Request, site: Site, actor: Actor, action: Action, media: str
 ) -> tuple[dict[str, Any], Upload | None]:
-    max_files = 1 if action.takes_upload else 0
+    if action.takes_upload and media == "multipart/form-data":
+        return await _upload_form(request, site, actor)
     try:
-        async with request.form(max_files=max_files, max_fields=MAX_FORM_FIELDS) as form:
-            upload = await _spool_upload(form, site) if action.takes_upload else None
-            data = _form_fields(form)
+        async with request.form(max_files=0, max_fields=MAX_FORM_FIELDS) as form:
+            data = _form_fields(
+                [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+            )
     except HTTPException as error:
         raise BadCkanRequest(f"The form could not be read: {error.detail}") from None
-    return data, upload
+    return data, None
 
 
-def _form_fields(form: FormData) -> dict[str, Any]:
+async def _upload_form(
+    request: Request, site: Site, actor: Actor
+) -> tuple[dict[str, Any], Upload | None]:
+    """The fields and the file of an upload action's multipart body. The file is stored
+    only once the fields before it name a dataset the actor may upload to
+    (:mod:`cityshare.api.multipart`), so a caller without that right never makes the
+    server read or store the file."""
+
+    def may_upload(fields: dict[str, str]) -> None:
+        package = _form_fields(list(fields.items())).get("package_id")
+        if package in (None, ""):
+            raise BadCkanRequest(
+                "Send package_id before the file: the dataset is checked before the upload is read."
+            )
+        if not isinstance(package, str | int) or isinstance(package, bool):
+            raise invalid("package_id", "Must be a string.")
+        check_may_upload(site, actor, str(package))
+
+    path = _spool_path(site)
+    try:
+        form = await receive_form(request, path, UPLOAD_RULES, may_upload)
+        data = _form_fields(form.pairs)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if form.filename is None:
+        path.unlink(missing_ok=True)
+        return data, None
+    return data, Upload(path=path, filename=form.filename, content_type=form.content_type)
+
+
+def _form_fields(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     data: dict[str, Any] = {}
-    for key in form:
-        values = [value for value in form.getlist(key) if isinstance(value, str)]
-        if values:
-            data[key] = values[0] if len(values) == 1 else values
+    for key, value in pairs:
+        if key not in data:
+            data[key] = value
+        elif isinstance(data[key], list):
+            data[key].append(value)
+        else:
+            data[key] = [data[key], value]
     # CKAN's old clients post one field whose name is the JSON of the parameters.
     if len(data) == 1:
         ((key, value),) = data.items()
@@ -210,25 +251,10 @@ def _form_fields(form: FormData) -> dict[str, Any]:
     return data
 
 
-async def _spool_upload(form: FormData, site: Site) -> Upload | None:
-    sent = form.get(UPLOAD_FIELD)
-    if not isinstance(sent, UploadFile):
-        return None
+def _spool_path(site: Site) -> Path:
     folder = site.settings.data_dir / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"upload-{secrets.token_hex(16)}"
-    try:
-        with path.open("wb") as handle:
-            while chunk := await sent.read(CHUNK):
-                handle.write(chunk)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return Upload(
-        path=Path(path),
-        filename=safe_filename(sent.filename),
-        content_type=sent.content_type or "",
-    )
+    return folder / f"upload-{secrets.token_hex(16)}"
 
 
 def _audit_refusal(site: Site, actor: Actor, request: Request, error: CityshareError) -> None:
