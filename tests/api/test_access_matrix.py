@@ -607,7 +607,11 @@ ROUTES.update(
         # a staged upload is its uploader's only (none here: 404); forms without a CSRF
         # token or not multipart are refused before anything is read.
         ("GET", "/publish"): Case(everyone(200), fixed("/publish")),
-        ("POST", "/publish"): Case(everyone(400), fixed("/publish", data={"csrf": "x"})),
+        # An anonymous post is refused before its body is read (403: sign in first).
+        ("POST", "/publish"): Case(
+            lambda actor, _v: 403 if actor == "anonymous" else 400,
+            fixed("/publish", data={"csrf": "x"}),
+        ),
         ("GET", "/publish/{staged_id}"): Case(everyone(404), fixed("/publish/" + "a" * 32)),
         ("POST", "/publish/{staged_id}"): Case(
             everyone(403), fixed("/publish/" + "a" * 32, data={"csrf": "x"})
