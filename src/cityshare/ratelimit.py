@@ -19,6 +19,7 @@ A rate of 0 or less means no limit. Nothing here imports a web framework.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import math
 import threading
@@ -275,3 +276,17 @@ def make_limiter(redis_url: str | None, *, prefix: str) -> TokenBucketLimiter:
     if redis_url:
         return RedisLimiter(redis_url, prefix=prefix)
     return InProcessLimiter()
+
+
+def client_network(host: str) -> str:
+    """The address a client is counted by: an IPv6 address's /64 network (one host
+    usually holds a whole /64), an IPv4-mapped address as IPv4, any other as given."""
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.IPv6Address(host)
+    except ValueError:
+        return host
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))

@@ -78,7 +78,13 @@ class Server:
     process: subprocess.Popen[bytes]
 
 
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+# Generous: a server with several workers on a busy 2-core CI machine took 45 s to start.
+START_SECONDS = 120
+
+
+def wait_until_up(
+    url: str, process: subprocess.Popen[bytes], timeout: float = START_SECONDS
+) -> None:
     """Poll ``url`` every 50 ms until it answers, or the process dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -93,12 +99,12 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
     raise RuntimeError("server did not start")
 
 
-def start_server(env: dict[str, str]) -> Server:
+def start_server(env: dict[str, str], timeout: float = START_SECONDS) -> Server:
     """Start ``cityshare serve`` on a free port and wait until it answers."""
-    return start_servers(env)[0]
+    return start_servers(env, timeout=timeout)[0]
 
 
-def start_servers(*envs: dict[str, str]) -> list[Server]:
+def start_servers(*envs: dict[str, str], timeout: float = START_SECONDS) -> list[Server]:
     """Start one ``cityshare serve`` per environment, each on a free port, all at once (they
     start up side by side), and wait until every one answers. The store must be migrated
     already when two share it (``cityshare init`` does that)."""
@@ -114,7 +120,7 @@ def start_servers(*envs: dict[str, str]) -> list[Server]:
         servers.append(Server(url=f"http://127.0.0.1:{port}", env=env, process=process))
     try:
         for server in servers:
-            wait_until_up(f"{server.url}/api/v1", server.process)
+            wait_until_up(f"{server.url}/api/v1", server.process, timeout)
     except RuntimeError:
         for server in servers:
             server.process.kill()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from sqlalchemy import select, update
 from cityshare.audit.chain import canonical, content_hash, link
 from cityshare.site import Site
 from cityshare.storage.schema import audit_head, audit_log
-from tests.e2e.conftest import cityshare_env, free_port, run_cli, wait_until_up
+from tests.e2e.conftest import cityshare_env, run_cli, start_server
 from tests.security.conftest import Served, ServeFactory
 
 REWRITTEN = 2  # an early entry: made by the world's set-up, long before any checkpoint
@@ -137,22 +135,16 @@ def test_without_checkpoints_verify_warns(serve: ServeFactory) -> None:
 def test_one_schedule_with_several_workers_in_the_parent(database_url: str, tmp_path: Path) -> None:
     env = cityshare_env(tmp_path / "data", database_url)
     env.update(CITYSHARE_AUDIT_CHECKPOINT_SECONDS="1", CITYSHARE_WORKERS="2")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cityshare", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_server(env, timeout=180)  # three processes to start
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/api/v1", process, timeout=180)  # 3 processes
         folder = tmp_path / "data" / "audit-checkpoints"
         wait_for_checkpoint(folder, covering=0)
         holder = (folder / ".schedule.lock").read_text().strip()
-        assert holder == str(process.pid)  # the parent that started the workers, never a worker
+        # The parent that started the workers, never a worker.
+        assert holder == str(server.process.pid)
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        server.process.terminate()
+        server.process.wait(timeout=60)
 
 
 def test_a_clean_shutdown_takes_a_last_checkpoint(serve: ServeFactory) -> None:

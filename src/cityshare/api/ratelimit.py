@@ -35,7 +35,7 @@ from cityshare.access import Actor
 from cityshare.api.responses import problem_response
 from cityshare.config import Settings, split_list
 from cityshare.errors import TooManyRequests
-from cityshare.ratelimit import LimitDecision, TokenBucketLimiter
+from cityshare.ratelimit import LimitDecision, TokenBucketLimiter, client_network
 from cityshare.site import Site
 
 
@@ -220,18 +220,7 @@ def bucket_address(scope: Scope, exempt: Exemptions) -> str | None:
     host = str(client[0])
     if host in exempt:
         return None
-    return _network_of(host) if ":" in host else host
-
-
-def _network_of(host: str) -> str:
-    """An IPv6 address's /64 network (its IPv4 address when it is IPv4-mapped)."""
-    try:
-        address = ipaddress.IPv6Address(host)
-    except ValueError:
-        return host
-    if address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return client_network(host)
 
 
 def _headers(rule: Rule, decision: LimitDecision) -> list[tuple[bytes, bytes]]:

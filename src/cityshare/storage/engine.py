@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from cityshare.storage.watchdog import WATCHDOG, Deadline
+from cityshare.storage.watchdog import Deadline, Watchdog
 
 TIME_LIMIT_OPTION = "cityshare_time_limit"
 BUSY_TIMEOUT_OPTION = "cityshare_busy_timeout_ms"
@@ -51,7 +52,8 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
         max_overflow=pool_size,
         connect_args={"check_same_thread": False},
     )
-    event.listen(engine, "connect", _set_sqlite_pragmas)
+    # One watchdog per engine, handed to each new connection (no process-wide state).
+    event.listen(engine, "connect", partial(_set_sqlite_pragmas, Watchdog()))
     # pysqlite's own transaction handling is off; SQLAlchemy emits BEGIN itself,
     # so DDL and bulk loads share one atomic transaction.
     event.listen(engine, "begin", _sqlite_begin)
@@ -70,13 +72,13 @@ class _SqliteState:
     busy_ms: int = DEFAULT_BUSY_TIMEOUT_MS
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+def _set_sqlite_pragmas(watchdog: Watchdog, dbapi_connection: Any, record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     for pragma in (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout = {DEFAULT_BUSY_TIMEOUT_MS}"):
         cursor.execute(pragma)
     cursor.close()
-    state = _SqliteState(deadline=WATCHDOG.register(dbapi_connection))
+    state = _SqliteState(deadline=watchdog.register(dbapi_connection))
     record.info[_STATE_KEY] = state
     # Installed once; a transaction only moves the deadline (see _sqlite_begin). The
     # handler cuts between steps; the watchdog also interrupts a step that runs long.

@@ -1,4 +1,4 @@
-"""One thread per process that interrupts SQLite statements past their time limit.
+"""A thread per SQLite engine that interrupts statements past their time limit.
 
 SQLite's progress handler runs between virtual-machine steps, so it cannot stop a step
 that does not return: a sort, or one call of a C function over long values. The
@@ -9,7 +9,8 @@ Connections are registered once, when they are opened (and forgotten with their
 :class:`Deadline`, which the connection's pool record holds); a transaction only moves the
 deadline on its :class:`Deadline` (under its lock, so that an interrupt meant for one
 transaction never reaches the next one). The thread wakes every :data:`TICK_SECONDS`
-while connections are registered: a statement is cut within that of its deadline.
+while connections are registered (a statement is cut within that of its deadline) and
+ends once none is left; the next registration starts it again.
 """
 
 from __future__ import annotations
@@ -83,9 +84,9 @@ class Watchdog:
             time.sleep(self._tick)
             with self._lock:
                 deadlines = list(self._deadlines)
+                if not deadlines:  # every connection closed: nothing to watch
+                    self._thread = None
+                    return
             now = time.monotonic()
             for deadline in deadlines:
                 deadline.interrupt_if_passed(now)
-
-
-WATCHDOG = Watchdog()

@@ -21,7 +21,6 @@ abandoned, so the count is always the work actually running. Usage::
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import math
 import threading
 from collections import Counter
@@ -33,6 +32,7 @@ from typing import TypeVar
 from cityshare.access import Actor
 from cityshare.config import Limits
 from cityshare.errors import StoreBusy, TooManyRequests
+from cityshare.ratelimit import client_network
 
 T = TypeVar("T")
 
@@ -126,14 +126,5 @@ class SqlPool:
 
 
 def client_address(host: str | None) -> str | None:
-    """A client's address as the SQL pool counts it: an IPv6 address's /64 network (one
-    host usually holds a whole /64), an IPv4-mapped address as IPv4."""
-    if host is None or ":" not in host:
-        return host
-    try:
-        address = ipaddress.IPv6Address(host)
-    except ValueError:
-        return host
-    if address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(ipaddress.IPv6Network((address, 64), strict=False))
+    """A client's address as the SQL pool counts it (see :func:`client_network`)."""
+    return None if host is None else client_network(host)
