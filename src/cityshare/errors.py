@@ -17,7 +17,8 @@ The tree::
     ├── UnsupportedMediaType (415) an upload format cityshare cannot read
     ├── TooManyRequests (429)      throttled; ``retry_after`` seconds
     ├── QueryTimeout (503)         a query ran past its time limit
-    └── StoreBusy (503)            the store's write lock could not be had in time
+    ├── StoreBusy (503)            the store's write lock could not be had in time
+    └── InsufficientStorage (507)  the disk of the store or the upload spool is full
 """
 
 from __future__ import annotations
@@ -118,3 +119,9 @@ class StoreBusy(CityshareError):
     title = "Store busy"
     slug = "store-busy"
     retry_after = 5
+
+
+class InsufficientStorage(CityshareError):
+    status = 507
+    title = "Insufficient storage"
+    slug = "insufficient-storage"
