@@ -172,10 +172,10 @@ def make_city_site(data_dir: Path, database_url: str | None, org: str = "city") 
     from cityshare.catalogue import organisations
     from cityshare.cli_support import console_actor, initialise
     from cityshare.config import Settings
-    from cityshare.site import Site
+    from cityshare.runtime import open_site
 
     settings = Settings(data_dir=data_dir, database_url=database_url)
-    site = Site.open(settings)
+    site = open_site(settings)
     initialise(site, "admin")
     admin = console_actor(site, "admin")
     organisations.create_organisation(site, admin, name=org, title=org.title())

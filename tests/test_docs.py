@@ -260,9 +260,9 @@ def app_routes(tmp_path: Path) -> Iterator[set[str]]:
     """``METHOD path`` of every route of the app (HEAD left out)."""
     from cityshare.api import create_app
     from cityshare.config import Settings
-    from cityshare.site import Site
+    from cityshare.runtime import open_site
 
-    site = Site.open(Settings(data_dir=tmp_path, secret_key="x"))
+    site = open_site(Settings(data_dir=tmp_path, secret_key="x"))
     try:
         app = create_app(site)
         found = walk_routes(app.routes)

@@ -19,6 +19,7 @@ from cityshare.api import create_app
 from cityshare.catalogue import datasets, organisations, tokens, users, versions
 from cityshare.cli_support import console_actor, initialise
 from cityshare.config import Settings
+from cityshare.runtime import open_site
 from cityshare.site import Site
 from cityshare.storage.schema import audit_log
 from cityshare.streams import datastreams
@@ -53,7 +54,7 @@ def make_site(database_url: str, folder: Path, **overrides: Any) -> Site:
     settings = Settings(
         data_dir=folder, database_url=database_url, secret_key="test-secret-key", **values
     )
-    return Site.open(settings)
+    return open_site(settings)
 
 
 @dataclass

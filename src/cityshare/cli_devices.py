@@ -17,8 +17,9 @@ from rich.table import Table
 from cityshare.access import Actor
 from cityshare.catalogue import datasets
 from cityshare.cli_support import console_actor, open_site
+from cityshare.clock import naive_utc
 from cityshare.errors import BadRequest, NotFound
-from cityshare.site import Site, naive_utc
+from cityshare.site import Site
 from cityshare.streams import datastreams, devices, keys
 from cityshare.streams.client import MqttDevice, ReceiptTimeout, batch_body, http_headers
 

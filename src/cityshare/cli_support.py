@@ -23,6 +23,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from cityshare import runtime
 from cityshare.access import Actor
 from cityshare.access.actor import ALL_SCOPES
 from cityshare.catalogue import datasets, versions
@@ -40,7 +41,7 @@ SETTINGS_KEY = "settings"
 def open_site(ctx: typer.Context) -> Site:
     """The Site for the settings the main callback read."""
     settings: Settings = ctx.obj[SETTINGS_KEY]
-    site = Site.open(settings)
+    site = runtime.open_site(settings)
     ctx.call_on_close(site.close)
     return site
 
@@ -144,7 +145,7 @@ def serve_site(settings: Settings) -> None:
     from cityshare.audit.schedule import checkpoints_alongside
     from cityshare.ingest.process import ingest_worker_alongside
 
-    site = Site.open(settings)  # migrate once, before workers start
+    site = runtime.open_site(settings)  # migrate once, before workers start
     site.close()
     if warning := host_warning(settings):
         print(f"WARNING: {warning}", file=sys.stderr)

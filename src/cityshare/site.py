@@ -6,7 +6,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from cityshare.config import Settings
 from cityshare.lru import LruCache
 from cityshare.query.cursor import CursorSigner
-from cityshare.storage import create_store_engine, upgrade_store
+from cityshare.storage import create_store_engine
 from cityshare.storage.engine import time_limited, writer
 from cityshare.tables.model import VersionTable
 
@@ -69,12 +69,11 @@ class Site:
     ingest_senders: LruCache[str, Sender] = field(default_factory=lambda: LruCache(INGEST_SENDERS))
 
     @classmethod
-    def open(cls, settings: Settings, *, migrate: bool = True) -> Site:
-        """Connect to the store (creating and upgrading it unless ``migrate`` is False)."""
+    def open(cls, settings: Settings) -> Site:
+        """Connect to the store as it is. To create or upgrade it and make it ready to
+        search, open it with :func:`cityshare.runtime.open_site` instead."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_store_engine(settings.resolved_database_url())
-        if migrate:
-            upgrade_store(engine)
         return cls(settings=settings, engine=engine, secret_key=settings.resolved_secret_key())
 
     @property
@@ -182,15 +181,3 @@ def checkpoint_wal(engine: Engine) -> None:
             raw.close()
     except Exception as error:  # closing must go on
         logging.getLogger(__name__).warning("SQLite WAL checkpoint skipped: %s", error)
-
-
-def utcnow() -> datetime:
-    """The current time in UTC, without tzinfo (how the store keeps times)."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """``moment`` in UTC without tzinfo; a naive time is taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)

@@ -113,7 +113,7 @@ def test_reads_and_refusals_are_recorded(client: TestClient, world: World, site:
 
 def test_reads_go_unrecorded_only_when_switched_off(world: World) -> None:
     settings = world.site.settings.model_copy(update={"audit_reads": False})
-    quiet = Site.open(settings, migrate=False)
+    quiet = Site.open(settings)
     try:
         start = head(quiet)
         with TestClient(create_app(quiet)) as client:

@@ -19,6 +19,7 @@ from cityshare.api.jsondepth import nesting_exceeds
 from cityshare.api.middleware import has_query_token
 from cityshare.catalogue import datasets
 from cityshare.config import Settings
+from cityshare.runtime import open_site
 from cityshare.site import Site
 from cityshare.streams import keys
 from cityshare.tables.jsonsource import json_depth
@@ -143,7 +144,7 @@ def assert_secured(response: httpx.Response) -> None:
 
 
 def limited_client(database_url: str, folder: Path, **settings: Any) -> tuple[Site, TestClient]:
-    site = Site.open(
+    site = open_site(
         Settings(data_dir=folder, database_url=database_url, secret_key="k", **settings)
     )
     return site, TestClient(create_app(site), raise_server_exceptions=False)

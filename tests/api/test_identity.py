@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from cityshare.catalogue import users
 from cityshare.cli_support import console_actor
-from cityshare.site import utcnow
+from cityshare.clock import utcnow
 from cityshare.storage.schema import tokens
 from tests.world import World
 

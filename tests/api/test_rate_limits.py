@@ -17,6 +17,7 @@ from cityshare.api import create_app
 from cityshare.catalogue import users
 from cityshare.cli_support import console_actor
 from cityshare.config import Settings
+from cityshare.runtime import open_site
 from cityshare.site import Site
 from tests.world import World, build_world
 
@@ -29,7 +30,7 @@ def limited_site(database_url: str, folder: Path, **limits: Any) -> Site:
     settings = Settings(
         data_dir=folder, database_url=database_url, secret_key="test-secret-key", **limits
     )
-    return Site.open(settings)
+    return open_site(settings)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from cityshare.catalogue import datasets, organisations, versions
 from cityshare.catalogue import search as search_module
 from cityshare.catalogue.search_index import index_if_empty, reindex_all
 from cityshare.cli_support import console_actor
+from cityshare.runtime import open_site
 from cityshare.site import Site
 from cityshare.storage.schema import dataset_facet_lists, dataset_facets, facet_counts
 from cityshare.streams import datastreams
@@ -276,7 +277,7 @@ def test_reindexing_rebuilds_a_lost_index(catalogue: World, client: TestClient) 
         for dataset_id in range(1, 50):
             delete_document(connection, dataset_id)
     assert search(client, catalogue, "anonymous", q="bus")["count"] == 0
-    Site.open(site.settings).close()  # opening a store indexes it again when it has lost it
+    open_site(site.settings).close()  # opening a store indexes it again when it has lost it
     assert search(client, catalogue, "anonymous", q="bus")["count"] == 2
     with site.writer.begin() as connection:
         assert index_if_empty(connection) == 0
@@ -309,7 +310,7 @@ def test_a_store_without_facet_lists_gets_them_when_opened(
     with site.writer.begin() as connection:
         connection.execute(dataset_facet_lists.delete())
     assert search(client, catalogue, "anonymous", q="bus", facets="format")["count"] == 0
-    Site.open(site.settings).close()
+    open_site(site.settings).close()
     assert search(client, catalogue, "anonymous", q="bus", facets="format,tag") == before
 
 

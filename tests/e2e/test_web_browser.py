@@ -260,13 +260,13 @@ def test_a_sensor_datasets_latest_values_update_without_a_reload(
     import httpx
 
     from cityshare.config import Settings
-    from cityshare.site import Site
+    from cityshare.runtime import open_site
     from tests.sensors import add_device, add_sensor_dataset
 
     assert run_cli_here(server.env, "init").returncode == 0
     assert run_cli_here(server.env, "org", "create", "city", "--title", "City").returncode == 0
     env = server.env
-    site = Site.open(
+    site = open_site(
         Settings(
             data_dir=Path(env["CITYSHARE_DATA_DIR"]),
             database_url=env["CITYSHARE_DATABASE_URL"],

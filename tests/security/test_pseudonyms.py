@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from cityshare.catalogue import datasets, versions
 from cityshare.cli_support import console_actor
-from cityshare.site import utcnow
+from cityshare.clock import utcnow
 from cityshare.storage.schema import datasets as datasets_table
 from cityshare.storage.schema import grants, organisations, users
 from tests.security.conftest import Served, ServeFactory

@@ -13,7 +13,7 @@ from cityshare.site import Site
 
 def app_from_environment() -> FastAPI:
     """Build the app from ``CITYSHARE_*`` settings (called once per worker process)."""
-    app = create_app(Site.open(load_settings(), migrate=False))
+    app = create_app(Site.open(load_settings()))
     # Everything built so far lives as long as the process: keep it out of the garbage
     # collector's full passes, which would otherwise scan it again and again under load.
     gc.freeze()

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, select
 
 from cityshare.audit.chain import canonical
-from cityshare.site import utcnow
+from cityshare.clock import utcnow
 from cityshare.storage.schema import audit_head, audit_log
 from cityshare.streams import keys
 

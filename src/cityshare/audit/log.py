@@ -16,7 +16,8 @@ from sqlalchemy import Connection, select, update
 
 from cityshare.access import Actor
 from cityshare.audit.chain import canonical, content_hash, link
-from cityshare.site import Site, utcnow
+from cityshare.clock import utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import audit_head, audit_log
 
 OUTCOMES = ("allow", "deny", "hidden", "error")

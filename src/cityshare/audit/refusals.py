@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from cityshare.audit.log import Event
-from cityshare.site import utcnow
+from cityshare.clock import utcnow
 
 REFUSED = "access.refused"
 WINDOW_SECONDS = 60.0

@@ -79,7 +79,7 @@ class CheckpointSchedule:
     def start(self) -> None:
         """Open the store and start taking checkpoints."""
         self._folder.mkdir(parents=True, exist_ok=True)
-        self._site = Site.open(self._settings, migrate=False)
+        self._site = Site.open(self._settings)
         log.info(
             "Signing audit checkpoints every %g s into %s", self._interval, self._folder.resolve()
         )

@@ -17,7 +17,8 @@ from dataclasses import replace
 from cityshare.audit.log import Event, record
 from cityshare.audit.refusals import REFUSED, RefusalTally
 from cityshare.background import BatchingThread
-from cityshare.site import Site, utcnow
+from cityshare.clock import utcnow
+from cityshare.site import Site
 
 log = logging.getLogger(__name__)
 

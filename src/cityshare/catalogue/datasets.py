@@ -20,9 +20,10 @@ from cityshare.catalogue.names import check_slug
 from cityshare.catalogue.organisations import organisation_id
 from cityshare.catalogue.rows import iso
 from cityshare.catalogue.search_index import reindex_dataset, remove_dataset
+from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
 from cityshare.sharing.classes import checked_classes
-from cityshare.site import Site, utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import dataset_versions, datasets, organisations
 from cityshare.tables.drop import drop_version_tables
 

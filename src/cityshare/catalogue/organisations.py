@@ -15,8 +15,9 @@ from cityshare.catalogue.names import check_slug
 from cityshare.catalogue.rows import as_dict
 from cityshare.catalogue.search_index import reindex_organisation
 from cityshare.catalogue.users import user_id_for
+from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
-from cityshare.site import Site, utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import memberships, organisations, users
 
 

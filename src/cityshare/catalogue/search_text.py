@@ -29,7 +29,6 @@ from sqlalchemy import (
     select,
     table,
 )
-from sqlalchemy import text as sql_text
 
 POSTGRESQL = "postgresql"
 TEXT_TABLE = "dataset_text"
@@ -75,33 +74,6 @@ class Document:
     organisation: str
     columns: str
     description: str
-
-
-def create_text_table(connection: Connection, text: TextTable = DATASET_TEXT) -> None:
-    """Create the engine's full-text table (in a migration)."""
-    name = text.name
-    if connection.dialect.name == POSTGRESQL:
-        connection.execute(
-            sql_text(
-                f"CREATE TABLE {name} ({text.key} INTEGER PRIMARY KEY REFERENCES "
-                f"{text.references} (id) ON DELETE CASCADE, document TSVECTOR NOT NULL)"
-            )
-        )
-        connection.execute(
-            sql_text(f"CREATE INDEX ix_{name}_document ON {name} USING gin (document)")
-        )
-    else:
-        connection.execute(
-            sql_text(
-                f"CREATE VIRTUAL TABLE {name} USING fts5(title, tags, organisation, "
-                "columns, description, tokenize = 'porter unicode61 remove_diacritics 2')"
-            )
-        )
-
-
-def drop_text_table(connection: Connection, text: TextTable = DATASET_TEXT) -> None:
-    """Drop the engine's full-text table (in a migration's downgrade)."""
-    connection.execute(sql_text(f"DROP TABLE IF EXISTS {text.name}"))
 
 
 def compact_text_index(connection: Connection) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, delete, select, update
 from cityshare.access import Actor, SiteResource, ensure_allowed, totp
 from cityshare.access.passwords import verify_password
 from cityshare.audit.log import Event, audit, record
+from cityshare.clock import utcnow
 from cityshare.errors import (
     BadRequest,
     CityshareError,
@@ -27,7 +28,7 @@ from cityshare.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from cityshare.site import Site, utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import recovery_codes, users
 
 WRONG_CREDENTIALS = "Wrong username or password."

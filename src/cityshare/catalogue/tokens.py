@@ -15,8 +15,9 @@ from cityshare.access.tokens import digests_match, looks_like_token, mint_token,
 from cityshare.audit.log import audit
 from cityshare.catalogue.rows import as_dict, iso
 from cityshare.catalogue.users import actor_for, user_id_for
+from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, NotFound, Unauthorized
-from cityshare.site import Site, utcnow
+from cityshare.site import Site
 from cityshare.storage.engine import impatient_writer, is_busy_error
 from cityshare.storage.schema import tokens, users
 

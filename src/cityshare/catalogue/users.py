@@ -16,9 +16,10 @@ from cityshare.catalogue import second_factor
 from cityshare.catalogue.names import check_username
 from cityshare.catalogue.rows import as_dict
 from cityshare.catalogue.second_factor import SIGN_IN
+from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, Forbidden, NotFound
 from cityshare.sharing.store import live_grants
-from cityshare.site import Site, utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import memberships, organisations, users
 
 # Never shown: hashes, and the second factor's secret and state (shown as ``second_factor``).

@@ -22,10 +22,11 @@ from cityshare.catalogue.datasets import (
 from cityshare.catalogue.rows import as_dict
 from cityshare.catalogue.search_index import reindex_dataset
 from cityshare.catalogue.version_figures import rows_are_bounded, shown_figures, within_bounds
+from cityshare.clock import utcnow
 from cityshare.errors import Conflict, NotFound
 from cityshare.sharing.classes import carried_classes, stricter_from_schema
 from cityshare.sharing.view import ReadView, read_view, visible_schema
-from cityshare.site import Site, utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import dataset_versions, datasets
 from cityshare.tables import load_into_table
 from cityshare.tables.model import VersionTable, version_table

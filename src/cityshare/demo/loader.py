@@ -23,6 +23,7 @@ from cityshare.config import Settings
 from cityshare.demo.fleet import FleetDevice, ensure_fleet
 from cityshare.demo.samples import ORGANISATIONS, SAMPLES, SampleDataset, write_samples
 from cityshare.errors import NotFound
+from cityshare.runtime import open_site
 from cityshare.site import Site
 from cityshare.storage.schema import organisations, users
 
@@ -43,7 +44,7 @@ class Demo(NamedTuple):
 def load_demo(settings: Settings, *, scale: float, console: Console) -> Demo:
     """Create (or reuse) the demo store, its editor, missing samples and the sensor fleet;
     return a new admin token, the fleet and the editor's password."""
-    site = Site.open(settings)
+    site = open_site(settings)
     try:
         token = initialise(site, ADMIN)
         ensure_organisations(site)

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Select, select, update
 
-from cityshare.site import Site, utcnow
+from cityshare.clock import utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import datasets, harvest_records
 
 

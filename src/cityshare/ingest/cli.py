@@ -32,7 +32,7 @@ from cityshare.ingest.broker import (
     write_broker_files,
 )
 from cityshare.ingest.worker import run_worker
-from cityshare.site import Site
+from cityshare.runtime import open_site
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 console = Console()
@@ -110,7 +110,7 @@ def mqtt_config(
             "account on it, as in mqtt://cityshare-ingest:PASSWORD@127.0.0.1:1883."
         )
     address = parse_mqtt_url(settings.mqtt_url)
-    site = Site.open(settings)
+    site = open_site(settings)
     try:
         if fleet is None:
             with site.engine.connect() as connection:

@@ -41,6 +41,7 @@ from cityshare.ingest.address import BrokerAddress, parse_mqtt_url
 from cityshare.ingest.batches import WORKER_ERROR, GroupResult, Stopped, process_group
 from cityshare.ingest.broker import receipts_topic, share_group, shared_readings_filter
 from cityshare.ingest.messages import Delivery, device_of
+from cityshare.runtime import open_site
 from cityshare.site import Site
 
 LINGER_SECONDS = 0.005
@@ -213,7 +214,7 @@ def run_worker(settings: Settings) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    site = Site.open(settings)
+    site = open_site(settings)
     try:
         IngestWorker(site, options).run(stop)
     finally:

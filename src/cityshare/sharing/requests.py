@@ -22,10 +22,11 @@ from cityshare.access import (
 from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import dataset_resource, dataset_row
 from cityshare.catalogue.rows import inserted_id, iso
+from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, Forbidden, NotFound
 from cityshare.sharing.grants import insert_grant
 from cityshare.sharing.terms import MAX_PURPOSE_CHARS, checked_text
-from cityshare.site import Site, utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import access_requests, datasets, organisations, users
 
 STATUSES = ("pending", "approved", "declined", "withdrawn")

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, or_, select
 
 from cityshare.access.grants import GrantTerms
-from cityshare.site import utcnow
+from cityshare.clock import utcnow
 from cityshare.storage.schema import grants, memberships
 
 

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cityshare.access.grants import PERMISSIONS
+from cityshare.clock import naive_utc, utcnow
 from cityshare.errors import BadRequest, Conflict
 from cityshare.query.filters import parse_filter
-from cityshare.site import naive_utc, utcnow
 from cityshare.tables.model import GEOMETRY_TYPE, VersionTable
 
 MAX_PURPOSE_CHARS = 2000

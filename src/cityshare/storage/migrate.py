@@ -14,14 +14,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def upgrade_store(engine: Engine) -> None:
-    """Bring the store behind ``engine`` to the newest schema (idempotent), its datasets
-    indexed for search and its planner statistics in step with its size."""
+    """Bring the store behind ``engine`` to the newest schema (idempotent). Its search index
+    is made ready above storage, by ``cityshare.runtime.open_site``."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with writer(engine).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-        # Imported here: the index is catalogue code, which itself stands on storage.
-        from cityshare.catalogue.search_index import prepare_search
-
-        prepare_search(connection)

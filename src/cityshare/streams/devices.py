@@ -20,8 +20,9 @@ from cityshare.catalogue.metadata import check_spatial
 from cityshare.catalogue.names import check_slug
 from cityshare.catalogue.organisations import organisation_id
 from cityshare.catalogue.rows import inserted_id, iso
+from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
-from cityshare.site import Site, utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import (
     datastreams,
     device_keys,

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cityshare.clock import utcnow
 from cityshare.errors import CityshareError
-from cityshare.site import Site, utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import ingest_refusals
 
 # Each reason with the HTTP status it is answered with.

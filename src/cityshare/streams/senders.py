@@ -24,7 +24,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from cityshare.site import Site, utcnow
+from cityshare.clock import utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import datastreams, device_keys, devices
 from cityshare.streams import keys
 from cityshare.streams.readings import StreamTarget

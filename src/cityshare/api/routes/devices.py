@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.models import DeviceCreate, DeviceUpdate, KeyAdd
-from cityshare.site import naive_utc
+from cityshare.clock import naive_utc
 from cityshare.streams import devices as service
 
 router = APIRouter(tags=["devices"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from cityshare.catalogue.search_text import create_text_table, drop_text_table
+from cityshare.storage.fulltext import create_text_table, drop_text_table
 
 revision = "0006"
 down_revision = "0005"
@@ -47,14 +47,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_datasets_modified_at", "datasets", ["modified_at"])
     op.create_index("ix_datasets_visibility_modified", "datasets", ["visibility", "modified_at"])
-    # The datasets are indexed after the last migration (storage.migrate.upgrade_store), by
+    # The datasets are indexed after the last migration (cityshare.runtime.open_site), by
     # code that reads the tables as they are then, not as they were at this revision.
-    create_text_table(op.get_bind())
+    create_text_table(op.get_bind(), "dataset_text", "dataset_id", "datasets")
 
 
 def downgrade() -> None:
     """Drop the index."""
-    drop_text_table(op.get_bind())
+    drop_text_table(op.get_bind(), "dataset_text")
     op.drop_index("ix_datasets_visibility_modified", "datasets")
     op.drop_index("ix_datasets_modified_at", "datasets")
     op.drop_table("facet_counts")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from cityshare.catalogue.search_text import VIEW_TEXT, create_text_table, drop_text_table
+from cityshare.storage.fulltext import create_text_table, drop_text_table
 
 revision = "0009"
 down_revision = "0008"
@@ -40,11 +40,11 @@ def upgrade() -> None:
     op.create_index("ix_search_views_dataset_id", "search_views", ["dataset_id"])
     op.create_index("ix_search_views_organisation_id", "search_views", ["organisation_id"])
     op.create_index("ix_search_views_grant_id", "search_views", ["grant_id"])
-    create_text_table(op.get_bind(), VIEW_TEXT)
+    create_text_table(op.get_bind(), "view_text", "view_id", "search_views")
     op.execute(sa.text("DELETE FROM dataset_facet_lists"))
 
 
 def downgrade() -> None:
     """Drop the views and their documents (the public documents stay as they are)."""
-    drop_text_table(op.get_bind(), VIEW_TEXT)
+    drop_text_table(op.get_bind(), "view_text")
     op.drop_table("search_views")
