@@ -18,6 +18,7 @@ The tree::
     ├── TooManyRequests (429)      throttled; ``retry_after`` seconds
     ├── QueryTimeout (503)         a query ran past its time limit
     ├── StoreBusy (503)            the store's write lock could not be had in time
+    ├── StoreUnavailable (503)     the store cannot be reached; ``retry_after`` seconds
     └── InsufficientStorage (507)  the disk of the store or the upload spool is full
 """
 
@@ -119,6 +120,16 @@ class StoreBusy(CityshareError):
     title = "Store busy"
     slug = "store-busy"
     retry_after = 5
+
+
+class StoreUnavailable(CityshareError):
+    status = 503
+    title = "Store unavailable"
+    slug = "store-unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class InsufficientStorage(CityshareError):

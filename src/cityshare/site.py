@@ -17,6 +17,7 @@ from cityshare.lru import LruCache
 from cityshare.query.cursor import CursorSigner
 from cityshare.storage import create_store_engine
 from cityshare.storage.engine import time_limited, writer
+from cityshare.storage.health import StoreHealth, watch_store
 from cityshare.tables.model import VersionTable
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ class Site:
     ingest_commit_lock: threading.Lock = field(default_factory=threading.Lock)
     # Devices as ingestion last read them (see cityshare.streams.senders).
     ingest_senders: LruCache[str, Sender] = field(default_factory=lambda: LruCache(INGEST_SENDERS))
+    # Whether the store answered when last used (see cityshare.storage.health).
+    health: StoreHealth = field(default_factory=StoreHealth)
 
     @classmethod
     def open(cls, settings: Settings) -> Site:
@@ -74,7 +77,9 @@ class Site:
         search, open it with :func:`cityshare.runtime.open_site` instead."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_store_engine(settings.resolved_database_url())
-        return cls(settings=settings, engine=engine, secret_key=settings.resolved_secret_key())
+        site = cls(settings=settings, engine=engine, secret_key=settings.resolved_secret_key())
+        watch_store(engine, site.health)
+        return site
 
     @property
     def writer(self) -> Engine:

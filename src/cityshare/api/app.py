@@ -15,12 +15,12 @@ from starlette.types import ASGIApp
 from cityshare import __version__
 from cityshare.access import SiteResource, ensure_allowed
 from cityshare.api.ckan.routes import router as ckan_router
-from cityshare.api.deps import ActorDep
+from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.direct import DirectRoutes, guarded
 from cityshare.api.edge import wrap_edge
 from cityshare.api.jsondepth import JsonDepthMiddleware
 from cityshare.api.middleware import AuthenticationMiddleware, BodyLimitMiddleware
-from cityshare.api.problems import install_problem_handlers
+from cityshare.api.problems import StoreOutageMiddleware, install_problem_handlers
 from cityshare.api.ratelimit import RateLimitMiddleware
 from cityshare.api.routes import audit as audit_routes
 from cityshare.api.routes import datasets, devices, identity, ingest, organisations, rows, streams
@@ -29,6 +29,7 @@ from cityshare.api.routes import second_factor as second_factor_routes
 from cityshare.api.routes import sharing as sharing_routes
 from cityshare.api.routes import sql as sql_routes
 from cityshare.site import Site
+from cityshare.storage.health import ping
 from cityshare.web import account as web_account
 from cityshare.web import organisation as web_organisation
 from cityshare.web import pages as web_pages
@@ -55,7 +56,7 @@ _PROBLEM = {
     },
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: _PROBLEM for status in (400, 401, 403, 404, 409, 413, 415, 429)
+    status: _PROBLEM for status in (400, 401, 403, 404, 409, 413, 415, 429, 503)
 }
 
 
@@ -122,11 +123,13 @@ def create_app(site: Site) -> FastAPI:
 
 
 def guards(site: Site) -> list[Middleware]:
-    """cityshare's own middleware that every route passes, outermost first:
-    authentication, rate limits, the body limit (which needs to know who is sending: only
-    the signed-in get the upload limit), for the direct ingest route too (api/direct.py)."""
+    """cityshare's own middleware that every route passes, outermost first: an
+    unreachable store answered as 503 wherever it is met, authentication, rate limits, the
+    body limit (which needs to know who is sending: only the signed-in get the upload
+    limit), for the direct ingest route too (api/direct.py)."""
     limits = site.settings.limits
     return [
+        Middleware(StoreOutageMiddleware),
         Middleware(AuthenticationMiddleware, site=site),
         Middleware(
             RateLimitMiddleware,
@@ -145,9 +148,11 @@ def _api_router() -> APIRouter:
     router = APIRouter()
 
     @router.get("", tags=["site"])
-    def index(actor: ActorDep) -> dict[str, Any]:
-        """What this site is and where its API lives."""
+    def index(actor: ActorDep, site: SiteDep) -> dict[str, Any]:
+        """What this site is and where its API lives; 503 while its store cannot be
+        reached (a readiness check for load balancers)."""
         ensure_allowed(actor, "site.view", SiteResource())
+        ping(site.engine)
         return {
             "name": "cityshare",
             "version": __version__,

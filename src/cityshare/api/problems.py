@@ -7,10 +7,12 @@ import secrets
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityshare.api.middleware import actor_of
 from cityshare.api.responses import problem_response
@@ -27,6 +29,9 @@ from cityshare.errors import (
 )
 from cityshare.site import Site
 from cityshare.storage.engine import is_busy_error
+from cityshare.storage.health import is_unavailable_error, unavailable
+from cityshare.web.render import page
+from cityshare.web.session import Visit
 
 log = logging.getLogger("cityshare.api")
 
@@ -56,7 +61,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CityshareError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(OperationalError, _store_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _store_error)  # OperationalError and the others
+    app.add_exception_handler(PoolTimeout, _store_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -98,17 +104,21 @@ async def _http_error(request: Request, error: HTTPException) -> Response:
     return problem_response(kind(detail), request.url.path)
 
 
-async def _store_error(request: Request, error: OperationalError) -> Response:
-    return store_error_response(error, request.method, request.url.path)
+async def _store_error(request: Request, error: Exception) -> Response:
+    accept = request.headers.get("accept", "")
+    return store_error_response(error, request.method, request.url.path, accept)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> Response:
     return unexpected_error_response(request.method, request.url.path)
 
 
-def store_error_response(error: OperationalError, method: str, path: str) -> Response:
-    """``503`` with Retry-After when the store is busy with another write; else a 500.
-    Call it from the ``except`` block that caught ``error``."""
+def store_error_response(error: Exception, method: str, path: str, accept: str = "") -> Response:
+    """``503`` with Retry-After when the store is busy with another write or cannot be
+    reached (:func:`unavailable_response`); else a 500. Call it from the ``except`` block
+    that caught ``error``."""
+    if is_unavailable_error(error):
+        return unavailable_response(path, accept)
     if is_busy_error(error):
         busy = StoreBusy(
             "The store is busy with another write (for example a large upload); "
@@ -116,6 +126,55 @@ def store_error_response(error: OperationalError, method: str, path: str) -> Res
         )
         return problem_response(busy, path)
     return unexpected_error_response(method, path)
+
+
+def unavailable_response(path: str, accept: str = "") -> Response:
+    """``503`` with Retry-After for an unreachable store, logged once by the site's
+    :class:`~cityshare.storage.health.StoreHealth`, never per request: problem+json (CKAN's
+    envelope on its paths), or an HTML page for a browser (``accept`` names text/html)
+    outside the APIs."""
+    error = unavailable()
+    if "text/html" in accept and not path.startswith("/api/"):
+        shown = page(
+            "error.html",
+            status=error.status,
+            visit=Visit(viewer=None, nonce="", fresh=False, csrf=""),
+            title=error.title,
+            detail=error.detail,
+        )
+        shown.headers["Retry-After"] = str(error.retry_after)
+        return shown
+    return problem_response(error, path)
+
+
+class StoreOutageMiddleware:
+    """Answer an unreachable store with :func:`unavailable_response` wherever it is met:
+    in cityshare's own middleware (a token or session to look up) and in routes past the
+    exception handlers, which would otherwise leave as a 500 with a traceback. Every
+    other error passes through unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as error:
+            if started or not is_unavailable_error(error):
+                raise
+            accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+            response = unavailable_response(str(scope["path"]), accept.decode("latin-1"))
+            await response(scope, receive, send)
 
 
 def unexpected_error_response(method: str, path: str) -> Response:

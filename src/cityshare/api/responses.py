@@ -8,7 +8,7 @@ import orjson
 from starlette.responses import Response
 
 from cityshare.api.ckan.envelope import ckan_error_response, is_ckan_path
-from cityshare.errors import CityshareError, StoreBusy, TooManyRequests
+from cityshare.errors import CityshareError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -32,8 +32,9 @@ def problem_response(error: CityshareError, instance: str | None = None) -> Resp
     if instance:
         body["instance"] = instance
     headers = {}
-    if isinstance(error, TooManyRequests | StoreBusy):
-        headers["Retry-After"] = str(error.retry_after)
+    retry_after = getattr(error, "retry_after", None)  # 429, and 503s of the store
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
     if error.status == 401 and error.slug == "unauthorized":
         headers["WWW-Authenticate"] = 'Bearer realm="cityshare"'
     return Response(

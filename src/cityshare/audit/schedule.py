@@ -33,6 +33,7 @@ from cityshare.audit.checkpoint_folder import (
 )
 from cityshare.config import Settings
 from cityshare.site import Site
+from cityshare.storage.health import is_unavailable_error
 from cityshare.streams import keys
 
 LOCK_FILE = ".schedule.lock"
@@ -110,8 +111,9 @@ class CheckpointSchedule:
                 refused,
             )
             return None
-        except Exception:
-            log.exception("Could not take an audit checkpoint")
+        except Exception as error:
+            if not is_unavailable_error(error):  # an outage is logged once, by site.health
+                log.exception("Could not take an audit checkpoint")
             return None
         if path is not None:
             log.info("Audit checkpoint written: %s", path)

@@ -19,6 +19,7 @@ from cityshare.audit.refusals import REFUSED, RefusalTally
 from cityshare.background import BatchingThread
 from cityshare.clock import utcnow
 from cityshare.site import Site
+from cityshare.storage.health import is_unavailable_error
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class AuditWriter(BatchingThread[Event]):
                 record(self._site, *batch)
                 return
             except Exception as error:  # the store may be briefly busy; keep the events
-                log.warning("audit append failed (%s), retrying", type(error).__name__)
+                if not is_unavailable_error(error):  # an outage is logged once, by site.health
+                    log.warning("audit append failed (%s), retrying", type(error).__name__)
                 time.sleep(RETRY_SECONDS * (attempt + 1))
         log.error("audit append gave up on %d events", len(batch))

@@ -19,6 +19,7 @@ from collections import defaultdict
 
 from cityshare.background import BatchingThread
 from cityshare.site import Site
+from cityshare.storage.health import is_unavailable_error
 from cityshare.streams.ingest import (
     Acknowledgement,
     IngestRefused,
@@ -61,7 +62,8 @@ class GroupCommitter(BatchingThread[_Waiting]):
                 batches = [item for item, _, _ in batch]
                 outcomes = commit_in_turn(self._site, batches, channel=self._channel)
         except Exception as error:  # every waiting request must hear back
-            log.warning("ingest commit failed: %s", type(error).__name__)
+            if not is_unavailable_error(error):  # an outage is logged once, by site.health
+                log.warning("ingest commit failed: %s", type(error).__name__)
             for _, loop, answer in batch:
                 by_loop[loop].append((answer, error))
         else:

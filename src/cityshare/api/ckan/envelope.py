@@ -32,8 +32,6 @@ from cityshare.errors import (
     Conflict,
     Forbidden,
     NotFound,
-    StoreBusy,
-    TooManyRequests,
     Unauthorized,
 )
 
@@ -133,8 +131,9 @@ def ckan_error_response(error: CityshareError, path: str, base_url: str = "") ->
     """The CKAN envelope of ``error`` for a request to ``path``."""
     status, body = ckan_error(error)
     headers: dict[str, str] = {}
-    if isinstance(error, TooManyRequests | StoreBusy):
-        headers["Retry-After"] = str(error.retry_after)
+    retry_after = getattr(error, "retry_after", None)  # 429, and 503s of the store
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
     envelope = {"help": help_url(path, base_url), "success": False, "error": body}
     return Response(
         orjson.dumps(envelope), status_code=status, media_type=MEDIA_TYPE, headers=headers

@@ -6,14 +6,13 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cityshare.api.deps import SiteDep
 from cityshare.api.jsondepth import read_body
-from cityshare.api.problems import store_error_response, unexpected_error_response
+from cityshare.api.problems import store_error_response
 from cityshare.api.responses import JSON, problem_response
 from cityshare.errors import CityshareError
 from cityshare.site import Site
@@ -71,10 +70,8 @@ def ingest_app(site: Site) -> ASGIApp:
             response = await answer_ingest(site, device, signature, body)
         except CityshareError as error:
             response = problem_response(error, path)
-        except OperationalError as error:
+        except Exception as error:  # 503 when the store is busy or unreachable, else 500
             response = store_error_response(error, scope["method"], path)
-        except Exception:
-            response = unexpected_error_response(scope["method"], path)
         await response(scope, receive, send)
 
     return app
