@@ -100,6 +100,8 @@ def postgres_cluster() -> Iterator[PgCluster]:
     if initdb is None or pg_ctl is None:
         skip_or_fail("initdb and pg_ctl are needed to create a PostgreSQL cluster")
     assert initdb is not None and pg_ctl is not None
+    if os.geteuid() == 0 and (shutil.which("runuser") is None or not _owner_exists()):
+        skip_or_fail(f"as root, initdb needs runuser and a {OWNER!r} user to run as")
     folder = Path(tempfile.mkdtemp(prefix="cityshare-pg-"))
     try:
         if os.geteuid() == 0:
@@ -116,6 +118,14 @@ def postgres_cluster() -> Iterator[PgCluster]:
                 cluster.stop()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _owner_exists() -> bool:
+    try:
+        pwd.getpwnam(OWNER)
+    except KeyError:
+        return False
+    return True
 
 
 def _as_owner(command: list[str]) -> list[str]:
