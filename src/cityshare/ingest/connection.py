@@ -11,6 +11,10 @@ arrived on, and :meth:`Inbox.acknowledge` sends a PUBACK only on that same
 connection: after a reconnect the broker sends unacknowledged messages again, and an
 acknowledgement meant for the old copy must not land on another message that reuses
 its packet id.
+
+paho reads every packet with three ``recv`` calls (its first byte, its length, its
+body), each a system call that gives up the GIL the worker's thread then waits to get
+back: :class:`BufferedSocket` reads what the kernel holds at once and hands it out.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from paho.mqtt.client import (
     Client,
@@ -35,6 +40,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from cityshare.ingest.address import BrokerAddress
 from cityshare.ingest.messages import Delivery
 
+if TYPE_CHECKING:
+    from paho.mqtt.client import SocketLike
+
 # How long the broker keeps the worker's session (and queues its messages) while the
 # worker is away. MQTT v5 caps it at 2**32 - 1 seconds, which means "never expires".
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
@@ -43,6 +51,8 @@ KEEPALIVE_SECONDS = 30
 # before the worker is back are only queued for it once its session is restored.
 RECONNECT_SECONDS = 1
 MAX_RECEIVE_MAXIMUM = 65_535
+# What one read from the broker's connection asks the kernel for.
+READ_BYTES = 65_536
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +128,7 @@ def create_client(
     """A paho client that connects (and reconnects) with a persistent session and
     subscribes to ``topic`` with QoS 1, delivering into ``inbox``. Call
     :func:`start` to connect."""
-    client = Client(
+    client = BufferedClient(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=MQTTProtocolVersion.MQTTv5,
@@ -149,6 +159,59 @@ def create_client(
         properties=properties,
     )
     return client
+
+
+class BufferedSocket:
+    """A connection to the broker whose reads are buffered: one ``recv`` takes what the
+    kernel holds (up to :data:`READ_BYTES`), and paho's small reads are served from it.
+    :meth:`pending` tells paho's loop that bytes wait here, as it asks of TLS sockets, so
+    that it reads them before it waits on the socket again."""
+
+    def __init__(self, sock: SocketLike) -> None:
+        self._sock = sock
+        self._buffer = b""
+        self._offset = 0
+
+    def recv(self, size: int) -> bytes:
+        """Up to ``size`` bytes: buffered ones first, else from one read of the socket
+        (which raises as the socket does: BlockingIOError when nothing has come)."""
+        if self._offset >= len(self._buffer):
+            data = self._sock.recv(max(size, READ_BYTES))
+            if len(data) <= size:
+                return data  # all of it, or b"" when the broker closed the connection
+            self._buffer, self._offset = data, 0
+        start = self._offset
+        self._offset = min(start + size, len(self._buffer))
+        return self._buffer[start : self._offset]
+
+    def pending(self) -> int:
+        """Bytes read but not yet handed out (and those TLS holds decrypted)."""
+        inner = getattr(self._sock, "pending", None)
+        return len(self._buffer) - self._offset + (inner() if inner else 0)
+
+    def send(self, data: bytes | bytearray) -> int:
+        """Send as the socket does."""
+        return self._sock.send(data)
+
+    def fileno(self) -> int:
+        """The socket's descriptor (paho's loop waits on it)."""
+        return self._sock.fileno()
+
+    def setblocking(self, flag: bool) -> None:
+        """As the socket's."""
+        self._sock.setblocking(flag)
+
+    def close(self) -> None:
+        """Close the socket (and forget what was buffered)."""
+        self._buffer, self._offset = b"", 0
+        self._sock.close()
+
+
+class BufferedClient(Client):
+    """paho's client, reading from the broker through a :class:`BufferedSocket`."""
+
+    def _create_socket(self) -> SocketLike:
+        return BufferedSocket(super()._create_socket())
 
 
 def start(client: Client) -> None:

@@ -15,17 +15,35 @@ HTTP status:
 
 A message the worker could not process because of a defect gets no receipt, as an
 HTTP 500 would tell the device to try again: it resends after its timeout.
+
+:class:`ReceiptPublisher` publishes them from a thread of its own, so that the worker's
+loop hands a committed group's receipts over and goes on to the next group without
+waiting on paho (whose lock its network thread holds while it reads the broker's
+PUBACKs). One thread, one queue: receipts leave in the order they were handed over,
+so each device's in the order its batches were stored.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from paho.mqtt.client import Client
 
+from cityshare.ingest.broker import receipts_topic
 from cityshare.streams.ingest import Acknowledgement, IngestRefused
 
 MAX_NONCE_CHARS = 200
+# Groups of receipts handed over but not yet published: past this the worker waits
+# (never more than a few groups' receipts in memory).
+MAX_QUEUED_GROUPS = 8
+
+Receipt = tuple[str, bytes]  # (device uid, payload for its receipts topic)
+log = logging.getLogger(__name__)
 
 
 def stored_receipt(acknowledgement: Acknowledgement) -> bytes:
@@ -56,3 +74,53 @@ def nonce_of(body: bytes) -> str | None:
         return None
     nonce = document.get("nonce") if isinstance(document, dict) else None
     return nonce if isinstance(nonce, str) and len(nonce) <= MAX_NONCE_CHARS else None
+
+
+class ReceiptPublisher:
+    """Publishes receipts with QoS 1 from a thread of its own, in the order handed over.
+
+    >>> publisher = ReceiptPublisher(client)  # doctest: +SKIP
+    >>> publisher.start()  # doctest: +SKIP
+    >>> publisher.send([(uid, payload)])  # after the batch is committed  # doctest: +SKIP
+    >>> publisher.close()  # publishes what is queued, then stops  # doctest: +SKIP
+
+    paho queues each receipt and sends it now, or once it has reconnected; a receipt
+    lost with the broker costs the device one resend (its batch is already stored).
+    """
+
+    def __init__(self, client: Client, *, max_queued: int = MAX_QUEUED_GROUPS) -> None:
+        self._client = client
+        self._queue: queue.Queue[Sequence[Receipt] | None] = queue.Queue(max_queued)
+        self._thread = threading.Thread(target=self._run, name="cityshare-receipts", daemon=True)
+        self.published = 0
+
+    def start(self) -> None:
+        """Start the publishing thread."""
+        self._thread.start()
+
+    def send(self, receipts: Sequence[Receipt]) -> None:
+        """Hand over the receipts of a committed group (waits only while
+        ``max_queued`` groups are already waiting)."""
+        if receipts:
+            self._queue.put(receipts)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Publish every receipt handed over, then stop the thread."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and the end of :meth:`close`."""
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while (receipts := self._queue.get()) is not None:
+            for device, payload in receipts:
+                try:
+                    self._client.publish(receipts_topic(device), payload, qos=1)
+                except Exception:  # a defect: that device resends, the others are told
+                    log.exception("Could not publish a receipt to %s", device[:120])
+                else:
+                    self.published += 1

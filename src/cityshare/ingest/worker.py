@@ -6,7 +6,8 @@ The loop, in one thread::
     → check each as HTTP ingestion does, store the good ones in ONE transaction,
       count the refused ones                          (cityshare.ingest.batches)
     → acknowledge every message of the group to the broker, in order
-    → publish each device's receipt (QoS 1)           (cityshare.ingest.receipts)
+    → hand the group's receipts to the receipt thread, which publishes each
+      device's receipt (QoS 1) while the loop goes on (cityshare.ingest.receipts)
 
 A receipt is the device's end-to-end acknowledgement: a PUBACK only says the broker
 has the message, and a broker that crashes loses what it had not yet handed over.
@@ -39,8 +40,9 @@ from cityshare.errors import CityshareError
 from cityshare.ingest import connection
 from cityshare.ingest.address import BrokerAddress, parse_mqtt_url
 from cityshare.ingest.batches import WORKER_ERROR, GroupResult, Stopped, process_group
-from cityshare.ingest.broker import receipts_topic, share_group, shared_readings_filter
+from cityshare.ingest.broker import share_group, shared_readings_filter
 from cityshare.ingest.messages import Delivery, device_of
+from cityshare.ingest.receipts import ReceiptPublisher
 from cityshare.runtime import open_site
 from cityshare.site import Site
 
@@ -134,6 +136,8 @@ class IngestWorker:
             receive_maximum=self.options.inflight,
         )
         connection.start(client)
+        receipts = ReceiptPublisher(client)
+        receipts.start()
         log.info(
             "MQTT ingest worker %s started: %s:%d, window %d",
             self.options.client_id,
@@ -142,12 +146,13 @@ class IngestWorker:
             self.options.inflight,
         )
         try:
-            self._loop(client, stop)
+            self._loop(client, receipts, stop)
         finally:
+            receipts.close()
             connection.stop(client)
             log.info("MQTT ingest worker stopped: %s", self._summary())
 
-    def _loop(self, client: Client, stop: threading.Event) -> None:
+    def _loop(self, client: Client, receipts: ReceiptPublisher, stop: threading.Event) -> None:
         next_report = time.monotonic() + REPORT_SECONDS
         while not stop.is_set():
             group = self.inbox.take(
@@ -155,7 +160,7 @@ class IngestWorker:
                 wait=IDLE_WAIT_SECONDS,
                 linger=self.options.linger_seconds,
             )
-            if group and not self._handle(client, group, stop):
+            if group and not self._handle(client, receipts, group, stop):
                 return
             if time.monotonic() >= next_report:
                 log.info("MQTT ingest: %s", self._summary())
@@ -167,9 +172,15 @@ class IngestWorker:
         other half while a group is stored."""
         return max(1, min(self.options.inflight, self.inbox.broker_limit) // 2)
 
-    def _handle(self, client: Client, group: list[Delivery], stop: threading.Event) -> bool:
-        """Store one group, publish its receipts and acknowledge it; False when told to
-        stop before it was stored."""
+    def _handle(
+        self,
+        client: Client,
+        receipts: ReceiptPublisher,
+        group: list[Delivery],
+        stop: threading.Event,
+    ) -> bool:
+        """Store one group, acknowledge it and hand its receipts over to be published;
+        False when told to stop before it was stored."""
         try:
             result = process_group(self.site, group, stop=stop)
         except Stopped:
@@ -183,16 +194,11 @@ class IngestWorker:
         # worker that dies in between leaves receipts unsent: the devices resend, and
         # are told "already stored".
         acknowledged = self.inbox.acknowledge(client, group)
-        receipts = self._publish_receipts(client, result) if self.options.receipts else 0
-        self.stats.add(len(group), result, acknowledged, receipts)
+        sent = len(result.receipts) if self.options.receipts else 0
+        if sent:
+            receipts.send(result.receipts)
+        self.stats.add(len(group), result, acknowledged, sent)
         return True
-
-    def _publish_receipts(self, client: Client, result: GroupResult) -> int:
-        """Queue each receipt with QoS 1; paho sends it now, or once it has reconnected.
-        A receipt lost with the broker costs one resend: its batch is already stored."""
-        for device, payload in result.receipts:
-            client.publish(receipts_topic(device), payload, qos=1)
-        return len(result.receipts)
 
     def _summary(self) -> str:
         stats = self.stats
