@@ -25,6 +25,11 @@ class Limits(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITYSHARE_LIMIT_", extra="ignore")
 
     max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Largest accepted upload body.")
+    min_free_bytes: int = Field(
+        1024**3,
+        ge=0,
+        description="Disk space an upload must leave free (spool and SQLite store); 0: no check.",
+    )
     max_json_body_bytes: int = Field(1024**2, gt=0, description="Largest accepted JSON API body.")
     max_columns: int = Field(1000, gt=0, description="Most columns a dataset may have.")
     max_cell_chars: int = Field(

@@ -10,8 +10,9 @@ is checked the moment it has arrived, and a file part before a valid token is re
 its headers. When the file part begins, ``before_file`` is given the fields that came
 before it (may this actor publish there?), in a worker thread since it may ask the
 database; meanwhile the parser holds at most the rest of one received chunk of the file
-in memory, and no byte of it is stored before the check passed. Only then is the file
-streamed to the spool.
+in memory, and no byte of it is stored before the check passed. Only then, and if the
+body's declared length leaves the disk room enough (the free-space guard of
+:mod:`cityshare.storage.space`), is the file streamed to the spool; a full disk is a 507.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from starlette.requests import Request
 
 from cityshare.api.upload import safe_filename
 from cityshare.errors import BadRequest
+from cityshare.storage.space import SpaceGuard, disk_full_refused
 
 MAX_HEADER_BYTES = 1000
 
@@ -49,7 +51,7 @@ class FormRules:
 class UploadForm:
     """The fields and the one file of a multipart form, as the parser reports them."""
 
-    def __init__(self, spool: Path, rules: FormRules) -> None:
+    def __init__(self, spool: Path, rules: FormRules, space: SpaceGuard) -> None:
         self.pairs: list[tuple[str, str]] = []
         self.fields: dict[str, str] = {}  # the first value of each name
         self.filename: str | None = None
@@ -64,6 +66,7 @@ class UploadForm:
         self._in_file = self._file_ended = False
         self._held = bytearray()  # file bytes received while before_file runs
         self._file: IO[bytes] | None = None
+        self._meter = space.meter()
 
     def callbacks(self) -> dict[str, Callable[..., None]]:
         """python-multipart's callbacks, bound to this form."""
@@ -120,6 +123,7 @@ class UploadForm:
         if self._name is None:
             if self._file is not None:
                 self._file.write(data[start:end])
+                self._meter.wrote(end - start)
             elif self._in_file:
                 self._held += data[start:end]
             return
@@ -166,24 +170,30 @@ async def receive_form(
     spool: Path,
     rules: FormRules,
     before_file: Callable[[dict[str, str]], None],
+    *,
+    space: SpaceGuard,
 ) -> UploadForm:
     """Read ``request``'s multipart body under ``rules``: its fields, and at most one
     file, streamed to ``spool`` once ``before_file`` (given the fields before it, run in
-    a worker thread) did not raise. A form without a file is read too (``filename`` is
-    None); a form with a CSRF ``check`` but no token is refused."""
+    a worker thread) did not raise and ``space`` has room for the body's declared length
+    (checked again as the file spools). A form without a file is read too (``filename``
+    is None); a form with a CSRF ``check`` but no token is refused."""
     media, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if media != b"multipart/form-data" or not boundary:
         raise BadRequest("Send the form as multipart/form-data.")
-    form = UploadForm(spool, rules)
+    form = UploadForm(spool, rules, space)
+    declared = request.headers.get("content-length", "")
     try:
         parser = MultipartParser(boundary, form.callbacks())  # type: ignore[arg-type]
-        async for chunk in request.stream():
-            parser.write(chunk)
-            if form.pending is not None:
-                await run_in_threadpool(before_file, form.pending)
-                form.open_file()
-        parser.finalize()
+        with disk_full_refused():
+            async for chunk in request.stream():
+                parser.write(chunk)
+                if form.pending is not None:
+                    await run_in_threadpool(before_file, form.pending)
+                    space.check(int(declared) if declared.isdigit() else None)
+                    form.open_file()
+            parser.finalize()
     except (MultipartParseError, ValueError) as error:
         raise BadRequest(f"The form could not be read: {type(error).__name__}.") from None
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sys
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +22,7 @@ from cityshare.errors import (
     BadRequest,
     CityshareError,
     Forbidden,
+    InsufficientStorage,
     NotFound,
     PayloadTooLarge,
     StoreBusy,
@@ -30,6 +32,7 @@ from cityshare.errors import (
 from cityshare.site import Site
 from cityshare.storage.engine import is_busy_error
 from cityshare.storage.health import is_unavailable_error, unavailable
+from cityshare.storage.space import DISK_FULL_DETAIL, is_disk_full
 from cityshare.web.render import page
 from cityshare.web.session import Visit
 
@@ -116,7 +119,9 @@ async def _unexpected_error(request: Request, error: Exception) -> Response:
 def store_error_response(error: Exception, method: str, path: str, accept: str = "") -> Response:
     """``503`` with Retry-After when the store is busy with another write or cannot be
     reached (:func:`unavailable_response`); else a 500. Call it from the ``except`` block
-    that caught ``error``."""
+    that caught ``error``. A full disk is a 507 (:func:`disk_full_response`)."""
+    if is_disk_full(error):
+        return disk_full_response(error, path)
     if is_unavailable_error(error):
         return unavailable_response(path, accept)
     if is_busy_error(error):
@@ -179,7 +184,10 @@ class StoreOutageMiddleware:
 
 def unexpected_error_response(method: str, path: str) -> Response:
     """A 500 naming a reference that the log has with the traceback (never the client).
-    Call it from the ``except`` block that caught the error."""
+    Call it from the ``except`` block that caught the error (a full disk is a 507)."""
+    caught = sys.exc_info()[1]
+    if caught is not None and is_disk_full(caught):
+        return disk_full_response(caught, path)
     reference = secrets.token_hex(8)
     log.exception("unexpected error %s on %s %s", reference, method, path)
     failure = CityshareError(
@@ -188,3 +196,11 @@ def unexpected_error_response(method: str, path: str) -> Response:
         reference=reference,
     )
     return problem_response(failure, path)
+
+
+def disk_full_response(error: BaseException, path: str) -> Response:
+    """``507 Insufficient storage`` for a write that found the disk full (the store's or
+    the upload spool's): nothing was changed. One log line, no traceback."""
+    cause = str(getattr(error, "orig", None) or error).splitlines()[0][:200]
+    log.warning("A write to %s failed, the disk is full: %s", path, cause)
+    return problem_response(InsufficientStorage(DISK_FULL_DETAIL), path)

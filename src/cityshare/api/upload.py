@@ -18,6 +18,7 @@ from cityshare.catalogue import versions
 from cityshare.catalogue.datasets import table_dataset_row
 from cityshare.errors import BadRequest, UnsupportedMediaType
 from cityshare.site import Site
+from cityshare.storage.space import SpaceGuard, SpoolMeter, disk_full_refused, space_guard
 from cityshare.tables import media_type_for_filename
 
 CHUNK = 1 << 20
@@ -33,34 +34,72 @@ async def receive_upload(
     schema: str | None,
     carry_classes: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """Handle ``PUT /datasets/{name}/data``: returns the new version's summary."""
+    """Handle ``PUT /datasets/{name}/data``: returns the new version's summary. A full
+    disk, met or foreseen (:mod:`cityshare.storage.space`), is a 507 that changed
+    nothing."""
     # Checked before the body is read, so a refused upload costs no disk or time;
     # publish_version checks again inside its transaction, where the answer counts.
     await run_in_threadpool(check_may_upload, site, actor, name)
+    guard = upload_guard(site)
+    guard.check(declared_length(request))
     spool = _spool_path(site)
     try:
-        media_type, table_schema, source_name = await _receive(request, spool, filename)
-        if schema == "current":
-            table_schema = (await run_in_threadpool(versions.get_version, site, actor, name, None))[
-                "schema"
-            ]
-        elif schema is not None:
-            raise BadRequest("schema= accepts only 'current'.", parameter="schema")
-        return await run_in_threadpool(
-            lambda: versions.publish_version(
-                site,
-                actor,
-                name,
-                source=spool,
-                media_type=media_type,
-                schema=table_schema,
-                source_name=source_name,
-                carry_classes=carry_classes,
-            )
-        )
+        with disk_full_refused():
+            return await _receive_and_publish(
+                request, site, actor, name, spool, guard.meter(), filename=filename,
+                schema=schema, carry_classes=carry_classes,
+            )  # fmt: skip
     finally:
         with suppress(FileNotFoundError):
             spool.unlink()
+
+
+async def _receive_and_publish(
+    request: Request,
+    site: Site,
+    actor: Actor,
+    name: str,
+    spool: Path,
+    meter: SpoolMeter,
+    *,
+    filename: str | None,
+    schema: str | None,
+    carry_classes: Mapping[str, str | None] | None,
+) -> dict[str, Any]:
+    media_type, table_schema, source_name = await _receive(request, spool, meter, filename)
+    if schema == "current":
+        table_schema = (await run_in_threadpool(versions.get_version, site, actor, name, None))[
+            "schema"
+        ]
+    elif schema is not None:
+        raise BadRequest("schema= accepts only 'current'.", parameter="schema")
+    return await run_in_threadpool(
+        lambda: versions.publish_version(
+            site,
+            actor,
+            name,
+            source=spool,
+            media_type=media_type,
+            schema=table_schema,
+            source_name=source_name,
+            carry_classes=carry_classes,
+        )
+    )
+
+
+def upload_guard(site: Site) -> SpaceGuard:
+    """The free-space guard of uploads to ``site`` (``CITYSHARE_LIMIT_MIN_FREE_BYTES``)."""
+    settings = site.settings
+    return space_guard(
+        settings.limits.min_free_bytes, settings.data_dir, settings.resolved_database_url()
+    )
+
+
+def declared_length(request: Request) -> int | None:
+    """The request's ``Content-Length``, if it declares one (the body limit refused
+    one that is not a number)."""
+    declared = request.headers.get("content-length", "")
+    return int(declared) if declared.isdigit() else None
 
 
 def check_may_upload(site: Site, actor: Actor, name: str) -> None:
@@ -78,19 +117,20 @@ def _spool_path(site: Site) -> Path:
 
 
 async def _receive(
-    request: Request, spool: Path, filename: str | None
+    request: Request, spool: Path, meter: SpoolMeter, filename: str | None
 ) -> tuple[str, dict[str, Any] | None, str | None]:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        return await _receive_multipart(request, spool)
+        return await _receive_multipart(request, spool, meter)
     with spool.open("wb") as handle:
         async for chunk in request.stream():
             handle.write(chunk)
+            meter.wrote(len(chunk))
     return _media_type(content_type, filename), None, safe_filename(filename)
 
 
 async def _receive_multipart(
-    request: Request, spool: Path
+    request: Request, spool: Path, meter: SpoolMeter
 ) -> tuple[str, dict[str, Any] | None, str | None]:
     async with request.form(max_files=1, max_fields=2) as form:
         upload = form.get("file")
@@ -99,6 +139,7 @@ async def _receive_multipart(
         with spool.open("wb") as handle:
             while chunk := await upload.read(CHUNK):
                 handle.write(chunk)
+                meter.wrote(len(chunk))
         schema_text = form.get("schema")
         name = safe_filename(upload.filename)
         media_type = _media_type(upload.content_type or "", name)

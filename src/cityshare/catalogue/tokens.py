@@ -20,6 +20,7 @@ from cityshare.errors import BadRequest, NotFound, Unauthorized
 from cityshare.site import Site
 from cityshare.storage.engine import impatient_writer, is_busy_error
 from cityshare.storage.schema import tokens, users
+from cityshare.storage.space import is_disk_full
 
 # Writing last_used_at on every request would turn reads into writes; a minute is enough.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -192,14 +193,15 @@ def _touch(site: Site, token_id: int, last_used: datetime | None) -> None:
     if last_used is not None and now - last_used < LAST_USED_RESOLUTION:
         return
     # Bookkeeping must never hold up a request: while a long upload holds SQLite's
-    # write lock, the time is recorded on a later request instead.
+    # write lock, or the disk is full (the request may only read), the time is recorded
+    # on a later request instead.
     try:
         with impatient_writer(site.engine, 50).begin() as connection:
             connection.execute(
                 update(tokens).where(tokens.c.id == token_id).values(last_used_at=now)
             )
     except OperationalError as error:
-        if not is_busy_error(error):
+        if not (is_busy_error(error) or is_disk_full(error)):
             raise
 
 

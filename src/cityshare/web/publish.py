@@ -4,7 +4,8 @@ runs), review its inferred schema, correct types and classifications, publish.
 Thin routes over :mod:`cityshare.web.staging` and the catalogue services, which make the
 same checks as the API (who may publish where, who may open data up, names, formats,
 sizes). The upload is streamed to disk, under the site's upload size limit, and only
-after sign-in and the form's CSRF token were checked.
+after sign-in and the form's CSRF token were checked, and if the disk has room for it
+(the free-space guard); a full disk shows the form again with a 507 that says so.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from starlette.responses import RedirectResponse, Response
 from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.multipart import FormRules, receive_form
+from cityshare.api.upload import upload_guard
 from cityshare.catalogue import datasets, users
 from cityshare.catalogue.metadata import VISIBILITIES
 from cityshare.errors import BadRequest, CityshareError, Forbidden
 from cityshare.sharing.classes import CLASSES
 from cityshare.site import Site
+from cityshare.storage.space import disk_full_refused
 from cityshare.tables import media_type_for_filename
 from cityshare.web import staging
 from cityshare.web.render import page
@@ -52,12 +55,13 @@ async def upload(request: Request, site: SiteDep, actor: ActorDep) -> Response:
     choices: dict[str, str] = {}
     spool = staging.new_spool(site)
     try:
-        choices, filename, media_type = await _receive(request, site, actor, spool)
-        staged = await run_in_threadpool(
-            staging.stage, site, actor, spool,
-            {**{k: choices.get(k, "") for k in _FIELDS[1:]}, "title": choices.get("title") or
-             choices.get("name", ""), "media_type": media_type, "source_name": filename},
-        )  # fmt: skip
+        with disk_full_refused():
+            choices, filename, media_type = await _receive(request, site, actor, spool)
+            staged = await run_in_threadpool(
+                staging.stage, site, actor, spool,
+                {**{k: choices.get(k, "") for k in _FIELDS[1:]}, "title": choices.get("title")
+                 or choices.get("name", ""), "media_type": media_type, "source_name": filename},
+            )  # fmt: skip
     except CityshareError as error:
         with suppress(FileNotFoundError):
             spool.unlink()
@@ -89,7 +93,8 @@ async def publish(staged_id: str, request: Request, site: SiteDep, actor: ActorD
     classes = {key[6:]: value for key, value in form.pairs if key.startswith("class:")}
     try:
         schema = staging.corrected_schema(staged, types, classes)
-        name = await run_in_threadpool(staging.publish_staged, site, actor, staged, schema)
+        with disk_full_refused():
+            name = await run_in_threadpool(staging.publish_staged, site, actor, staged, schema)
     except CityshareError as error:  # shown again with the reviewer's choices, to correct
         return _review(request, seen, staged, _chosen(staged, types, classes), error)
     return RedirectResponse(f"/dataset/{name}", status_code=303)
@@ -122,7 +127,7 @@ async def _receive(
         max_field_bytes=MAX_FIELD_BYTES,
         check=lambda sent: check_csrf(site.secret_key, nonce, session, sent),
     )
-    form = await receive_form(request, spool, rules, may_publish)
+    form = await receive_form(request, spool, rules, may_publish, space=upload_guard(site))
     choices = {key: form.fields.get(key, "") for key in _FIELDS}
     if not form.filename:
         raise BadRequest("Choose a file to publish.", parameter="file")

@@ -73,8 +73,12 @@ def stage(site: Site, actor: Actor, spool: Path, choices: dict[str, Any]) -> Sta
                     **choices)  # fmt: skip
     folder = staging_folder(site) / f"review-{staged.id}"
     folder.mkdir()
-    spool.rename(folder / "file")
-    (folder / "choices.json").write_text(json.dumps(asdict(staged)))
+    try:
+        spool.rename(folder / "file")
+        (folder / "choices.json").write_text(json.dumps(asdict(staged)))
+    except BaseException:  # a full disk, say: nothing half-staged is left behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return staged
 
 

@@ -37,7 +37,7 @@ from cityshare.api.ckan.params import CkanCall, Upload
 from cityshare.api.middleware import actor_of
 from cityshare.api.multipart import FormRules, receive_form
 from cityshare.api.problems import REFUSALS
-from cityshare.api.upload import check_may_upload
+from cityshare.api.upload import check_may_upload, upload_guard
 from cityshare.audit.events import refused
 from cityshare.errors import CityshareError, NotFound, Unauthorized
 from cityshare.query.sql.pool import client_address
@@ -220,7 +220,7 @@ async def _upload_form(
 
     path = _spool_path(site)
     try:
-        form = await receive_form(request, path, UPLOAD_RULES, may_upload)
+        form = await receive_form(request, path, UPLOAD_RULES, may_upload, space=upload_guard(site))
         data = _form_fields(form.pairs)
     except BaseException:
         path.unlink(missing_ok=True)
