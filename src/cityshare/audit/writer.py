@@ -11,6 +11,7 @@ ends. Repeated refusals are counted rather than appended one by one
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import replace
 
@@ -25,16 +26,20 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 LINGER_SECONDS = 0.25  # gather many events into each transaction
-RETRY_SECONDS = 0.5
+RETRY_SECONDS = 0.5  # the first wait after a failed append; each next one is longer
+MAX_RETRY_SECONDS = 5.0
+MAX_ATTEMPTS = 20  # for errors other than an unreachable store
 
 
 class AuditWriter(BatchingThread[Event]):
     """Appends queued events to the audit chain in batches, from one thread."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, *, retry_seconds: float = RETRY_SECONDS) -> None:
         super().__init__("audit-writer", max_batch=MAX_BATCH, linger=LINGER_SECONDS)
         self._site = site
         self._refusals = RefusalTally(self.put)
+        self._retry_seconds = retry_seconds
+        self._closing = False
 
     def submit(self, event: Event) -> None:
         """Queue ``event`` (stamped now) for the chain; returns at once. A refusal is
@@ -46,9 +51,19 @@ class AuditWriter(BatchingThread[Event]):
             self.put(stamped)
 
     def close(self, timeout: float = 60) -> None:
-        """Append the refusals still counted and everything queued, then stop."""
+        """Append the refusals still counted and everything queued, then stop. Events that
+        wait for an unreachable store are tried until ``timeout``, then given up."""
         self._refusals.flush()
-        super().close(timeout)
+        closing = threading.Timer(timeout / 2, self._give_up_waiting)
+        closing.daemon = True
+        closing.start()
+        try:
+            super().close(timeout)
+        finally:
+            closing.cancel()
+
+    def _give_up_waiting(self) -> None:
+        self._closing = True
 
     def submit_read(self, event: Event) -> None:
         """Queue the event of a read, unless the site records no reads."""
@@ -56,13 +71,19 @@ class AuditWriter(BatchingThread[Event]):
             self.submit(event)
 
     def handle(self, batch: list[Event]) -> None:
-        """Append one batch, retrying while the store is briefly unavailable."""
-        for attempt in range(20):
+        """Append one batch. While the store is unreachable, keep the events and try again
+        until it is back (or the writer closes); other errors get ``MAX_ATTEMPTS`` tries."""
+        failures = 0
+        while True:
             try:
                 record(self._site, *batch)
                 return
-            except Exception as error:  # the store may be briefly busy; keep the events
-                if not is_unavailable_error(error):  # an outage is logged once, by site.health
+            except Exception as error:  # keep the events: the store may be busy or down
+                outage = is_unavailable_error(error)
+                failures += 1
+                if not outage:  # an outage is logged once, by site.health
                     log.warning("audit append failed (%s), retrying", type(error).__name__)
-                time.sleep(RETRY_SECONDS * (attempt + 1))
+                if (failures >= MAX_ATTEMPTS and not outage) or (outage and self._closing):
+                    break
+                time.sleep(min(self._retry_seconds * failures, MAX_RETRY_SECONDS))
         log.error("audit append gave up on %d events", len(batch))
