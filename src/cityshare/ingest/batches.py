@@ -29,6 +29,7 @@ from cityshare.errors import StoreBusy
 from cityshare.ingest.messages import Delivery, Malformed, SignedBatch, decode
 from cityshare.ingest.receipts import nonce_of, refused_receipt, stored_receipt
 from cityshare.site import Site
+from cityshare.storage.health import is_unavailable_error
 from cityshare.streams.ingest import (
     Acknowledgement,
     IngestRefused,
@@ -96,20 +97,24 @@ def process_group(site: Site, group: Sequence[Delivery], *, stop: threading.Even
 
 
 def retrying(action: Callable[[], T], stop: threading.Event, what: str) -> T:
-    """``action()``, retried with backoff while the store is unavailable."""
+    """``action()``, retried with backoff while the store is unavailable. One line is
+    logged for the first failure, none for an unreachable store (``site.health`` logs
+    the outage once for the whole process)."""
     delay = FIRST_DELAY
+    logged = False
     while True:
         try:
             return action()
         except Exception as error:
             if not is_transient(error):
                 raise
-            log.warning(
-                "The store is unavailable while %s readings (%s); retrying in %.2f s",
-                what,
-                _short(error),
-                delay,
-            )
+            if not logged and not is_unavailable_error(error):
+                log.warning(
+                    "The store is unavailable while %s readings (%s); retrying until it is",
+                    what,
+                    _short(error),
+                )
+                logged = True
         if stop.wait(delay):
             raise Stopped
         delay = min(delay * 2, MAX_DELAY)
