@@ -37,7 +37,9 @@ class Ledger:
     acknowledged: dict[str, str] = field(default_factory=dict)  # nonce → channel
     refused: list[tuple[str, int, str]] = field(default_factory=list)  # nonce, status, body
     answers: Counter[int] = field(default_factory=Counter)  # HTTP statuses seen
+    unanswered: int = 0  # HTTP requests that got no answer (connection refused or cut)
     changed: threading.Condition = field(default_factory=threading.Condition)
+    stop: threading.Event = field(default_factory=threading.Event)  # the test is over
 
     def record_sent(self, nonce: str, channel: str) -> None:
         """A batch left a device for the first time."""
@@ -91,12 +93,13 @@ class HttpDevice:
     readings: int
     start: datetime
     pause: float = 0.0
-    tries: int = 0  # requests sent, first sends and resends together
 
     def run(self) -> None:
         """Send every batch (a fresh nonce each), resending each until it is answered."""
         with httpx.Client(base_url=self.base_url, timeout=30) as http:
             for number in range(self.batches):
+                if self.ledger.stop.is_set():
+                    return
                 body = batch_body(batch_readings(self.start, number, self.readings))
                 self._deliver(http, body)
                 time.sleep(self.pause)
@@ -106,11 +109,12 @@ class HttpDevice:
         self.ledger.record_sent(nonce, HTTP)
         headers = http_headers(self.device.uid, self.device.key, body)
         deadline = time.monotonic() + GIVE_UP_SECONDS
-        while time.monotonic() < deadline:
-            self.tries += 1
+        while time.monotonic() < deadline and not self.ledger.stop.is_set():
             try:
                 answer = http.post("/api/v1/ingest", content=body, headers=headers)
             except httpx.TransportError:  # the server went away mid-request, or is down
+                with self.ledger.changed:
+                    self.ledger.unanswered += 1
                 time.sleep(RETRY_SECONDS)
                 continue
             with self.ledger.changed:
@@ -168,6 +172,8 @@ def send_over_mqtt(
     """Publish ``batches`` batches, ``pause`` seconds apart (the client resends each until
     its receipt arrives)."""
     for number in range(batches):
+        if ledger.stop.is_set():
+            return
         nonce = client.send(batch_readings(start, number, readings))
         ledger.record_sent(nonce, MQTT)
         time.sleep(pause)

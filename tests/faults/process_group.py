@@ -81,6 +81,16 @@ def wait_until_ready(server: ServeGroup, timeout: float) -> float:
     raise RuntimeError(f"cityshare serve was not ready within {timeout:.0f} s")
 
 
+def wait_for_output(log: Path, text: str, timeout: float) -> None:
+    """Wait until the server's output holds ``text`` (say, the ingest worker's
+    "Subscribed to" line)."""
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"cityshare serve did not log {text!r} within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 def running_in_group(group: int) -> list[int]:
     """The pids of the processes of ``group`` that still run (zombies excluded), read
     from /proc: a killed server's children are reaped by init, perhaps late."""

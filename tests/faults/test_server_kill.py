@@ -29,7 +29,12 @@ from cityshare.storage.schema import ingest_batches, observations
 from cityshare.streams.client import MqttDevice
 from tests.e2e.conftest import cityshare_env, free_port
 from tests.faults.fleet import HTTP, MQTT, HttpDevice, Ledger, mqtt_device, send_over_mqtt
-from tests.faults.process_group import running_in_group, start_serve, wait_until_ready
+from tests.faults.process_group import (
+    running_in_group,
+    start_serve,
+    wait_for_output,
+    wait_until_ready,
+)
 from tests.ingest.conftest import WAIT, Broker
 from tests.sensors import Device, add_device, add_sensor_dataset
 from tests.world import make_site
@@ -44,7 +49,10 @@ READINGS = 5  # ... of 5 readings: 3 600 readings
 PAUSE = 0.02  # between two batches of a device: the streams outlast the kill
 KILL_AFTER = BATCHES // 5  # acknowledged batches per channel (of all its devices)
 RESEND_AFTER = 3.0  # an MQTT device resends a batch with no receipt after this
-READY_BOUND = 60.0  # generous: the restarted server was ready in 6-8 s when measured
+# Generous: the restarted server was ready in 6-8 s when measured. On a machine so busy
+# that a first start takes longer, the restart may take up to twice as long as it did.
+READY_BOUND = 60.0
+STARTING = WAIT * 8  # a server with several workers on a busy 2-core machine starts slowly
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 
 
@@ -95,21 +103,20 @@ def test_every_server_process_killed_mid_ingestion_loses_and_duplicates_nothing(
     server = start_serve(environment, port, API_WORKERS, log)
     clients: list[MqttDevice] = []
     try:
-        wait_until_ready(server, WAIT * 4)
+        first_start = wait_until_ready(server, STARTING)
+        wait_for_output(log, "Subscribed to", STARTING)  # the ingest worker, on the broker
         clients = [
             mqtt_device(broker, device, ledger, resend_after=RESEND_AFTER, wait=WAIT)
             for device in devices[HTTP_DEVICES:]
         ]
         threads = _start_devices(server.url, devices[:HTTP_DEVICES], clients, ledger)
-        assert ledger.wait_for({HTTP: KILL_AFTER, MQTT: KILL_AFTER}, WAIT), _tail(log)
+        assert ledger.wait_for({HTTP: KILL_AFTER, MQTT: KILL_AFTER}, WAIT * 2), _tail(log)
         processes = running_in_group(server.group)
         before = dict(ledger.acknowledged)
         server.kill()
-        # a supervisor, its API workers and the ingest worker (and multiprocessing's helper)
-        assert len(processes) >= 1 + API_WORKERS + 1, processes
         time.sleep(1.0)  # the devices meet a dead server for a while
         server = start_serve(environment, port, API_WORKERS, log)
-        ready = wait_until_ready(server, WAIT * 4)
+        ready = wait_until_ready(server, STARTING)
         for thread in threads:
             thread.join(WAIT * 3)
         for client in clients:
@@ -119,17 +126,21 @@ def test_every_server_process_killed_mid_ingestion_loses_and_duplicates_nothing(
         print(_tail(log))
         raise
     finally:
+        ledger.stop.set()  # devices still sending (after a failure) stop
         for client in clients:
             client.close()
         server.stop()
+    # a supervisor, its API workers and the ingest worker (and multiprocessing's helper)
+    assert len(processes) >= 1 + API_WORKERS + 1, processes
     _assert_mid_stream(ledger, before)
     _assert_stored_once(site, ledger, before)
     print(
-        f"{len(processes)} processes killed; ready again {ready:.1f} s after the restart; "
-        f"{len(before)} batches acknowledged before the kill; {resent} MQTT resends; "
-        f"HTTP answers {dict(ledger.answers)}"
+        f"{len(processes)} processes killed with {len(before)} batches acknowledged; ready "
+        f"again {ready:.1f} s after the restart (first start {first_start:.1f} s); resent: "
+        f"{ledger.unanswered} HTTP requests unanswered, {resent} MQTT batches; HTTP answers "
+        f"{dict(ledger.answers)}"
     )
-    assert ready < READY_BOUND
+    assert ready < max(READY_BOUND, 2 * first_start)
 
 
 def _start_devices(
@@ -138,7 +149,8 @@ def _start_devices(
     """One thread per device, sending BATCHES batches PAUSE seconds apart."""
     threads = [
         threading.Thread(
-            target=HttpDevice(device, url, ledger, BATCHES, READINGS, START, PAUSE).run
+            target=HttpDevice(device, url, ledger, BATCHES, READINGS, START, PAUSE).run,
+            daemon=True,
         )
         for device in http_devices
     ]
@@ -147,6 +159,7 @@ def _start_devices(
             target=send_over_mqtt,
             args=(client, ledger),
             kwargs={"batches": BATCHES, "readings": READINGS, "start": START, "pause": PAUSE},
+            daemon=True,
         )
         for client in clients
     ]
@@ -156,7 +169,9 @@ def _start_devices(
 
 
 def _assert_mid_stream(ledger: Ledger, before: dict[str, str]) -> None:
-    """The kill came after some batches of each channel were acknowledged, before all."""
+    """The kill came after some batches of each channel were acknowledged, before all:
+    the HTTP devices met a dead server."""
+    assert ledger.unanswered > 0
     for channel, devices in ((HTTP, HTTP_DEVICES), (MQTT, MQTT_DEVICES)):
         acknowledged = sum(1 for over in before.values() if over == channel)
         assert KILL_AFTER <= acknowledged < devices * BATCHES, (channel, acknowledged)
