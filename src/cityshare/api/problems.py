@@ -121,7 +121,7 @@ def store_error_response(error: Exception, method: str, path: str, accept: str =
     reached (:func:`unavailable_response`); else a 500. Call it from the ``except`` block
     that caught ``error``. A full disk is a 507 (:func:`disk_full_response`)."""
     if is_disk_full(error):
-        return disk_full_response(error, path)
+        return disk_full_response(error, path, accept)
     if is_unavailable_error(error):
         return unavailable_response(path, accept)
     if is_busy_error(error):
@@ -135,10 +135,14 @@ def store_error_response(error: Exception, method: str, path: str, accept: str =
 
 def unavailable_response(path: str, accept: str = "") -> Response:
     """``503`` with Retry-After for an unreachable store, logged once by the site's
-    :class:`~cityshare.storage.health.StoreHealth`, never per request: problem+json (CKAN's
-    envelope on its paths), or an HTML page for a browser (``accept`` names text/html)
-    outside the APIs."""
-    error = unavailable()
+    :class:`~cityshare.storage.health.StoreHealth`, never per request (see
+    :func:`shown_error` for its form)."""
+    return shown_error(unavailable(), path, accept)
+
+
+def shown_error(error: CityshareError, path: str, accept: str = "") -> Response:
+    """``error`` as problem+json (CKAN's envelope on its paths), or as an HTML page for a
+    browser (``accept`` names text/html) outside the APIs."""
     if "text/html" in accept and not path.startswith("/api/"):
         shown = page(
             "error.html",
@@ -147,7 +151,8 @@ def unavailable_response(path: str, accept: str = "") -> Response:
             title=error.title,
             detail=error.detail,
         )
-        shown.headers["Retry-After"] = str(error.retry_after)
+        if (retry_after := getattr(error, "retry_after", None)) is not None:
+            shown.headers["Retry-After"] = str(retry_after)
         return shown
     return problem_response(error, path)
 
@@ -198,9 +203,10 @@ def unexpected_error_response(method: str, path: str) -> Response:
     return problem_response(failure, path)
 
 
-def disk_full_response(error: BaseException, path: str) -> Response:
+def disk_full_response(error: BaseException, path: str, accept: str = "") -> Response:
     """``507 Insufficient storage`` for a write that found the disk full (the store's or
-    the upload spool's): nothing was changed. One log line, no traceback."""
+    the upload spool's): nothing was changed. One log line, no traceback; an HTML page
+    for a browser (:func:`shown_error`)."""
     cause = str(getattr(error, "orig", None) or error).splitlines()[0][:200]
     log.warning("A write to %s failed, the disk is full: %s", path, cause)
-    return problem_response(InsufficientStorage(DISK_FULL_DETAIL), path)
+    return shown_error(InsufficientStorage(DISK_FULL_DETAIL), path, accept)

@@ -16,6 +16,7 @@ checkpoint is not signed again.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -34,6 +35,7 @@ from cityshare.audit.checkpoint_folder import (
 from cityshare.config import Settings
 from cityshare.site import Site
 from cityshare.storage.health import is_unavailable_error
+from cityshare.storage.space import is_disk_full
 from cityshare.streams import keys
 
 LOCK_FILE = ".schedule.lock"
@@ -75,7 +77,7 @@ class CheckpointSchedule:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="audit-checkpoints", daemon=True)
         self._site: Site | None = None
-        self._lock: IO[str] | None = None
+        self._lock: IO[bytes] | None = None
 
     def start(self) -> None:
         """Open the store and start taking checkpoints."""
@@ -112,7 +114,9 @@ class CheckpointSchedule:
             )
             return None
         except Exception as error:
-            if not is_unavailable_error(error):  # an outage is logged once, by site.health
+            if is_disk_full(error):
+                log.warning("Could not take an audit checkpoint: the disk is full (%s)", error)
+            elif not is_unavailable_error(error):  # an outage is logged once, by site.health
                 log.exception("Could not take an audit checkpoint")
             return None
         if path is not None:
@@ -127,17 +131,18 @@ class CheckpointSchedule:
     def _hold_folder(self) -> bool:
         if self._lock is not None:
             return True
-        handle = (self._folder / LOCK_FILE).open("a+")
+        # Unbuffered: a note that cannot be written on a full disk is dropped at once, not
+        # kept in a buffer that fails again when the file is closed.
+        handle = (self._folder / LOCK_FILE).open("ab+", buffering=0)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
             return False
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
         self._lock = handle
+        with contextlib.suppress(OSError):  # the pid is a note for people; a full disk
+            handle.truncate(0)  # must not stop the checkpoints
+            handle.write(f"{os.getpid()}\n".encode())
         return True
 
 
