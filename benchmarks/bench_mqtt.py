@@ -393,7 +393,7 @@ def _median_of(outcomes: list[dict[str, Any]], mode: str, key: str) -> float:
 
 CPU_PARTS = {
     "cpu_worker": "the worker's main thread",
-    "cpu_network": "the worker's other threads (paho's network)",
+    "cpu_network": "the worker's other threads (paho's network thread, the receipts thread)",
     "cpu_broker": "the broker",
     "cpu_devices": "the devices (benchmark's publishing processes)",
 }
