@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from cityshare.ingest import connection
 from cityshare.ingest.broker import receipts_topic
-from cityshare.ingest.receipts import ReceiptPublisher
+from cityshare.ingest.receipts import RECEIPT_QOS, ReceiptPublisher
 from cityshare.ingest.worker import IngestWorker
 from cityshare.site import Site
 from cityshare.storage.schema import ingest_batches
@@ -137,7 +137,7 @@ def test_every_receipt_handed_over_is_published_in_order_then_the_thread_stops(
     expected_b = [payload for group in groups for uid, payload in group if uid == b]
     assert _payloads(probes[0], len(expected_a)) == expected_a
     assert _payloads(probes[1], len(expected_b)) == expected_b
-    assert all(message.qos == 1 for probe in probes for message in probe.received)
+    assert all(message.qos == RECEIPT_QOS == 0 for probe in probes for message in probe.received)
     for probe in probes:
         probe.close()
 

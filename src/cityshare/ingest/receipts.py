@@ -41,6 +41,8 @@ MAX_NONCE_CHARS = 200
 # Groups of receipts handed over but not yet published: past this the worker waits
 # (never more than a few groups' receipts in memory).
 MAX_QUEUED_GROUPS = 8
+# Receipts may be lost (the device resends and is told ``already_stored``): see ReceiptPublisher.
+RECEIPT_QOS = 0
 
 Receipt = tuple[str, bytes]  # (device uid, payload for its receipts topic)
 log = logging.getLogger(__name__)
@@ -77,15 +79,18 @@ def nonce_of(body: bytes) -> str | None:
 
 
 class ReceiptPublisher:
-    """Publishes receipts with QoS 1 from a thread of its own, in the order handed over.
+    """Publishes receipts with QoS 0 from a thread of its own, in the order handed over.
 
     >>> publisher = ReceiptPublisher(client)  # doctest: +SKIP
     >>> publisher.start()  # doctest: +SKIP
     >>> publisher.send([(uid, payload)])  # after the batch is committed  # doctest: +SKIP
     >>> publisher.close()  # publishes what is queued, then stops  # doctest: +SKIP
 
-    paho queues each receipt and sends it now, or once it has reconnected; a receipt
-    lost with the broker costs the device one resend (its batch is already stored).
+    A receipt is a confirmation, not data: one that is lost (the broker restarting, the
+    device away, the worker disconnected) costs the device one resend, answered with
+    ``already_stored``. So receipts go with QoS 0 (``RECEIPT_QOS``): no PUBACK from the
+    broker to the worker and none from the device to the broker, which halves what each
+    receipt costs the broker and spares the worker's network thread its bookkeeping.
     """
 
     def __init__(self, client: Client, *, max_queued: int = MAX_QUEUED_GROUPS) -> None:
@@ -119,7 +124,7 @@ class ReceiptPublisher:
         while (receipts := self._queue.get()) is not None:
             for device, payload in receipts:
                 try:
-                    self._client.publish(receipts_topic(device), payload, qos=1)
+                    self._client.publish(receipts_topic(device), payload, qos=RECEIPT_QOS)
                 except Exception:  # a defect: that device resends, the others are told
                     log.exception("Could not publish a receipt to %s", device[:120])
                 else:

@@ -7,7 +7,7 @@ The loop, in one thread::
       count the refused ones                          (cityshare.ingest.batches)
     → acknowledge every message of the group to the broker, in order
     → hand the group's receipts to the receipt thread, which publishes each
-      device's receipt (QoS 1) while the loop goes on (cityshare.ingest.receipts)
+      device's receipt (QoS 0) while the loop goes on (cityshare.ingest.receipts)
 
 A receipt is the device's end-to-end acknowledgement: a PUBACK only says the broker
 has the message, and a broker that crashes loses what it had not yet handed over.
