@@ -6,8 +6,8 @@ The loop, in one thread::
     → check each as HTTP ingestion does, store the good ones in ONE transaction,
       count the refused ones                          (cityshare.ingest.batches)
     → acknowledge every message of the group to the broker, in order
-    → hand the group's receipts to the receipt thread, which publishes each
-      device's receipt (QoS 0) while the loop goes on (cityshare.ingest.receipts)
+    → publish each device's receipt (QoS 0) on the same connection
+      (cityshare.ingest.receipts)
 
 A receipt is the device's end-to-end acknowledgement: a PUBACK only says the broker
 has the message, and a broker that crashes loses what it had not yet handed over.
@@ -137,7 +137,6 @@ class IngestWorker:
         )
         connection.start(client)
         receipts = ReceiptPublisher(client)
-        receipts.start()
         log.info(
             "MQTT ingest worker %s started: %s:%d, window %d",
             self.options.client_id,
@@ -148,7 +147,6 @@ class IngestWorker:
         try:
             self._loop(client, receipts, stop)
         finally:
-            receipts.close()
             connection.stop(client)
             log.info("MQTT ingest worker stopped: %s", self._summary())
 
