@@ -60,8 +60,9 @@ WORKER_USER = "cityshare-ingest"
 
 def register_fleet(city: CitySite, devices: int) -> list[tuple[str, str, Any]]:
     """Register ``devices`` devices with one stream each: (uid, MQTT password, key)."""
+    from cityshare import keys
     from cityshare.catalogue import datasets
-    from cityshare.streams import datastreams, keys
+    from cityshare.streams import datastreams
     from cityshare.streams import devices as device_service
 
     datasets.create_dataset(

@@ -99,7 +99,7 @@ def scenario_paths(rng: random.Random) -> dict[str, list[str]]:
 def prepare(city: CitySite, count: int) -> str:
     """Generate the catalogue; a read token of a member of one organisation."""
     from cityshare.access.actions import Scope
-    from cityshare.catalogue import organisations, tokens, users
+    from cityshare.accounts import organisations, tokens, users
 
     generate(city.site, count, progress=lambda done: log(f"{done:,} datasets"))
     users.create_user(city.site, city.admin, username="reader")

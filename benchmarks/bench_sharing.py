@@ -64,7 +64,8 @@ CONFIGS = (
 def prepare(city: CitySite, folder: Path, rows: int) -> dict[str, str]:
     """Publish the dataset, add the owner and the grantee, grant; their tokens by role."""
     from cityshare.access.actor import ALL_SCOPES
-    from cityshare.catalogue import datasets, organisations, tokens, users, versions
+    from cityshare.accounts import organisations, tokens, users
+    from cityshare.catalogue import datasets, versions
     from cityshare.sharing import grants
 
     source = folder / "traffic.csv"

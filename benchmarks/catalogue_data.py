@@ -52,7 +52,7 @@ WORDS = sorted(
 
 def generate(site: Any, count: int, progress: Callable[[int], None] | None = None) -> int:
     """Add ``count`` datasets spread over ORGANISATIONS organisations; index them all."""
-    from cityshare.catalogue.search_index import reindex_all
+    from cityshare.search.index import reindex_all
     from cityshare.storage.schema import dataset_versions, datasets, organisations, users
 
     rng = random.Random(20261204)

@@ -83,8 +83,9 @@ def build_fleet(
 ) -> Fleet:
     """Register ``devices`` devices (own keys) feeding ``streams`` number streams each into the
     sensor dataset ``dataset`` (created here, open), through cityshare's services."""
+    from cityshare import keys
     from cityshare.catalogue import datasets
-    from cityshare.streams import datastreams, keys
+    from cityshare.streams import datastreams
     from cityshare.streams import devices as device_service
 
     datasets.create_dataset(
@@ -146,7 +147,7 @@ _GENERATOR: dict[str, Any] = {}
 
 def _init_generator(fleet: Fleet) -> None:
     """Generator process start-up: load the devices' private keys once."""
-    from cityshare.streams.keys import load_private_key
+    from cityshare.keys import load_private_key
 
     _GENERATOR["fleet"] = fleet
     _GENERATOR["keys"] = [load_private_key(pem) for pem in fleet.key_pems]

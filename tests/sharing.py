@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from cityshare.access.actor import ALL_SCOPES
-from cityshare.catalogue import organisations, tokens, users
+from cityshare.accounts import organisations, tokens, users
 from cityshare.cli_support import console_actor
 from cityshare.site import Site
 from cityshare.storage.schema import access_requests, grants

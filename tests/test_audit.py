@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Connection, delete, select, update
 from typer.testing import CliRunner
 
+from cityshare import keys
 from cityshare.access import Actor
 from cityshare.audit.chain import GENESIS, canonical, content_hash, link
 from cityshare.audit.checkpoint import (
@@ -25,7 +26,6 @@ from cityshare.audit.verify import verify_chain
 from cityshare.cli import app
 from cityshare.site import Site
 from cityshare.storage.schema import audit_head, audit_log
-from cityshare.streams import keys
 from tests.world import make_site
 
 ALICE = Actor(user_id=7, username="alice", token_id=3)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cityshare.catalogue import users
+from cityshare.accounts import users
 from cityshare.cli_support import console_actor, initialise
 from cityshare.demo.loader import (
     ADMIN,

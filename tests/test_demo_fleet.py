@@ -19,8 +19,8 @@ from cityshare.demo.fleet import (
     readings_at,
 )
 from cityshare.demo.loader import ensure_organisations
+from cityshare.keys import generate_private_key
 from cityshare.storage.schema import devices, observations
-from cityshare.streams.keys import generate_private_key
 from tests.world import make_site
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cityshare.catalogue import users
+from cityshare.accounts import users
 from cityshare.cli_support import console_actor, initialise
 from cityshare.errors import TooManyRequests, Unauthorized
 from cityshare.site import Site

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from cityshare import __version__
 from cityshare.access.actor import ALL_SCOPES
-from cityshare.catalogue import organisations, second_factor, tokens, users
+from cityshare.accounts import organisations, second_factor, tokens, users
 from cityshare.cli_audit import audit_app
 from cityshare.cli_devices import device_app, stream_app
 from cityshare.cli_harvest import harvest_command

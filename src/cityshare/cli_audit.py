@@ -9,6 +9,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from cityshare import keys
 from cityshare.audit.checkpoint import make_checkpoint
 from cityshare.audit.checkpoint_folder import (
     Checked,
@@ -21,7 +22,6 @@ from cityshare.audit.verify import verify_chain
 from cityshare.cli_support import open_site
 from cityshare.config import Settings
 from cityshare.errors import CityshareError
-from cityshare.streams import keys
 
 audit_app = typer.Typer(help="Verify the audit log and write checkpoints.", no_args_is_help=True)
 console = Console()

@@ -14,13 +14,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cityshare import keys
 from cityshare.access import Actor
 from cityshare.catalogue import datasets
 from cityshare.cli_support import console_actor, open_site
 from cityshare.clock import naive_utc
 from cityshare.errors import BadRequest, NotFound
 from cityshare.site import Site
-from cityshare.streams import datastreams, devices, keys
+from cityshare.streams import datastreams, devices
 from cityshare.streams.client import MqttDevice, ReceiptTimeout, batch_body, http_headers
 
 device_app = typer.Typer(help="Manage sensor devices and their keys.", no_args_is_help=True)

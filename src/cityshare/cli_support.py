@@ -26,9 +26,9 @@ from rich.progress import (
 from cityshare import runtime
 from cityshare.access import Actor
 from cityshare.access.actor import ALL_SCOPES
+from cityshare.accounts.tokens import insert_token
+from cityshare.accounts.users import insert_user, load_actor, user_id_for
 from cityshare.catalogue import datasets, versions
-from cityshare.catalogue.tokens import insert_token
-from cityshare.catalogue.users import insert_user, load_actor, user_id_for
 from cityshare.config import Settings
 from cityshare.errors import CityshareError, NotFound
 from cityshare.sharing.classes import checked_carry

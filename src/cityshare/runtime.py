@@ -7,8 +7,8 @@ so it may import any of them (see docs/development.md for the layers).
 
 from __future__ import annotations
 
-from cityshare.catalogue.search_index import prepare_search
 from cityshare.config import Settings
+from cityshare.search.index import prepare_search
 from cityshare.site import Site
 from cityshare.storage import upgrade_store
 

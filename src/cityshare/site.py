@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from cityshare.audit.writer import AuditWriter
-    from cityshare.query.sql.pool import SqlPool
     from cityshare.ratelimit import TokenBucketLimiter
+    from cityshare.sql.pool import SqlPool
     from cityshare.streams.committer import GroupCommitter
     from cityshare.streams.senders import Sender
 
@@ -135,7 +135,7 @@ class Site:
     @cached_property
     def sql_pool(self) -> SqlPool:
         """The threads that run SQL statements, with caps per actor and address."""
-        from cityshare.query.sql.pool import SqlPool
+        from cityshare.sql.pool import SqlPool
 
         return SqlPool(self.settings.limits)
 

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 from starlette.testclient import TestClient
 
+from cityshare.accounts import organisations
 from cityshare.audit.chain import GENESIS, content_hash, link
-from cityshare.catalogue import organisations
 from cityshare.cli_support import console_actor
 from tests.sharing import (
     COLUMNS,

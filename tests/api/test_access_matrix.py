@@ -18,13 +18,13 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from cityshare.catalogue import organisations, tokens, users
+from cityshare import keys
+from cityshare.accounts import organisations, tokens, users
 from cityshare.catalogue.rows import inserted_id
 from cityshare.cli_support import console_actor
 from cityshare.sharing import grants
 from cityshare.storage.schema import access_requests, datasets
 from cityshare.storage.schema import users as users_table
-from cityshare.streams import keys
 from tests.conftest import ENGINES
 from tests.sensors import add_device
 from tests.world import (

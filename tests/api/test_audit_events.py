@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
+from cityshare import keys
+from cityshare.accounts import users
 from cityshare.api import create_app
 from cityshare.audit.verify import verify_chain
-from cityshare.catalogue import users
 from cityshare.cli_support import console_actor
 from cityshare.site import Site
-from cityshare.streams import keys
 from tests.world import OWNER, SAMPLE_CSV, World, audit_entries
 
 

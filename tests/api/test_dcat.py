@@ -15,9 +15,9 @@ from rdflib.term import Node
 from starlette.testclient import TestClient
 
 from cityshare.catalogue import datasets, versions
-from cityshare.catalogue.dcat import JSON_LD, RDF_XML, TURTLE, negotiate
-from cityshare.catalogue.dcat_vocab import DCAT, DCT, FOAF, GSP, HYDRA, LOCN, VCARD
 from cityshare.cli_support import console_actor
+from cityshare.interop.dcat import JSON_LD, RDF_XML, TURTLE, negotiate
+from cityshare.interop.dcat_vocab import DCAT, DCT, FOAF, GSP, HYDRA, LOCN, VCARD
 from cityshare.site import Site
 from tests.sensors import add_sensor_dataset
 from tests.world import OWNER, World

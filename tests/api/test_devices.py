@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.testclient import TestClient
 
-from cityshare.streams import keys
+from cityshare import keys
 from tests.world import OWNER, SAMPLE_CSV, World
 
 DEVICES = f"/api/v1/organisations/{OWNER}/devices"

@@ -13,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
+from cityshare import keys
 from cityshare.api import create_app
 from cityshare.api.edge import host_warning
 from cityshare.api.jsondepth import nesting_exceeds
@@ -21,7 +22,6 @@ from cityshare.catalogue import datasets
 from cityshare.config import Settings
 from cityshare.runtime import open_site
 from cityshare.site import Site
-from cityshare.streams import keys
 from cityshare.tables.jsonsource import json_depth
 from tests.world import World
 

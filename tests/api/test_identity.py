@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
-from cityshare.catalogue import users
+from cityshare.accounts import users
 from cityshare.cli_support import console_actor
 from cityshare.clock import utcnow
 from cityshare.storage.schema import tokens

@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from cityshare import keys
 from cityshare.cli_support import console_actor
 from cityshare.site import Site
 from cityshare.storage.schema import ingest_batches, ingest_refusals, observations
-from cityshare.streams import devices, keys
+from cityshare.streams import devices
 from cityshare.streams.client import batch_body, http_headers
 from tests.sensors import Device, add_device, add_sensor_dataset
 from tests.world import World

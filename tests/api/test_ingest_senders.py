@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from cityshare import keys
 from cityshare.catalogue import datasets
 from cityshare.cli_support import console_actor
 from cityshare.site import Site
-from cityshare.streams import datastreams, devices, keys
+from cityshare.streams import datastreams, devices
 from cityshare.streams.client import batch_body, http_headers
 from cityshare.streams.ingest import Acknowledgement, IngestRefused, commit, prepare
 from tests.api.test_ingest import post, refused, stored

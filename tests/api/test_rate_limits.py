@@ -13,8 +13,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from cityshare.accounts import users
 from cityshare.api import create_app
-from cityshare.catalogue import users
 from cityshare.cli_support import console_actor
 from cityshare.config import Settings
 from cityshare.runtime import open_site

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from cityshare.catalogue import datasets, organisations, versions
-from cityshare.catalogue import search as search_module
-from cityshare.catalogue.search_index import index_if_empty, reindex_all
+from cityshare.accounts import organisations
+from cityshare.catalogue import datasets, versions
 from cityshare.cli_support import console_actor
 from cityshare.runtime import open_site
+from cityshare.search import query as search_module
+from cityshare.search.index import index_if_empty, reindex_all
 from cityshare.site import Site
 from cityshare.storage.schema import dataset_facet_lists, dataset_facets, facet_counts
 from cityshare.streams import datastreams
@@ -272,7 +273,7 @@ def test_reindexing_rebuilds_a_lost_index(catalogue: World, client: TestClient) 
         connection.execute(dataset_facets.delete())
         connection.execute(facet_counts.delete())
         connection.execute(dataset_facet_lists.delete())
-        from cityshare.catalogue.search_text import delete_document
+        from cityshare.search.text import delete_document
 
         for dataset_id in range(1, 50):
             delete_document(connection, dataset_id)

@@ -1,4 +1,4 @@
-"""Search as each reader sees a dataset's columns (cityshare.catalogue.search_views): the
+"""Search as each reader sees a dataset's columns (cityshare.search.views): the
 index follows column classes and every grant change, owners and site administrators
 match every column, a pseudonymised coordinate takes GeoJSON away, a grant without its
 view fails closed, and a store indexed before views drops hidden names when opened."""
@@ -12,9 +12,9 @@ from sqlalchemy import delete, select
 from starlette.testclient import TestClient
 
 from cityshare.catalogue import datasets, versions
-from cityshare.catalogue.search_index import index_if_empty
-from cityshare.catalogue.search_text import Document, write_document
 from cityshare.cli_support import console_actor
+from cityshare.search.index import index_if_empty
+from cityshare.search.text import Document, write_document
 from cityshare.site import Site
 from cityshare.storage.schema import dataset_facet_lists, search_views
 from cityshare.storage.schema import datasets as dataset_table

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from cityshare.catalogue import organisations, users
+from cityshare.accounts import organisations, users
 from cityshare.cli import app
 from cityshare.cli_support import console_actor
 from cityshare.errors import Forbidden, NotFound

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
+from cityshare.accounts.organisations import create_organisation
 from cityshare.api import create_app
 from cityshare.catalogue import datasets, versions
-from cityshare.catalogue.organisations import create_organisation
 from cityshare.cli_support import console_actor, initialise
 from cityshare.site import Site
 from cityshare.storage.engine import time_limited

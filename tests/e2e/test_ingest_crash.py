@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from cityshare.catalogue import organisations
+from cityshare.accounts import organisations
 from cityshare.cli_support import console_actor, initialise
 from cityshare.storage.schema import observations
 from tests.e2e.conftest import cityshare_env, start_server

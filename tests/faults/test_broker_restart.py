@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from cityshare.catalogue import organisations
+from cityshare.accounts import organisations
 from cityshare.cli_support import console_actor, initialise
 from cityshare.ingest.worker import IngestWorker, WorkerOptions
 from cityshare.site import Site

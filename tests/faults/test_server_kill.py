@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Table, func, select
 
-from cityshare.catalogue import organisations
+from cityshare.accounts import organisations
 from cityshare.cli_support import console_actor, initialise
 from cityshare.site import Site
 from cityshare.storage.schema import ingest_batches, observations

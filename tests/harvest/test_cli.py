@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cityshare.catalogue import organisations
+from cityshare.accounts import organisations
 from cityshare.cli import app
 from cityshare.cli_support import console_actor, initialise
 from cityshare.site import Site

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from cityshare.accounts import organisations, users
 from cityshare.api import create_app
-from cityshare.catalogue import datasets, organisations, users, versions
+from cityshare.catalogue import datasets, versions
 from cityshare.cli_support import console_actor, initialise
 from cityshare.errors import Forbidden, NotFound
 from cityshare.harvest import FetchPolicy, HarvestOptions, HarvestSummary, harvest

@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from cityshare.catalogue import organisations
+from cityshare.accounts import organisations
 from cityshare.cli_support import console_actor, initialise
 from cityshare.ingest.address import BrokerAddress
 from cityshare.ingest.broker import (

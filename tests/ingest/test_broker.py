@@ -12,7 +12,7 @@ import typer
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from cityshare.catalogue import organisations
+from cityshare.accounts import organisations
 from cityshare.cli_support import console_actor, initialise
 from cityshare.errors import CityshareError
 from cityshare.ingest.address import BadMqttUrl, BrokerAddress, parse_mqtt_url

@@ -10,10 +10,10 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from cityshare import keys
 from cityshare.cli_devices import device_app
 from cityshare.site import Site
 from cityshare.storage.schema import ingest_batches, observations
-from cityshare.streams import keys
 from cityshare.streams.client import MqttDevice, Receipt
 from tests.ingest.conftest import WAIT, Broker
 from tests.ingest.test_worker import Fleet, _count, _readings, make_fleet, running

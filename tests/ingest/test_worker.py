@@ -22,7 +22,8 @@ from paho.mqtt.client import Client, MQTTMessage
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from cityshare.catalogue import organisations
+from cityshare import keys
+from cityshare.accounts import organisations
 from cityshare.cli_support import console_actor, initialise
 from cityshare.ingest import batches
 from cityshare.ingest.address import BrokerAddress
@@ -33,7 +34,7 @@ from cityshare.ingest.worker import IngestWorker, WorkerOptions
 from cityshare.site import Site
 from cityshare.storage.schema import ingest_batches, ingest_refusals, observations
 from cityshare.streams import devices as device_service
-from cityshare.streams import ingest, keys
+from cityshare.streams import ingest
 from cityshare.streams.client import Reading, batch_body, mqtt_payload, mqtt_topic
 from tests.ingest.conftest import WAIT, Broker, MqttProbe, mqtt_connect
 from tests.sensors import Device, add_device, add_sensor_dataset

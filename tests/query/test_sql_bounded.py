@@ -14,11 +14,11 @@ from sqlalchemy import Engine
 from cityshare.access import Actor
 from cityshare.config import Limits
 from cityshare.errors import BadRequest, TooManyRequests
-from cityshare.query.sql.bounded import install_sqlite
-from cityshare.query.sql.guard import run_read_only
-from cityshare.query.sql.parse import parse_statement
-from cityshare.query.sql.pool import SqlBusy, SqlPool, client_address
-from cityshare.query.sql.rewrite import render
+from cityshare.sql.bounded import install_sqlite
+from cityshare.sql.guard import run_read_only
+from cityshare.sql.parse import parse_statement
+from cityshare.sql.pool import SqlBusy, SqlPool, client_address
+from cityshare.sql.rewrite import render
 from cityshare.storage.engine import time_limited
 
 # Each call's answer from SQLite's own function and from the bounded one must agree.

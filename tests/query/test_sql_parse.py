@@ -14,11 +14,11 @@ from sqlalchemy import Engine, inspect, text
 from cityshare.errors import BadRequest, NotFound, QueryTimeout
 from cityshare.query.filters import parse_filter
 from cityshare.query.spec import UNBOUNDED, RowBounds
-from cityshare.query.sql.guard import run_read_only
-from cityshare.query.sql.output import json_cell
-from cityshare.query.sql.parse import parse_statement
-from cityshare.query.sql.rewrite import Rendered, check_columns, render
 from cityshare.sharing.view import ReadView, restricted
+from cityshare.sql.guard import run_read_only
+from cityshare.sql.output import json_cell
+from cityshare.sql.parse import parse_statement
+from cityshare.sql.rewrite import Rendered, check_columns, render
 from cityshare.storage.engine import time_limited
 from tests.query.data import Dataset
 

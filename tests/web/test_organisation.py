@@ -6,7 +6,7 @@ import re
 
 from starlette.testclient import TestClient
 
-from cityshare.catalogue import organisations
+from cityshare.accounts import organisations
 from cityshare.cli_support import console_actor
 from tests.api.test_second_factor import add_user
 from tests.web.test_account import csrf_of, sign_in

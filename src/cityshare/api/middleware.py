@@ -15,11 +15,11 @@ from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityshare.access import ANONYMOUS, Actor
+from cityshare.accounts.tokens import authenticate_token
 from cityshare.api.ckan.envelope import UPLOAD_ACTIONS, is_ckan_path
 from cityshare.api.ratelimit import FailedAuthentication
 from cityshare.api.responses import problem_response
 from cityshare.audit.events import refused
-from cityshare.catalogue.tokens import authenticate_token
 from cityshare.errors import BadRequest, CityshareError, PayloadTooLarge, Unauthorized
 from cityshare.site import Site
 from cityshare.web.session import SESSION_COOKIE, session_actor

@@ -18,10 +18,10 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, select
 
+from cityshare import keys
 from cityshare.audit.chain import canonical
 from cityshare.clock import utcnow
 from cityshare.storage.schema import audit_head, audit_log
-from cityshare.streams import keys
 
 FORMAT = "cityshare-audit-checkpoint/1"
 

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from cityshare import keys
 from cityshare.audit.checkpoint import make_checkpoint
 from cityshare.audit.checkpoint_folder import (
     check_checkpoints,
@@ -36,7 +37,6 @@ from cityshare.config import Settings
 from cityshare.site import Site
 from cityshare.storage.health import is_unavailable_error
 from cityshare.storage.space import is_disk_full
-from cityshare.streams import keys
 
 LOCK_FILE = ".schedule.lock"
 

@@ -14,14 +14,14 @@ from cityshare.access import (
     ensure_allowed,
     reads_whole_dataset,
 )
+from cityshare.accounts.organisations import organisation_id
 from cityshare.audit.log import audit
 from cityshare.catalogue.metadata import check_visibility, clean_metadata
 from cityshare.catalogue.names import check_slug
-from cityshare.catalogue.organisations import organisation_id
 from cityshare.catalogue.rows import iso
-from cityshare.catalogue.search_index import reindex_dataset, remove_dataset
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
+from cityshare.search.index import reindex_dataset, remove_dataset
 from cityshare.sharing.classes import checked_classes
 from cityshare.site import Site
 from cityshare.storage.schema import dataset_versions, datasets, organisations

@@ -20,10 +20,10 @@ from cityshare.catalogue.datasets import (
     table_dataset_row,
 )
 from cityshare.catalogue.rows import as_dict
-from cityshare.catalogue.search_index import reindex_dataset
 from cityshare.catalogue.version_figures import rows_are_bounded, shown_figures, within_bounds
 from cityshare.clock import utcnow
 from cityshare.errors import Conflict, NotFound
+from cityshare.search.index import reindex_dataset
 from cityshare.sharing.classes import carried_classes, stricter_from_schema
 from cityshare.sharing.view import ReadView, read_view, visible_schema
 from cityshare.site import Site

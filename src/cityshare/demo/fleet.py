@@ -26,12 +26,13 @@ import httpx
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cityshare import keys
 from cityshare.catalogue import datasets
 from cityshare.cli_support import console_actor
 from cityshare.demo.samples import BBOX, CENTRE
 from cityshare.errors import NotFound
 from cityshare.site import Site
-from cityshare.streams import datastreams, devices, keys
+from cityshare.streams import datastreams, devices
 from cityshare.streams.client import Reading, batch_body, http_headers
 from cityshare.streams.ingest import commit, prepare
 

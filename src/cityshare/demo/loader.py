@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from cityshare.access import Actor
 from cityshare.access.actions import Role
+from cityshare.accounts.organisations import insert_organisation, set_member, set_membership
+from cityshare.accounts.users import create_user, get_user
 from cityshare.catalogue import datasets, versions
-from cityshare.catalogue.organisations import insert_organisation, set_member, set_membership
-from cityshare.catalogue.users import create_user, get_user
 from cityshare.cli_support import console_actor, initialise
 from cityshare.config import Settings
 from cityshare.demo.fleet import FleetDevice, ensure_fleet

@@ -20,7 +20,6 @@ import orjson
 from rdflib import RDF, RDFS, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
-from cityshare.catalogue.dcat_vocab import DCAT, DCT, GSP, HYDRA, LOCN
 from cityshare.harvest.fetch import Credential, Fetched, SafeFetcher, SourceError, origin_of
 from cityshare.harvest.fetch import parse_url as checked_url
 from cityshare.harvest.remote import (
@@ -34,6 +33,7 @@ from cityshare.harvest.remote import (
     spatial,
 )
 from cityshare.harvest.text import plain, shown_url
+from cityshare.interop.dcat_vocab import DCAT, DCT, GSP, HYDRA, LOCN
 
 PUBLIC = "http://publications.europa.eu/resource/authority/access-right/PUBLIC"
 

@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cityshare.access import Actor, DatasetResource, OrganisationResource, ensure_allowed
+from cityshare.accounts.organisations import organisation_id
 from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import create_dataset, delete_dataset, get_dataset, update_dataset
 from cityshare.catalogue.metadata import check_visibility
 from cityshare.catalogue.names import check_slug
-from cityshare.catalogue.organisations import organisation_id
 from cityshare.catalogue.versions import get_version, publish_version
 from cityshare.errors import BadRequest, CityshareError, Conflict, NotFound
 from cityshare.harvest.ckan import CkanSource

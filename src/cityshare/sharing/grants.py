@@ -20,9 +20,9 @@ from cityshare.access import Actor, allowed
 from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import dataset_resource, dataset_row
 from cityshare.catalogue.rows import inserted_id, iso
-from cityshare.catalogue.search_index import reindex_dataset
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
+from cityshare.search.index import reindex_dataset
 from cityshare.sharing import terms as check
 from cityshare.site import Site
 from cityshare.storage.schema import (

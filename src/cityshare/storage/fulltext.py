@@ -2,7 +2,7 @@
 
 Migrations carry their own DDL and never import live code: these statements are frozen at
 the revisions that created the tables (``0006`` the datasets' documents, ``0009`` the views'),
-while ``cityshare.catalogue.search_text`` reads and writes them as the code is now.
+while ``cityshare.search.text`` reads and writes them as the code is now.
 """
 
 from __future__ import annotations

@@ -305,11 +305,11 @@ access_requests = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
-# --- The search index (see cityshare.catalogue.search_index). Each dataset's facet values
+# --- The search index (see cityshare.search.index). Each dataset's facet values
 # (its organisation, tags, licence, formats, kind, visibility), with the two columns that
 # decide who sees it; and how many datasets have each value, by those two columns, so the
 # facets of the whole catalogue are read without counting it. The full-text documents
-# live in an engine-specific table (cityshare.catalogue.search_text).
+# live in an engine-specific table (cityshare.search.text).
 
 dataset_facets = Table(
     "dataset_facets",
@@ -354,7 +354,7 @@ facet_counts = Table(
 )
 
 # The views some readers have of a dataset's columns beyond its public ones (see
-# cityshare.catalogue.search_views): the owners' (no grant), and each live grant's that
+# cityshare.search.views): the owners' (no grant), and each live grant's that
 # names columns; with the formats that view can be read in (space-delimited labels). Each
 # view's full-text document lives in an engine-specific table keyed by the view's id.
 search_views = Table(

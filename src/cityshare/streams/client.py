@@ -23,7 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from cityshare.streams.keys import sign
+from cityshare.keys import sign
 
 Reading = tuple[str, datetime | str, Any]  # (stream name, time, value)
 

@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from cityshare import keys
 from cityshare.access import Actor, OrganisationResource, allowed, ensure_allowed
+from cityshare.accounts.organisations import organisation_id
 from cityshare.audit.log import audit
 from cityshare.catalogue.metadata import check_spatial
 from cityshare.catalogue.names import check_slug
-from cityshare.catalogue.organisations import organisation_id
 from cityshare.catalogue.rows import inserted_id, iso
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
@@ -30,7 +31,6 @@ from cityshare.storage.schema import (
     ingest_refusals,
     organisations,
 )
-from cityshare.streams import keys
 from cityshare.streams.credentials import mosquitto_password_hash, new_password
 
 MAX_PROPERTIES_CHARS = 10_000

@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from cityshare import keys
 from cityshare.clock import utcnow
 from cityshare.site import Site
 from cityshare.storage.schema import datastreams, device_keys, devices
-from cityshare.streams import keys
 from cityshare.streams.readings import StreamTarget
 from cityshare.streams.refusals import IngestRefused
 from cityshare.streams.statements import MOST_IDS, dbapi_cursor, statements_for

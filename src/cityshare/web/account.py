@@ -15,8 +15,8 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from cityshare.accounts import second_factor, tokens, users
 from cityshare.api.deps import ActorDep, SiteDep
-from cityshare.catalogue import second_factor, tokens, users
 from cityshare.errors import CityshareError, Forbidden
 from cityshare.web import session
 from cityshare.web.render import page

@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from cityshare.access import Actor
+from cityshare.accounts.organisations import get_organisation
 from cityshare.catalogue.datasets import get_dataset
 from cityshare.catalogue.formats import dataset_formats, has_geometry
-from cityshare.catalogue.organisations import get_organisation
 from cityshare.catalogue.table_reads import read_json
 from cityshare.catalogue.versions import get_version, list_versions
 from cityshare.errors import BadRequest, Forbidden

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from cityshare.accounts import organisations, tokens
 from cityshare.api.deps import ActorDep, SiteDep
-from cityshare.catalogue import organisations, tokens
 from cityshare.errors import BadRequest, CityshareError
 from cityshare.web.organisation_view import organisation_page
 from cityshare.web.render import page

@@ -19,10 +19,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from cityshare.access import Actor
+from cityshare.accounts import users
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.multipart import FormRules, receive_form
 from cityshare.api.upload import upload_guard
-from cityshare.catalogue import datasets, users
+from cityshare.catalogue import datasets
 from cityshare.catalogue.metadata import VISIBILITIES
 from cityshare.errors import BadRequest, CityshareError, Forbidden
 from cityshare.sharing.classes import CLASSES

@@ -7,9 +7,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from cityshare.access import Actor
-from cityshare.catalogue.organisations import get_organisations
-from cityshare.catalogue.search import FACETS, SearchQuery, search_datasets
+from cityshare.accounts.organisations import get_organisations
 from cityshare.errors import BadRequest
+from cityshare.search.query import FACETS, SearchQuery, search_datasets
 from cityshare.site import Site
 
 PAGE_SIZE = 20

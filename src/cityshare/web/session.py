@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from cityshare.access import ANONYMOUS, Actor
 from cityshare.access.actor import ALL_SCOPES
-from cityshare.catalogue import tokens, users
+from cityshare.accounts import tokens, users
 from cityshare.errors import Forbidden, Unauthorized
 from cityshare.site import Site
 

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from cityshare.access import Actor, allowed
-from cityshare.audit.reading import access_log
-from cityshare.catalogue import users
+from cityshare.accounts import users
+from cityshare.catalogue.access_log import access_log
 from cityshare.catalogue.datasets import dataset_resource, dataset_row, get_dataset
 from cityshare.catalogue.versions import get_version
 from cityshare.errors import BadRequest

@@ -35,10 +35,10 @@ from sqlglot.errors import ParseError, TokenError
 from cityshare.api.ckan.envelope import invalid
 from cityshare.api.ckan.params import CkanCall
 from cityshare.audit.events import data_read
-from cityshare.catalogue import ckan_mapping as mapping
 from cityshare.catalogue.records import change_records, delete_records, publish_records
 from cityshare.catalogue.versions import OpenVersion, open_version
 from cityshare.errors import BadRequest, QueryTimeout
+from cityshare.interop import ckan_mapping as mapping
 from cityshare.query import QueryPlan, plan_query
 from cityshare.query.offset import (
     MAX_OFFSET,
@@ -48,8 +48,8 @@ from cityshare.query.offset import (
     equality_filters,
     offset_page,
 )
-from cityshare.query.sql import run_sql
 from cityshare.sharing.classes import checked_carry
+from cityshare.sql import run_sql
 from cityshare.storage.engine import is_time_limit_error
 from cityshare.tables.model import Field, VersionTable
 

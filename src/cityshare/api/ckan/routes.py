@@ -40,8 +40,8 @@ from cityshare.api.problems import REFUSALS
 from cityshare.api.upload import check_may_upload, upload_guard
 from cityshare.audit.events import refused
 from cityshare.errors import CityshareError, NotFound, Unauthorized
-from cityshare.query.sql.pool import client_address
 from cityshare.site import Site
+from cityshare.sql.pool import client_address
 
 PREFIXES = ("/api/3/action", "/api/action")
 HELP_ACTION = "help_show"

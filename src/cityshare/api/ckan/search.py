@@ -27,8 +27,8 @@ from typing import Any
 
 from cityshare.api.ckan.envelope import SearchQueryInvalid, invalid
 from cityshare.api.ckan.params import CkanCall
-from cityshare.catalogue import ckan_mapping as mapping
-from cityshare.catalogue.search import (
+from cityshare.interop import ckan_mapping as mapping
+from cityshare.search.query import (
     MAX_LIMIT,
     MAX_OFFSET,
     SearchQuery,

@@ -11,7 +11,7 @@ leaves a shared one shared; ``visibility`` (open, shared or private) says it exa
 Making data open or shared is an organisation admin's decision, as in the native API.
 A package that does not say is created private (never open by omission).
 
-Resources are derived from the data (see :mod:`cityshare.catalogue.ckan_mapping`), so
+Resources are derived from the data (see :mod:`cityshare.interop.ckan_mapping`), so
 the ``resources`` of a package sent to create or update are ignored and their URLs
 never fetched (that would let callers make the server request any address): publish
 data with ``resource_create`` and an ``upload``, or ``datastore_create``. Read-only CKAN
@@ -26,11 +26,11 @@ from typing import Any
 
 from cityshare.api.ckan.envelope import invalid
 from cityshare.api.ckan.params import CkanCall
-from cityshare.catalogue import ckan_mapping as mapping
 from cityshare.catalogue import versions
 from cityshare.catalogue.datasets import create_dataset, update_dataset
 from cityshare.catalogue.metadata import VISIBILITIES
 from cityshare.errors import Conflict, NotFound
+from cityshare.interop import ckan_mapping as mapping
 from cityshare.sharing.classes import checked_carry
 from cityshare.tables.formats import media_type_for_filename
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
 from cityshare.api.deps import ActorDep, SiteDep
-from cityshare.audit import reading
+from cityshare.catalogue import access_log as reading
 
 router = APIRouter(tags=["audit"])
 

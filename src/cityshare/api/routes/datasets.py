@@ -9,8 +9,10 @@ from fastapi import APIRouter, Query, Request
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.models import DatasetCreate, DatasetFields
 from cityshare.api.upload import receive_upload
-from cityshare.catalogue import datapackage, search, versions
 from cityshare.catalogue import datasets as service
+from cityshare.catalogue import versions
+from cityshare.interop import datapackage
+from cityshare.search import query as search
 from cityshare.sharing.classes import checked_carry
 
 router = APIRouter(tags=["datasets"])

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from cityshare.access import Actor
 from cityshare.api.deps import ActorDep, SiteDep
-from cityshare.catalogue import dcat
+from cityshare.interop import dcat
 from cityshare.site import Site
 
 router = APIRouter(tags=["dcat"])

@@ -8,11 +8,11 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from cityshare.access import Actor
+from cityshare.accounts import tokens as token_service
+from cityshare.accounts import users as user_service
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.models import SignIn, TokenCreate, UserCreate
 from cityshare.api.responses import JSON
-from cityshare.catalogue import tokens as token_service
-from cityshare.catalogue import users as user_service
 
 router = APIRouter(tags=["identity"])
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from cityshare.accounts import organisations as service
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.models import MemberSet, OrganisationCreate, OrganisationUpdate
-from cityshare.catalogue import organisations as service
 
 router = APIRouter(tags=["organisations"])
 

@@ -14,7 +14,7 @@ from cityshare.api.sharing_models import (
     GrantCreate,
     GrantUpdate,
 )
-from cityshare.audit import reading
+from cityshare.catalogue import access_log as reading
 from cityshare.sharing import grants, requests
 
 router = APIRouter(tags=["sharing"])

@@ -12,8 +12,8 @@ from starlette.responses import Response
 from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.responses import JSON
 from cityshare.query.export import csv_cell, neutralise
-from cityshare.query.sql import run_sql
-from cityshare.query.sql.pool import client_address
+from cityshare.sql import run_sql
+from cityshare.sql.pool import client_address
 
 router = APIRouter(tags=["sql"])
 

@@ -11,11 +11,11 @@ from cityshare.access import Actor, SiteResource, UserResource, allowed, ensure_
 from cityshare.access.actions import Role, Scope
 from cityshare.access.actor import ALL_SCOPES
 from cityshare.access.passwords import MIN_PASSWORD_LENGTH, hash_password
+from cityshare.accounts import second_factor
+from cityshare.accounts.second_factor import SIGN_IN
 from cityshare.audit.log import Event, audit, record
-from cityshare.catalogue import second_factor
 from cityshare.catalogue.names import check_username
 from cityshare.catalogue.rows import as_dict
-from cityshare.catalogue.second_factor import SIGN_IN
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, Forbidden, NotFound
 from cityshare.sharing.store import live_grants

@@ -6,6 +6,6 @@ view and regenerates the SQL for the store's engine; :mod:`.guard` runs it read-
 time-limited; :mod:`.run` is the service that ties them together and audits the read.
 """
 
-from cityshare.query.sql.run import run_sql
+from cityshare.sql.run import run_sql
 
 __all__ = ["run_sql"]

@@ -10,13 +10,13 @@ from sqlalchemy.exc import IntegrityError
 
 from cityshare.access import Actor, OrganisationResource, SiteResource, allowed, ensure_allowed
 from cityshare.access.actions import Role
+from cityshare.accounts.users import user_id_for
 from cityshare.audit.log import audit
 from cityshare.catalogue.names import check_slug
 from cityshare.catalogue.rows import as_dict
-from cityshare.catalogue.search_index import reindex_organisation
-from cityshare.catalogue.users import user_id_for
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
+from cityshare.search.index import reindex_organisation
 from cityshare.site import Site
 from cityshare.storage.schema import memberships, organisations, users
 

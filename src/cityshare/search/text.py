@@ -59,7 +59,7 @@ class TextTable:
 
 
 # Each dataset's public document; the documents of the views some readers have of a
-# dataset's columns (see cityshare.catalogue.search_views).
+# dataset's columns (see cityshare.search.views).
 DATASET_TEXT = TextTable(TEXT_TABLE, "dataset_id", "datasets")
 VIEW_TEXT = TextTable("view_text", "view_id", "search_views")
 _fts = DATASET_TEXT.fts

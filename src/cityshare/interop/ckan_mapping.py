@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cityshare.access import Actor
+from cityshare.accounts.organisations import get_organisation, get_organisations
 from cityshare.catalogue.datasets import get_dataset as get_visible_dataset
 from cityshare.catalogue.formats import (
     ALL_FORMATS,
@@ -40,10 +41,9 @@ from cityshare.catalogue.formats import (
     DataFormat,
     dataset_formats,
 )
-from cityshare.catalogue.organisations import get_organisation, get_organisations
-from cityshare.catalogue.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search_datasets
 from cityshare.catalogue.versions import get_version
 from cityshare.errors import NotFound
+from cityshare.search.query import MAX_LIMIT, MAX_OFFSET, SearchQuery, search_datasets
 from cityshare.site import Site
 from cityshare.streams.datastreams import list_streams
 

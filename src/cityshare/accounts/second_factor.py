@@ -1,7 +1,7 @@
 """A second factor for people signing in: TOTP enrolment, recovery codes, the sign-in check.
 
 The changes here are authenticated by username and password (not by a token), so that an
-administrator who may not sign in yet (see :func:`cityshare.catalogue.users.sign_in`) can
+administrator who may not sign in yet (see :func:`cityshare.accounts.users.sign_in`) can
 enrol. A wrong username or password is refused exactly as a wrong sign-in is. Every change,
 and every refused attempt, is written to the audit log.
 """

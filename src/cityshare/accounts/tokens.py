@@ -12,9 +12,9 @@ from cityshare.access import Actor, UserResource, allowed, ensure_allowed, ensur
 from cityshare.access.actions import Scope
 from cityshare.access.actor import expand_scopes
 from cityshare.access.tokens import digests_match, looks_like_token, mint_token, token_digest
+from cityshare.accounts.users import actor_for, user_id_for
 from cityshare.audit.log import audit
 from cityshare.catalogue.rows import as_dict, iso
-from cityshare.catalogue.users import actor_for, user_id_for
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, NotFound, Unauthorized
 from cityshare.site import Site

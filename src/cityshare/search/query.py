@@ -3,10 +3,10 @@
 Only datasets the asker may see are ever matched, counted or faceted: every statement
 starts from the access policy's ``visible_datasets`` condition. Words match only the
 column names the asker may read, and formats are only those it can use (see
-:mod:`cityshare.catalogue.search_views`). The full-text part is
-engine-specific (SQLite FTS5, PostgreSQL tsvector; see :mod:`cityshare.catalogue.search_text`);
+:mod:`cityshare.search.views`). The full-text part is
+engine-specific (SQLite FTS5, PostgreSQL tsvector; see :mod:`cityshare.search.text`);
 filters and facets are plain SQL over the index tables kept by
-:mod:`cityshare.catalogue.search_index`.
+:mod:`cityshare.search.index`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from cityshare.access import Actor, SiteResource, ensure_allowed, visible_datase
 from cityshare.catalogue.datasets import KINDS, describe, with_organisation
 from cityshare.catalogue.formats import ALL_FORMATS, BY_LABEL
 from cityshare.catalogue.metadata import VISIBILITIES
-from cityshare.catalogue.search_facets import FACET_LIMIT as FACET_LIMIT
-from cityshare.catalogue.search_facets import kept_counts, matched_counts, top
-from cityshare.catalogue.search_text import terms
-from cityshare.catalogue.search_views import (
+from cityshare.errors import BadRequest
+from cityshare.search.facets import FACET_LIMIT as FACET_LIMIT
+from cityshare.search.facets import kept_counts, matched_counts, top
+from cityshare.search.text import terms
+from cityshare.search.views import (
     ReaderViews,
     count_formats_as_seen,
     format_condition,
@@ -31,7 +32,6 @@ from cityshare.catalogue.search_views import (
     text_matches,
     view_formats,
 )
-from cityshare.errors import BadRequest
 from cityshare.site import Site
 from cityshare.storage.schema import dataset_facets, datasets, organisations
 

@@ -1,7 +1,7 @@
 """The catalogue and its datasets as DCAT-AP 3.0.1 RDF (Turtle, JSON-LD, RDF/XML).
 
 Only what the asker may see is described: the catalogue lists its datasets through
-:func:`cityshare.catalogue.search.search_datasets` and a single dataset comes from
+:func:`cityshare.search.query.search_datasets` and a single dataset comes from
 :func:`cityshare.catalogue.datasets.get_dataset`, which both go through the access policy.
 A dataset has one distribution per format of the query API (as
 :func:`cityshare.catalogue.formats.dataset_formats` lists them; per stream for sensor
@@ -30,14 +30,14 @@ from rdflib import RDF, RDFS, XSD, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
 from cityshare.access import Actor
-from cityshare.catalogue import dcat_vocab as vocab
+from cityshare.accounts.organisations import get_organisation
 from cityshare.catalogue.datasets import get_dataset
-from cityshare.catalogue.dcat_vocab import DCAT, DCT, FOAF, GSP, HYDRA, LOCN, SKOS, VCARD
 from cityshare.catalogue.formats import BY_LABEL, DataFormat, dataset_formats
-from cityshare.catalogue.organisations import get_organisation
-from cityshare.catalogue.search import MAX_OFFSET, SearchQuery, search_datasets
 from cityshare.catalogue.versions import get_version
 from cityshare.errors import BadRequest
+from cityshare.interop import dcat_vocab as vocab
+from cityshare.interop.dcat_vocab import DCAT, DCT, FOAF, GSP, HYDRA, LOCN, SKOS, VCARD
+from cityshare.search.query import MAX_OFFSET, SearchQuery, search_datasets
 from cityshare.site import Site
 from cityshare.streams.datastreams import list_streams
 

@@ -24,10 +24,10 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from cityshare.errors import BadRequest, Forbidden
 from cityshare.query.filters import filter_clause
-from cityshare.query.sql.allow import whole_number
-from cityshare.query.sql.bounded import bound_functions
-from cityshare.query.sql.parse import Statement, dataset_name, name_key
 from cityshare.sharing.view import ReadView
+from cityshare.sql.allow import whole_number
+from cityshare.sql.bounded import bound_functions
+from cityshare.sql.parse import Statement, dataset_name, name_key
 from cityshare.tables.model import PSEUDONYM_TYPE, Field
 
 # Compiling with a "named" paramstyle keeps '%' single (pyformat would double it).

@@ -15,7 +15,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from cityshare.errors import BadRequest, NotFound
-from cityshare.query.sql.allow import check_node, describe
+from cityshare.sql.allow import check_node, describe
 
 READ_DIALECT = "postgres"
 MAX_DEPTH = 200

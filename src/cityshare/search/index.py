@@ -5,7 +5,7 @@ columns and their classes, its streams, its organisation's title, the grants tha
 its columns) calls :func:`reindex_dataset` in the same transaction, so search never
 shows a stale or a deleted dataset. The index holds what every reader of a dataset may
 see (its public columns, the formats they can be read in); what owners and grantees see
-beyond that is kept as views (:mod:`cityshare.catalogue.search_views`).
+beyond that is kept as views (:mod:`cityshare.search.views`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cityshare.catalogue.formats import dataset_formats
-from cityshare.catalogue.search_facets import write_facet_list
-from cityshare.catalogue.search_text import (
+from cityshare.search.facets import write_facet_list
+from cityshare.search.text import (
     Document,
     compact_text_index,
     delete_document,
     write_document,
 )
-from cityshare.catalogue.search_views import ColumnView, delete_views, public_view, write_views
+from cityshare.search.views import ColumnView, delete_views, public_view, write_views
 from cityshare.storage.schema import (
     dataset_facet_lists,
     dataset_facets,

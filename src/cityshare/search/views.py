@@ -1,7 +1,7 @@
 """Search as each reader sees a dataset's columns: never a column name they may not read.
 
 A dataset's full-text document and its facet values (see
-:mod:`cityshare.catalogue.search_index`) hold what every reader of it may see: its
+:mod:`cityshare.search.index`) hold what every reader of it may see: its
 metadata and its *public* columns, and the formats those can be read in (GeoJSON only
 when the coordinates or the geometry are public). Some readers see other columns
 (:mod:`cityshare.sharing.view`): members of the owner organisation and site
@@ -41,7 +41,7 @@ from sqlalchemy import (
 from cityshare.access import Actor
 from cityshare.catalogue.formats import dataset_formats
 from cityshare.catalogue.rows import inserted_id
-from cityshare.catalogue.search_text import (
+from cityshare.search.text import (
     VIEW_TEXT,
     Document,
     delete_document,

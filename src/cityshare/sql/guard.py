@@ -26,9 +26,9 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from cityshare.errors import BadRequest, CityshareError, QueryTimeout
-from cityshare.query.sql.bounded import MAX_LIKE_PATTERN_CHARS, install_postgresql, install_sqlite
-from cityshare.query.sql.output import json_cell
-from cityshare.query.sql.rewrite import Rendered
+from cityshare.sql.bounded import MAX_LIKE_PATTERN_CHARS, install_postgresql, install_sqlite
+from cityshare.sql.output import json_cell
+from cityshare.sql.rewrite import Rendered
 from cityshare.storage.engine import is_busy_error, is_time_limit_error
 
 DEFAULT_VALUE_BYTES = 1024 * 1024  # the longest text a statement may build (a setting)

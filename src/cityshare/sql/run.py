@@ -14,10 +14,10 @@ from cityshare.audit.events import data_read
 from cityshare.catalogue.datasets import dataset_row
 from cityshare.catalogue.versions import OpenVersion, open_version
 from cityshare.errors import BadRequest, Forbidden, NotFound
-from cityshare.query.sql.guard import run_read_only
-from cityshare.query.sql.parse import Statement, parse_statement
-from cityshare.query.sql.rewrite import check_columns, render
 from cityshare.site import Site
+from cityshare.sql.guard import run_read_only
+from cityshare.sql.parse import Statement, parse_statement
+from cityshare.sql.rewrite import check_columns, render
 
 
 def run_sql(site: Site, actor: Actor, text: str, *, output: str = "json") -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Catalogue interoperability: DCAT-AP, the CKAN mapping and Data Packages."""

@@ -1,0 +1,1 @@
+"""Catalogue search: the query, facets, the index and its full-text documents."""
