@@ -151,16 +151,6 @@ def test_the_async_hit_is_the_same_bucket() -> None:
     assert not limiter.hit("k", rate=1, burst=2).allowed
 
 
-def test_an_in_process_hit_costs_microseconds() -> None:
-    limiter = InProcessLimiter()
-    count = 20_000
-    started = time.perf_counter()
-    for number in range(count):
-        limiter.hit(f"token:{number % 100}", rate=1e6, burst=1_000_000)
-    per_hit = (time.perf_counter() - started) / count
-    assert per_hit < 50e-6  # a few µs on the reference machine; generous for slow CI
-
-
 def test_the_site_limiter_follows_the_settings() -> None:
     assert isinstance(make_limiter(None, prefix="p:"), InProcessLimiter)
     limiter = make_limiter("redis://127.0.0.1:1/0", prefix="p:")  # connects on first use
