@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Table, func, select
 
-from cityshare.accounts import organisations
-from cityshare.cli_support import console_actor, initialise
 from cityshare.site import Site
 from cityshare.storage.schema import ingest_batches, observations
 from cityshare.streams.client import MqttDevice
@@ -37,7 +35,6 @@ from tests.faults.process_group import (
 )
 from tests.ingest.conftest import WAIT, Broker
 from tests.sensors import Device, add_device, add_sensor_dataset
-from tests.world import make_site
 
 pytestmark = pytest.mark.e2e
 
@@ -54,18 +51,6 @@ RESEND_AFTER = 3.0  # an MQTT device resends a batch with no receipt after this
 READY_BOUND = 60.0
 STARTING = WAIT * 8  # a server with several workers on a busy 2-core machine starts slowly
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-
-
-@pytest.fixture
-def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
-    """The store the server will use, with an organisation, set up in this process."""
-    opened = make_site(database_url, tmp_path / "data")
-    initialise(opened, "admin")
-    organisations.create_organisation(
-        opened, console_actor(opened, "admin"), name="city", title="City"
-    )
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
