@@ -99,14 +99,19 @@ class UnsupportedMediaType(CityshareError):
     slug = "unsupported-media-type"
 
 
-class TooManyRequests(CityshareError):
-    status = 429
-    title = "Too many requests"
-    slug = "too-many-requests"
+class RetryLater(CityshareError):
+    """An error that passes: the client may try again after ``retry_after`` seconds
+    (adapters send them as ``Retry-After``)."""
 
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class TooManyRequests(RetryLater):
+    status = 429
+    title = "Too many requests"
+    slug = "too-many-requests"
 
 
 class QueryTimeout(CityshareError):
@@ -122,14 +127,10 @@ class StoreBusy(CityshareError):
     retry_after = 5
 
 
-class StoreUnavailable(CityshareError):
+class StoreUnavailable(RetryLater):
     status = 503
     title = "Store unavailable"
     slug = "store-unavailable"
-
-    def __init__(self, detail: str, retry_after: int = 5) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
 
 
 class InsufficientStorage(CityshareError):
