@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from cityshare.accounts import organisations
 from cityshare.audit.chain import GENESIS, content_hash, link
 from cityshare.cli_support import console_actor
-from tests.sharing import (
+from tests.sharing_support import (
     COLUMNS,
     add_user,
     assert_problem,

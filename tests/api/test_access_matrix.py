@@ -107,8 +107,9 @@ def everyone(status: int) -> Callable[[str, str | None], int]:
 
 
 def fixed(path: str, **kwargs: Any) -> Callable[[World, str | None], tuple[str, dict[str, Any]]]:
-    """A request that needs nothing prepared."""
-    return lambda _w, _v: (path, kwargs)
+    """A request that needs nothing prepared (a fresh copy of its arguments each time: the
+    test pops the headers from them)."""
+    return lambda _w, _v: (path, dict(kwargs))
 
 
 def on_dataset(

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from cityshare.site import Site
-from tests.sharing import (
+from tests.sharing_support import (
     add_user,
     assert_problem,
     count_grants,

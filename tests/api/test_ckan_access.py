@@ -16,7 +16,7 @@ from cityshare.catalogue import versions
 from cityshare.cli_support import console_actor
 from tests.api.ckan_support import call, ckan_headers, described_client, failure, result
 from tests.conftest import ENGINES
-from tests.sharing import add_user, make_grant
+from tests.sharing_support import add_user, make_grant
 from tests.world import OWNER, VISIBILITIES, World, add_dataset, populated_client
 
 ACTORS = ("anonymous", "outsider", "member", "editor", "admin", "readonly", "siteadmin", "grantee")

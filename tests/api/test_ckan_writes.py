@@ -15,7 +15,7 @@ from cityshare.catalogue import versions
 from cityshare.cli_support import console_actor
 from cityshare.errors import Conflict
 from tests.api.ckan_support import call, ckan_headers, failure, result
-from tests.sharing import add_user, make_grant
+from tests.sharing_support import add_user, make_grant
 from tests.world import World
 
 

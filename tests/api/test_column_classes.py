@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.sharing import (
+from tests.sharing_support import (
     COLUMNS,
     add_user,
     assert_problem,

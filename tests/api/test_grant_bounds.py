@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from cityshare.catalogue import datasets, versions
 from cityshare.cli_support import console_actor
 from cityshare.sharing.view import pseudonym_key
-from tests.sharing import (
+from tests.sharing_support import (
     add_user,
     assert_problem,
     csv_records,

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from cityshare.site import Site
 from cityshare.storage.schema import grants
-from tests.sharing import (
+from tests.sharing_support import (
     COLUMNS,
     add_user,
     assert_problem,

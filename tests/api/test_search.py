@@ -20,7 +20,7 @@ from cityshare.site import Site
 from cityshare.storage.schema import dataset_facet_lists, dataset_facets, facet_counts
 from cityshare.streams import datastreams
 from tests.sensors import add_device, add_sensor_dataset
-from tests.sharing import add_user, make_grant
+from tests.sharing_support import add_user, make_grant
 from tests.world import OTHER, OWNER, World
 
 URL = "/api/v1/datasets"

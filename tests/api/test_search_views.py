@@ -18,7 +18,7 @@ from cityshare.search.text import Document, write_document
 from cityshare.site import Site
 from cityshare.storage.schema import dataset_facet_lists, search_views
 from cityshare.storage.schema import datasets as dataset_table
-from tests.sharing import add_user, grant_url, make_grant
+from tests.sharing_support import add_user, grant_url, make_grant
 from tests.world import World
 
 URL = "/api/v1/datasets"

@@ -22,7 +22,7 @@ from cityshare.site import Site
 from cityshare.storage.schema import dataset_versions
 from cityshare.storage.schema import datasets as datasets_table
 from tests.security.conftest import Served, ServeFactory
-from tests.sharing import add_user, in_future
+from tests.sharing_support import add_user, in_future
 
 PLATES = ("AB-101", "CD-202", "EF-303", "GH-404")
 HEADER = "plate,zone\n"

@@ -17,7 +17,7 @@ import httpx
 
 from tests.e2e.conftest import cityshare_env, run_cli
 from tests.security.conftest import Served, ServeFactory
-from tests.sharing import add_user, in_future
+from tests.sharing_support import add_user, in_future
 from tests.world import OWNER
 
 DATASET = "permits"

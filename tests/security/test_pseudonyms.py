@@ -20,7 +20,7 @@ from cityshare.clock import utcnow
 from cityshare.storage.schema import datasets as datasets_table
 from cityshare.storage.schema import grants, organisations, users
 from tests.security.conftest import Served, ServeFactory
-from tests.sharing import add_user, in_future
+from tests.sharing_support import add_user, in_future
 from tests.world import OTHER, OWNER, World
 
 DATASET = "permits"

@@ -21,7 +21,7 @@ from cityshare.catalogue import datasets, versions
 from cityshare.cli_support import console_actor
 from cityshare.sharing import grants
 from tests.security.conftest import Served, ServeFactory
-from tests.sharing import add_user
+from tests.sharing_support import add_user
 
 # An open dataset with a sensitive column and personal coordinates.
 OPEN = "clinic-visits"

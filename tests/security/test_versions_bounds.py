@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from tests.security.conftest import Served, ServeFactory
-from tests.sharing import COLUMNS, add_user, in_future
+from tests.sharing_support import COLUMNS, add_user, in_future
 
 FIGURES = {"row_count", "byte_size", "sha256"}
 SHARED = "shared-counts"
