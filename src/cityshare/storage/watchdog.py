@@ -79,14 +79,28 @@ class Watchdog:
                 self._thread.start()
         return deadline
 
+    @property
+    def running(self) -> bool:
+        """Whether the thread is watching connections now."""
+        with self._lock:
+            return self._thread is not None and self._thread.is_alive()
+
     def _run(self) -> None:
         while True:
             time.sleep(self._tick)
-            with self._lock:
-                deadlines = list(self._deadlines)
-                if not deadlines:  # every connection closed: nothing to watch
-                    self._thread = None
-                    return
-            now = time.monotonic()
-            for deadline in deadlines:
-                deadline.interrupt_if_passed(now)
+            if not self._check():
+                return
+
+    def _check(self) -> bool:
+        """Interrupt what is past its deadline; False once nothing is left to watch. The
+        strong references taken here die with this call: held across the sleep, they
+        would keep every deadline (and its connection) alive, and the thread forever."""
+        with self._lock:
+            deadlines = list(self._deadlines)
+            if not deadlines:  # every connection closed: nothing to watch
+                self._thread = None
+                return False
+        now = time.monotonic()
+        for deadline in deadlines:
+            deadline.interrupt_if_passed(now)
+        return True
