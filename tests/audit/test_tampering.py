@@ -26,6 +26,7 @@ from cityshare.audit.verify import verify_chain
 from cityshare.cli import app
 from cityshare.site import Site
 from cityshare.storage.schema import audit_head, audit_log
+from tests.audit.helpers import signing_key
 from tests.world import make_site
 
 ALICE = Actor(user_id=7, username="alice", token_id=3)
@@ -132,21 +133,21 @@ def row_in(connection: Connection, seq: int) -> dict[str, object]:
 
 def test_a_cut_tail_is_caught_by_the_head_and_by_a_checkpoint(site: Site) -> None:
     with site.engine.connect() as connection:
-        checkpoint = make_checkpoint(connection, site.signing_key)
+        checkpoint = make_checkpoint(connection, signing_key(site))
     tamper(site, delete(audit_log).where(audit_log.c.seq > 18))
     assert verdict(site)[:2] == (False, 19)
     tamper(site, update(audit_head).values(seq=18, hash=row(site, 18)["hash"]))
     assert verdict(site)[0]  # the chain itself is whole again ...
-    public = keys.public_key_text(site.signing_key)
+    public = keys.public_key_text(signing_key(site))
     with site.engine.connect() as connection:
         problem = verify_checkpoint(connection, checkpoint, public)
     assert problem is not None and "cut short" in problem  # ... but the checkpoint knows
 
 
 def test_a_rewritten_history_fails_its_checkpoint(site: Site) -> None:
-    public = keys.public_key_text(site.signing_key)
+    public = keys.public_key_text(signing_key(site))
     with site.engine.connect() as connection:
-        checkpoint = make_checkpoint(connection, site.signing_key)
+        checkpoint = make_checkpoint(connection, signing_key(site))
         assert verify_checkpoint(connection, checkpoint, public) is None
     rewrite_from(site, 3)
     assert verdict(site)[0]
@@ -208,7 +209,7 @@ def test_the_cli_verifies_and_checks_a_checkpoint(site: Site, tmp_path: Path) ->
 def test_a_checkpoint_file_is_never_replaced(site: Site, tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
     with site.engine.connect() as connection:
-        document = make_checkpoint(connection, site.signing_key)
+        document = make_checkpoint(connection, signing_key(site))
     path = write_checkpoint(folder, document)
     assert write_checkpoint(folder, document) == path  # the same checkpoint: the same file
     original = path.read_bytes()
@@ -222,10 +223,10 @@ def test_checkpoints_narrow_down_a_rewrite(site: Site, tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
     for _ in range(3):  # checkpoints of entries 20, 25, 30
         with site.engine.connect() as connection:
-            write_checkpoint(folder, make_checkpoint(connection, site.signing_key))
+            write_checkpoint(folder, make_checkpoint(connection, signing_key(site)))
         for number in range(5):
             record(site, Event("dataset.read", ALICE, detail={"n": number}))
-    public = keys.public_key_text(site.signing_key)
+    public = keys.public_key_text(signing_key(site))
     rewrite_from(site, 23, last=35)
     with site.engine.connect() as connection:
         checked = check_checkpoints(connection, checkpoint_files(folder), public)

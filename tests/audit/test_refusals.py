@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from cityshare.access import ANONYMOUS
+from cityshare.access import ANONYMOUS, Actor
 from cityshare.audit.events import refused
 from cityshare.audit.log import Event
-from cityshare.audit.refusals import FURTHER, MAX_REASONS, RefusalTally
+from cityshare.audit.refusals import FURTHER, MAX_KINDS, MAX_REASONS, OVERFLOW, RefusalTally
 
 
 class Clock:
@@ -79,3 +79,32 @@ def test_a_timer_writes_the_count_when_the_window_ends() -> None:
             break
         time.sleep(0.01)
     assert [event.detail.get("count") for event in written] == [None, 1]
+
+
+def test_each_actor_and_token_is_a_kind_of_its_own() -> None:
+    counter, written, _ = tally()
+    for token_id in (1, 2, 1, 2, 2):
+        someone = Actor(user_id=5, username="frank", token_id=token_id)
+        counter.add(refused(someone, method="GET", path="/x", status=403, reason="No."))
+    counter.flush()
+    assert [event.actor.token_id for event in written if event.actor] == [1, 2, 1, 2]
+    assert [event.detail.get("count") for event in written] == [None, None, 1, 2]
+
+
+def test_too_many_kinds_at_once_share_one_overflow_kind() -> None:
+    counter, written, _ = tally()
+    total = MAX_KINDS + 50
+    for number in range(total):
+        counter.add(refusal(address=f"10.0.{number // 256}.{number % 256}"))
+    counter.flush()
+    assert len(written) == MAX_KINDS + 2  # every kind's first, the overflow's first, its count
+    assert written[-1].detail["reason"] == OVERFLOW and written[-1].detail["count"] == 49
+    assert sum(int(event.detail.get("count", 1)) for event in written) == total
+
+
+def test_flushing_with_nothing_counted_writes_nothing() -> None:
+    counter, written, _ = tally()
+    counter.flush()
+    counter.add(refusal())
+    counter.flush()
+    assert len(written) == 1 and "count" not in written[0].detail
