@@ -14,6 +14,7 @@ from cityshare.access import Actor
 from cityshare.access.actor import ALL_SCOPES, ANONYMOUS
 from cityshare.accounts import organisations, tokens, users
 from cityshare.accounts.tokens import authenticate_token
+from cityshare.catalogue.versions import open_version
 from cityshare.cli_support import console_actor
 from cityshare.site import Site
 from cityshare.storage.schema import audit_log, dataset_facets, dataset_versions, datasets
@@ -127,3 +128,14 @@ def last_audit(site: Site) -> dict[str, Any]:
         ).scalar_one()
     entry: dict[str, Any] = orjson.loads(text)
     return entry
+
+
+def current_rows(site: Site, name: str) -> list[dict[str, Any]]:
+    """Every row of dataset ``name``'s current version, by field name, in stored order
+    (read whole, as a site administrator)."""
+    admin = console_actor(site, "admin")
+    with site.engine.connect() as connection:
+        opened = open_version(site, admin, name, None, connection)
+        table = opened.table
+        rows = connection.execute(select(table.table).order_by(table.table.c["_id"])).all()
+    return [{field.name: row._mapping[field.column] for field in table.fields} for row in rows]
