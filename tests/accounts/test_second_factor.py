@@ -1,7 +1,7 @@
 """A second factor (TOTP and recovery codes): enrol, sign in, disable, regenerate and
 reset, called as services.
 
-Codes come from ``cityshare.access.totp.code_at``, which tests/accounts/test_totp.py holds
+Codes come from ``cityshare.access.totp.code_at``, which tests/access/test_totp.py holds
 to RFC 6238's test vectors. A code of step s is accepted while the clock is in steps s-1
 to s+1, so a test that computes its code just before sending it needs no wait: enrolment
 takes the code of now, and each later use the code of :func:`next_code`.
