@@ -41,16 +41,6 @@ def test_queued_events_are_appended_in_order_on_close(site: Site) -> None:
     assert verdict(site).ok
 
 
-def test_a_closed_writer_starts_again_on_the_next_event(site: Site) -> None:
-    start, _ = head(site)
-    writer = AuditWriter(site)
-    writer.submit(read(1))
-    writer.close()
-    writer.submit(read(2))
-    writer.close()
-    assert [entry["detail"]["rows"] for entry in audit_entries(site, start)] == [1, 2]
-
-
 def test_reads_are_recorded_unless_switched_off(database_url: str, tmp_path: Path) -> None:
     quiet = make_site(database_url, tmp_path, audit_reads=False)
     try:
