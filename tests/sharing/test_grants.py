@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from cityshare.access import ANONYMOUS, Scope
 from cityshare.access.actor import ALL_SCOPES
@@ -465,6 +466,22 @@ def test_bad_changes_leave_the_grant_as_it_was(
     before = snapshot(site)
     with pytest.raises(error):
         update_grant(site, actor(site, ADMIN), PRIVATE, unchanging.grant_id, changes)
+    assert snapshot(site) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=DBAPIError,
+    reason="update_grant with no changes (PATCH with an empty body) runs 'UPDATE grants SET "
+    "WHERE ...': a database syntax error, a 500, instead of the grant unchanged",
+)
+def test_an_empty_change_changes_nothing(unchanging: Unchanging) -> None:
+    site, grant_id = unchanging.world.site, unchanging.grant_id
+    admin = actor(site, ADMIN)
+    before = snapshot(site)
+    assert update_grant(site, admin, PRIVATE, grant_id, {}) == get_grant(
+        site, admin, PRIVATE, grant_id
+    )
     assert snapshot(site) == before
 
 
