@@ -430,3 +430,17 @@ def test_only_the_requester_withdraws(
     with pytest.raises(error):
         withdraw_request(site, actor(site, username), SHARED, unchanging.request_id)
     assert snapshot(site) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="withdraw_request checks only 'dataset.view' (read scope): a read-only token "
+    "withdraws its user's pending request",
+)
+def test_a_read_only_token_cannot_withdraw_a_request(world: World) -> None:
+    site = world.site
+    made = ask(site)
+    before = snapshot(site)
+    with pytest.raises(Forbidden):
+        withdraw_request(site, actor(site, OUTSIDER, READ_ONLY), SHARED, made["id"])
+    assert snapshot(site) == before
