@@ -16,7 +16,15 @@ from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from cityshare.site import Site
 from cityshare.storage.schema import tokens as tokens_table
-from tests.accounts.people import READ_ONLY, READ_WRITE, People, account_state, last_audit_seq
+from tests.accounts.people import (
+    NUL_BUG,
+    READ_ONLY,
+    READ_WRITE,
+    People,
+    account_state,
+    last_audit_seq,
+    xfail_on_postgresql,
+)
 from tests.world import audit_entries
 
 LISTED_FIELDS = {
@@ -125,6 +133,18 @@ def test_another_users_tokens_are_out_of_sight(people: People) -> None:
             tokens.create_token(people.site, people.actor("city-admin"), username=username)
         with pytest.raises(NotFound, match=username):
             tokens.list_tokens(people.site, people.actor("city-admin"), username)
+    assert account_state(people.site) == before
+
+
+def test_a_nul_in_a_username_is_no_such_user(
+    people: People, request: pytest.FixtureRequest
+) -> None:
+    xfail_on_postgresql(request, people.site, NUL_BUG)
+    before = account_state(people.site)
+    with pytest.raises(NotFound):
+        tokens.list_tokens(people.site, people.admin, "loner\x00")
+    with pytest.raises(NotFound):
+        tokens.create_token(people.site, people.admin, username="loner\x00")
     assert account_state(people.site) == before
 
 
