@@ -9,7 +9,6 @@ failed to refuse shows in its own test first.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,19 +16,8 @@ import pytest
 from cityshare.sharing.grants import create_grant
 from cityshare.sharing.requests import create_request
 from tests.conftest import ENGINES, store_url
-from tests.sharing.helpers import ADMIN, OUTSIDER, PURPOSE, actor, add_user, spec
-from tests.world import World, build_world, make_site
-
-
-@dataclass(frozen=True)
-class Unchanging:
-    """A populated site with a grant of ``private-counts`` to the partner organisation and
-    a pending request by ``outsider-user`` for ``shared-counts``; ``stranger`` belongs to
-    no organisation."""
-
-    world: World
-    grant_id: int
-    request_id: int
+from tests.sharing.helpers import ADMIN, OUTSIDER, PURPOSE, Unchanging, actor, add_user, spec
+from tests.world import build_world, make_site
 
 
 @pytest.fixture(scope="module", params=ENGINES)

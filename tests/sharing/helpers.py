@@ -7,6 +7,7 @@ The users come from :func:`tests.world.build_world`: ``admin`` (the site adminis
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from cityshare.accounts.users import load_actor, user_id_for
 from cityshare.cli_support import console_actor
 from cityshare.site import Site
 from cityshare.storage.schema import access_requests, audit_head, grants
-from tests.world import OTHER, OWNER
+from tests.world import OTHER, OWNER, World
 
 SITE_ADMIN = "admin"
 ADMIN = "admin-user"
@@ -30,6 +31,17 @@ PURPOSE = "Traffic planning for the northern districts"
 READ_ONLY = frozenset({Scope.READ})
 
 __all__ = ["OTHER", "OWNER"]  # the organisations, for the tests that import them here
+
+
+@dataclass(frozen=True)
+class Unchanging:
+    """A populated site with a grant of ``private-counts`` to the partner organisation and
+    a pending request by ``outsider-user`` for ``shared-counts``; ``stranger`` belongs to
+    no organisation."""
+
+    world: World
+    grant_id: int
+    request_id: int
 
 
 def actor(site: Site, username: str, scopes: frozenset[Scope] = ALL_SCOPES) -> Actor:

@@ -26,7 +26,6 @@ from cityshare.sharing.grants import (
 from cityshare.sharing.store import live_grants
 from cityshare.site import Site
 from cityshare.storage.schema import grants, organisations
-from tests.sharing.conftest import Unchanging
 from tests.sharing.helpers import (
     ADMIN,
     EDITOR,
@@ -37,6 +36,7 @@ from tests.sharing.helpers import (
     PURPOSE,
     READ_ONLY,
     SITE_ADMIN,
+    Unchanging,
     actor,
     add_user,
     audit_seq,

@@ -21,7 +21,6 @@ from cityshare.sharing.requests import (
     withdraw_request,
 )
 from cityshare.site import Site
-from tests.sharing.conftest import Unchanging
 from tests.sharing.helpers import (
     ADMIN,
     EDITOR,
@@ -32,6 +31,7 @@ from tests.sharing.helpers import (
     PURPOSE,
     READ_ONLY,
     SITE_ADMIN,
+    Unchanging,
     actor,
     add_user,
     audit_seq,
