@@ -9,7 +9,7 @@ from rdflib import RDF, RDFS, XSD, BNode, Graph, Literal, URIRef
 from cityshare.catalogue import datasets
 from cityshare.errors import BadRequest, NotFound
 from cityshare.interop import dcat
-from cityshare.interop.dcat_vocab import DCAT, DCT, HYDRA
+from cityshare.interop.dcat_vocab import DCAT, DCT, HYDRA, WKT_LITERAL
 from tests.catalogue.support import actor
 from tests.search.support import make_dataset
 from tests.world import World
@@ -104,6 +104,25 @@ def test_a_dataset_graph_describes_its_metadata_and_distributions(world: World) 
     rows = URIRef(f"{BASE}/api/v1/datasets/open-counts/rows?_format=csv")
     assert graph.value(csv, DCAT.downloadURL) == rows
     assert graph.value(csv, DCT.license) == licence  # repeated on every distribution
+
+
+def test_spatial_and_temporal_coverage(world: World) -> None:
+    ring = [[-1.6, 53.7], [-1.5, 53.7], [-1.5, 53.8], [-1.6, 53.7]]
+    changes = {
+        "spatial": {"type": "Polygon", "coordinates": [ring]},
+        "temporal": {"start": "2024-01-01", "end": "2024-06-30T12:00:00Z"},
+    }
+    datasets.update_dataset(world.site, actor(world, "admin"), "open-counts", changes)
+    graph = dcat.dataset_graph(world.site, actor(world, "anonymous"), "open-counts", base_url=BASE)
+    location = graph.value(dataset_iri("open-counts"), DCT.spatial)
+    box = "POLYGON ((-1.6 53.7, -1.5 53.7, -1.5 53.8, -1.6 53.8, -1.6 53.7))"
+    assert graph.value(location, DCAT.bbox) == Literal(box, datatype=WKT_LITERAL)
+    centre = Literal("POINT (-1.55 53.75)", datatype=WKT_LITERAL)
+    assert graph.value(location, DCAT.centroid) == centre
+    period = graph.value(dataset_iri("open-counts"), DCT.temporal)
+    assert graph.value(period, DCAT.startDate) == Literal("2024-01-01", datatype=XSD.date)
+    end = Literal("2024-06-30T12:00:00+00:00", datatype=XSD.dateTime)
+    assert graph.value(period, DCAT.endDate) == end
 
 
 def test_a_licence_of_ones_own_is_a_blank_node(world: World) -> None:
