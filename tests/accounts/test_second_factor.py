@@ -167,7 +167,24 @@ def test_confirm_needs_a_pending_setup_and_setup_a_disabled_factor(people: Peopl
     assert account_state(people.site) == before
 
 
+def test_a_pending_setup_is_no_second_factor_yet(people: People) -> None:
+    secret = second_factor.begin_setup(people.site, "city-admin", PASSWORD)["secret"]
+    code = totp.code_at(secret, totp.current_step())
+    with pytest.raises(Forbidden, match="second factor"):
+        users.sign_in(people.site, "city-admin", PASSWORD, code)
+    # The code was not spent: it still confirms the setup.
+    assert len(second_factor.confirm_setup(people.site, "city-admin", PASSWORD, code)) == 10
+
+
 # --- signing in ----------------------------------------------------------------------------
+
+
+def test_a_code_from_a_user_without_a_second_factor_is_ignored(people: People) -> None:
+    before = last_audit_seq(people.site)
+    actor = users.sign_in(people.site, "city-member", PASSWORD, "123456")
+    assert actor.username == "city-member"
+    [entry] = audit_entries(people.site, before)
+    assert (entry["action"], entry["outcome"]) == ("auth.sign-in", "allow")
 
 
 def test_sign_in_takes_each_code_once(people: People) -> None:

@@ -110,6 +110,19 @@ def test_lifetimes_out_of_range_are_refused(people: People) -> None:
     assert account_state(people.site) == before
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="create_token stores a token without scopes (scopes '', listed as ['']), and "
+    "authenticating it raises BadRequest from parse_scopes instead of Unauthorized; the "
+    "adapters' parse_scopes refuses no scopes, the service does not",
+)
+def test_a_token_without_scopes_is_refused(people: People) -> None:
+    before = account_state(people.site)
+    with pytest.raises(BadRequest):
+        tokens.create_token(people.site, people.admin, scopes=frozenset())
+    assert account_state(people.site) == before
+
+
 def test_a_long_name_is_cut_to_200_characters(people: People) -> None:
     created = tokens.create_token(people.site, people.admin, name="ň" * 500)
     assert created["name"] == "ň" * 200
