@@ -246,6 +246,20 @@ def test_another_users_token_cannot_be_revoked_or_seen(people: People) -> None:
     assert tokens.authenticate_token(people.site, created["token"]).username == "city-member"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="revoke_token passes any int to the store: an id past the column's range is a "
+    "DataError on PostgreSQL (from 2**31) and an OverflowError on SQLite (from 2**63), a "
+    "500 for DELETE /api/v1/tokens/{token_id}, instead of NotFound",
+)
+def test_a_token_id_out_of_range_is_not_found(people: People) -> None:
+    before = account_state(people.site)
+    for token_id in (2**31, 2**63):
+        with pytest.raises(NotFound):
+            tokens.revoke_token(people.site, people.admin, token_id)
+    assert account_state(people.site) == before
+
+
 def test_a_read_only_token_cannot_revoke_its_owners_tokens(people: People) -> None:
     created = tokens.create_token(people.site, people.actor("city-member"))
     reader = people.token_actor("city-member", READ_ONLY)
