@@ -15,6 +15,7 @@ from cityshare.access import (
     allowed,
     ensure_allowed,
     visible_datasets,
+    visible_rows,
 )
 from cityshare.access.actor import ALL_SCOPES
 from cityshare.access.grants import GrantTerms, pick_grant, reads_pseudonyms
@@ -142,3 +143,14 @@ def test_the_sql_condition_counts_live_grants_only() -> None:
 
     assert f"datasets.id IN ({DATASET})" in compiled(grantee(grant()))
     assert "datasets.id IN" not in compiled(grantee(grant(expires_in=-timedelta(seconds=1))))
+
+
+def test_rows_aggregating_many_datasets_leave_grants_to_the_caller() -> None:
+    condition = visible_rows(
+        grantee(grant()),
+        visibility=datasets.c.visibility,
+        organisation_id=datasets.c.organisation_id,
+        dataset_id=None,
+    )
+    text = str(condition.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    assert f"IN ({DATASET})" not in text and f"IN ({OTHER_ORG})" in text

@@ -141,6 +141,17 @@ def test_a_nul_in_a_title_is_a_bad_request(people: People) -> None:
     assert account_state(people.site) == before
 
 
+def test_organisation_id_names_the_row_or_is_not_found(people: People) -> None:
+    listed = {
+        item["name"]: item["id"]
+        for item in organisations.list_organisations(people.site, ANONYMOUS)
+    }
+    with people.site.engine.connect() as connection:
+        assert organisations.organisation_id(connection, PARTNER) == listed[PARTNER]
+        with pytest.raises(NotFound, match="Partner"):
+            organisations.organisation_id(connection, "Partner")
+
+
 def test_get_organisations_reads_the_named_ones_that_exist(people: People) -> None:
     found = organisations.get_organisations(
         people.site, ANONYMOUS, [PARTNER, "nowhere", PARTNER, "сity"]

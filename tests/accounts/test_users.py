@@ -204,6 +204,27 @@ def test_an_unknown_long_name_is_cut_in_the_answer(people: People) -> None:
     assert len(absent.value.detail) < 120
 
 
+def test_load_actor_reads_the_roles_the_admin_flag_and_the_credentials(people: People) -> None:
+    organisations.set_member(people.site, people.admin, "partner", "city-editor", "member")
+    with people.site.engine.connect() as connection:
+        editor_id = users.user_id_for(connection, "city-editor")
+        assert editor_id is not None
+        assert users.user_id_for(connection, "city-Editor") is None
+        actor = users.load_actor(connection, editor_id, scopes=READ_ONLY, token_id=42)
+        root = users.load_actor(connection, users.user_id_for(connection, "admin") or 0)
+    city = organisations.get_organisation(people.site, ANONYMOUS, CITY)["id"]
+    partner = organisations.get_organisation(people.site, ANONYMOUS, "partner")["id"]
+    assert actor.roles == {city: Role.EDITOR, partner: Role.MEMBER}
+    assert (actor.user_id, actor.username, actor.scopes, actor.token_id) == (
+        editor_id,
+        "city-editor",
+        READ_ONLY,
+        42,
+    )
+    assert not actor.is_site_admin and actor.grants == ()
+    assert root.is_site_admin and root.scopes == ALL_SCOPES and root.roles == {}
+
+
 # --- sign_in ---------------------------------------------------------------------------------
 
 
