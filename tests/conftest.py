@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from cityshare.runtime import Runtime
 from cityshare.site import Site
 from cityshare.storage import create_store_engine, upgrade_store
 
@@ -121,11 +122,20 @@ def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
 
 
 @pytest.fixture
-def world(site: Site, tmp_path: Path) -> World:
+def runtime(site: Site) -> Iterator[Runtime]:
+    """The site's per-process parts (audit writer, readers' caches, ingestion), the ones
+    the ``client`` fixtures' apps use; their background work is finished afterwards."""
+    running = Runtime(site)
+    yield running
+    running.finish_background_work()
+
+
+@pytest.fixture
+def world(runtime: Runtime, tmp_path: Path) -> World:
     """A populated site of one's own."""
     from tests.world import build_world  # tests.world imports this module
 
-    return build_world(site, tmp_path)
+    return build_world(runtime.site, tmp_path, runtime=runtime)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

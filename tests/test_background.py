@@ -46,3 +46,17 @@ def test_closing_while_a_batch_waits_handles_it_then_stops() -> None:
     assert not closing.is_alive()
     assert worker.batches == [[1, 2]]
     assert not worker._thread.is_alive()
+
+
+def test_a_closed_thread_starts_again_for_the_next_item() -> None:
+    """The runtime keeps its writers across ``finish_background_work``: an item queued
+    after a close is handled by a new thread, not left in the queue."""
+    worker = Gathering()
+    worker.gate.set()
+    worker.put(1)
+    worker.close()
+    worker.put(2)
+    worker.close()
+    worker.put(3)
+    worker.close()
+    assert worker.batches == [[1], [2], [3]]

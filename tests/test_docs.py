@@ -260,11 +260,11 @@ def app_routes(tmp_path: Path) -> Iterator[set[str]]:
     """``METHOD path`` of every route of the app (HEAD left out)."""
     from cityshare.api import create_app
     from cityshare.config import Settings
-    from cityshare.runtime import open_site
+    from cityshare.runtime import Runtime, open_site
 
     site = open_site(Settings(data_dir=tmp_path, secret_key="x"))
     try:
-        app = create_app(site)
+        app = create_app(Runtime(site))
         found = walk_routes(app.routes)
         # The walk must see at least what the OpenAPI document describes.
         described = {

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from cityshare.api import create_app
 from cityshare.config import Settings
+from cityshare.runtime import Runtime
 from cityshare.site import Site
 from cityshare.storage import create_store_engine
 from cityshare.storage.health import StoreHealth, is_unavailable_error, watch_store
@@ -149,7 +150,7 @@ def down_client(tmp_path: Path) -> Iterator[TestClient]:
     site = Site(settings=settings, engine=create_store_engine(settings.database_url or ""),
                 secret_key=b"k" * 32)  # fmt: skip
     watch_store(site.engine, site.health)
-    with TestClient(create_app(site), raise_server_exceptions=True) as client:
+    with TestClient(create_app(Runtime(site)), raise_server_exceptions=True) as client:
         yield client
     site.engine.dispose()
 

@@ -20,7 +20,7 @@ from cityshare.api import create_app
 from cityshare.catalogue import datasets, versions
 from cityshare.cli_support import console_actor, initialise
 from cityshare.config import Settings
-from cityshare.runtime import open_site
+from cityshare.runtime import Runtime, open_site
 from cityshare.site import Site
 from cityshare.storage.schema import audit_log
 from cityshare.streams import datastreams
@@ -63,6 +63,7 @@ class World:
     """What :func:`build_world` created."""
 
     site: Site
+    runtime: Runtime
     tokens: dict[str, str] = field(default_factory=dict)
     datasets: dict[str, str] = field(default_factory=dict)
     sensor_datasets: dict[str, str] = field(default_factory=dict)
@@ -76,9 +77,10 @@ class World:
         return {"Authorization": f"Bearer {self.tokens[kind]}"}
 
 
-def build_world(site: Site, folder: Path) -> World:
-    """Populate ``site`` with the organisations, users, tokens and datasets tests use."""
-    world = World(site=site)
+def build_world(site: Site, folder: Path, *, runtime: Runtime | None = None) -> World:
+    """Populate ``site`` with the organisations, users, tokens and datasets tests use;
+    ``runtime`` (one of its own by default) is what its apps are built from."""
+    world = World(site=site, runtime=runtime or Runtime(site))
     world.tokens["siteadmin"] = initialise(site, "admin")
     admin = console_actor(site, "admin")
     for name in (OWNER, OTHER):
@@ -142,9 +144,9 @@ def populated_client(
     with store_url(engine_name, folder, postgres_database) as url:
         site = make_site(url, folder)
         world = build_world(site, folder)
-        with TestClient(create_app(site), raise_server_exceptions=False) as client:
+        with TestClient(create_app(world.runtime), raise_server_exceptions=False) as client:
             yield world, client
-        site.close()
+        world.runtime.close()
 
 
 def audit_entries(site: Site, after: int = 0) -> list[dict[str, Any]]:

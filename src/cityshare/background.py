@@ -16,12 +16,14 @@ class BatchingThread(Generic[Item]):
 
     The thread starts on the first :meth:`put`. A batch is everything queued while the
     previous one was handled (after waiting ``linger`` seconds for more, if set).
-    :meth:`close` handles what is queued, then stops the thread.
+    :meth:`close` handles what is queued, then stops the thread; the next :meth:`put`
+    starts a new one, so whoever holds the object may keep it across a close.
     """
 
     def __init__(self, name: str, *, max_batch: int, linger: float = 0.0) -> None:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._name = name
+        self._thread = self._new_thread()
         self._max_batch = max_batch
         self._linger = linger
         self._lock = threading.Lock()
@@ -37,10 +39,18 @@ class BatchingThread(Generic[Item]):
         self._queue.put(item)
 
     def close(self, timeout: float = 60) -> None:
-        """Handle everything queued, then stop."""
-        if self._started:
+        """Handle everything queued, then stop (until the next :meth:`put`)."""
+        with self._lock:
+            if not self._started:
+                return
             self._queue.put(_STOP)
             self._thread.join(timeout=timeout)
+            if not self._thread.is_alive():
+                self._thread = self._new_thread()
+                self._started = False
+
+    def _new_thread(self) -> threading.Thread:
+        return threading.Thread(target=self._run, name=self._name, daemon=True)
 
     def handle(self, batch: list[Item]) -> None:
         """Handle one batch (subclasses)."""

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from cityshare import keys
-from cityshare.audit.checkpoint import make_checkpoint
+from cityshare.audit.checkpoint import make_checkpoint, site_signing_key
 from cityshare.audit.checkpoint_folder import (
     Checked,
     CheckpointsVerdict,
@@ -61,7 +61,7 @@ def audit_verify(
         if not files:
             _no_checkpoint(site.settings, source, explicit=checkpoint is not None)
             return
-        public = keys.public_key_text(site.signing_key)
+        public = keys.public_key_text(site_signing_key(site))
         checked = check_checkpoints(connection, files, public)
     _report(checked, source)
 
@@ -130,7 +130,7 @@ def audit_checkpoint(
     """Sign the log's current head with the site key; keep the file somewhere else."""
     site = open_site(ctx)
     with site.engine.connect() as connection:
-        document = make_checkpoint(connection, site.signing_key)
+        document = make_checkpoint(connection, site_signing_key(site))
     if out is None:
         typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
         return

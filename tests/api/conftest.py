@@ -10,16 +10,16 @@ import pytest
 from starlette.testclient import TestClient
 
 from cityshare.api import create_app
-from cityshare.site import Site
+from cityshare.runtime import Runtime
 from tests.api.ckan_support import described_client
 from tests.conftest import ENGINES
 from tests.world import World
 
 
 @pytest.fixture
-def client(site: Site) -> Iterator[TestClient]:
+def client(runtime: Runtime) -> Iterator[TestClient]:
     """An in-process HTTP client; server errors come back as responses, as in production."""
-    with TestClient(create_app(site), raise_server_exceptions=False) as http:
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as http:
         yield http
 
 

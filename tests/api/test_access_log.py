@@ -47,13 +47,13 @@ def test_access_log_names_reader_action_and_grant(world: World, client: TestClie
         client.get(rows_url(private), params={"_format": "csv"}, headers=grantee).status_code == 200
     )
     assert client.get(rows_url(private), headers=world.headers("member")).status_code == 200
-    world.site.finish_background_work()  # reads are recorded in the background
+    world.runtime.finish_background_work()  # reads are recorded in the background
     changed = client.patch(
         grant_url(private, grant["id"]), json={"purpose": "Changed"}, headers=admin
     )
     assert changed.status_code == 200
     client.delete(grant_url(private, grant["id"]), headers=admin)
-    world.site.finish_background_work()
+    world.runtime.finish_background_work()
 
     entries = whole_log(client, private, admin)
     mine = [entry for entry in entries if entry["grant"] == grant["id"]]
@@ -112,11 +112,11 @@ def test_request_decisions_are_in_the_log(world: World, client: TestClient) -> N
     )
     grant_id = approved.json()["grant_id"]
     client.get(rows_url(shared), headers=outsider)
-    world.site.finish_background_work()  # reads are recorded in the background
+    world.runtime.finish_background_work()  # reads are recorded in the background
     requester = add_user(world, "declinee")
     second = client.post(base, json={"purpose": "Resale"}, headers=requester).json()
     client.post(f"{base}/{second['id']}/decline", json={"reason": "No resale"}, headers=admin)
-    world.site.finish_background_work()
+    world.runtime.finish_background_work()
     entries = whole_log(client, shared, admin)
     assert [entry["action"] for entry in entries[:2]] == ["dataset.create", "dataset.upload"]
     entries = entries[2:]  # before: the world's making of the dataset
@@ -153,11 +153,11 @@ def test_audit_export_relinks_into_the_chain(world: World, client: TestClient) -
     grantee = add_user(world, "exported")
     grant = make_grant(client, world, private, user="exported")
     client.get(rows_url(private), headers=grantee)
-    world.site.finish_background_work()
+    world.runtime.finish_background_work()
     for kind in ("admin", "member", "outsider", "readonly"):
         assert_problem(client.get("/api/v1/audit/export", headers=world.headers(kind)), 403)
     assert_problem(client.get("/api/v1/audit/export"), 401)
-    world.site.finish_background_work()  # the refusals above are recorded in the background
+    world.runtime.finish_background_work()  # the refusals above are recorded in the background
 
     response = client.get("/api/v1/audit/export", headers=world.headers("siteadmin"))
     assert response.status_code == 200, response.text
@@ -207,7 +207,7 @@ def test_a_read_as_owner_is_not_logged_under_a_grant(world: World, client: TestC
     assert set(answer.json()["rows"][0]) == set(COLUMNS)  # not bounded by the grant
     partner = client.get(rows_url(shared), headers=world.headers("outsider"))
     assert set(partner.json()["rows"][0]) == {"junction"}  # bounded by it
-    world.site.finish_background_work()
+    world.runtime.finish_background_work()
     reads = {
         entry["who"]: entry
         for entry in whole_log(client, shared, world.headers("admin"))

@@ -9,6 +9,7 @@ from cityshare.accounts import users
 from cityshare.api import create_app
 from cityshare.audit.verify import verify_chain
 from cityshare.cli_support import console_actor
+from cityshare.runtime import Runtime
 from cityshare.site import Site
 from tests.world import OWNER, SAMPLE_CSV, World, audit_entries
 
@@ -73,7 +74,7 @@ def test_a_refused_or_failed_write_leaves_no_entry(
         headers=world.headers("member"),
     )
     assert refused.status_code == 403
-    site.finish_background_work()
+    world.runtime.finish_background_work()
     entries = audit_entries(site, start)
     assert [(e["action"], e["outcome"]) for e in entries] == [("access.refused", "deny")]
     assert entries[0]["resource"]["method"] == "PATCH"
@@ -89,7 +90,7 @@ def test_reads_and_refusals_are_recorded(client: TestClient, world: World, site:
     client.get(f"/api/v1/streams/{world.streams['open']}/observations?_limit=5")
     client.get(f"/api/v1/datasets/{private}/rows", headers=world.headers("outsider"))
     client.get("/api/v1/me", headers={"Authorization": "Bearer cs_wrong"})
-    site.finish_background_work()
+    world.runtime.finish_background_work()
     entries = audit_entries(site, start)
     reads = [e for e in entries if e["action"] == "dataset.read"]
     summary = [
@@ -116,7 +117,7 @@ def test_reads_go_unrecorded_only_when_switched_off(world: World) -> None:
     quiet = Site.open(settings)
     try:
         start = head(quiet)
-        with TestClient(create_app(quiet)) as client:
+        with TestClient(create_app(Runtime(quiet))) as client:
             client.get(f"/api/v1/datasets/{world.datasets['open']}/rows")
             client.get(f"/api/v1/datasets/{world.datasets['private']}/rows")  # refused: 404
         entries = audit_entries(quiet, start)

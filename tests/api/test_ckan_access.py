@@ -260,7 +260,7 @@ def test_ckan_reads_are_in_the_access_log(ckan: Site) -> None:
         )
     )
     result(as_grantee(ckan, "datastore_search_sql", sql='SELECT cars FROM "private-counts"'))
-    world.site.finish_background_work()
+    world.runtime.finish_background_work()
     log = client.get(
         "/api/v1/datasets/private-counts/access-log",
         params={"limit": 1000},
@@ -288,7 +288,7 @@ def test_ckan_refusals_are_audited(ckan: Site) -> None:
         404,
         "Not Found Error",
     )
-    world.site.finish_background_work()
+    world.runtime.finish_background_work()
     lines = client.get("/api/v1/audit/export", headers=world.headers("siteadmin")).text.splitlines()
     assert len(lines) > before
     assert "/api/3/action/package_show" in lines[-1] and "refused" in lines[-1]

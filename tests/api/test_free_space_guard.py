@@ -27,6 +27,7 @@ from cityshare.api import create_app
 from cityshare.api.problems import store_error_response
 from cityshare.config import Limits
 from cityshare.errors import InsufficientStorage
+from cityshare.runtime import Runtime
 from cityshare.storage.space import (
     CHECK_EVERY_BYTES,
     SpaceGuard,
@@ -199,7 +200,7 @@ def guarded(
     with store_url(request.param, folder, postgres_database) as url:
         site = make_site(url, folder / "data", limits=Limits(min_free_bytes=NEVER_ENOUGH))
         world = build_world(site, folder)
-        with TestClient(create_app(site), raise_server_exceptions=False) as client:
+        with TestClient(create_app(Runtime(site)), raise_server_exceptions=False) as client:
             yield world, client
         site.close()
 

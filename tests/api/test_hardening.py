@@ -20,7 +20,7 @@ from cityshare.api.jsondepth import nesting_exceeds
 from cityshare.api.middleware import has_query_token
 from cityshare.catalogue import datasets
 from cityshare.config import Settings
-from cityshare.runtime import open_site
+from cityshare.runtime import Runtime, open_site
 from cityshare.site import Site
 from cityshare.tables.jsonsource import json_depth
 from tests.world import World
@@ -147,7 +147,7 @@ def limited_client(database_url: str, folder: Path, **settings: Any) -> tuple[Si
     site = open_site(
         Settings(data_dir=folder, database_url=database_url, secret_key="k", **settings)
     )
-    return site, TestClient(create_app(site), raise_server_exceptions=False)
+    return site, TestClient(create_app(Runtime(site)), raise_server_exceptions=False)
 
 
 @pytest.fixture
@@ -196,7 +196,7 @@ def test_security_headers_on_a_429(throttled: TestClient) -> None:
 
 
 def test_hsts_only_over_https(world: World) -> None:
-    app = create_app(world.site)
+    app = create_app(world.runtime)
     with TestClient(app, base_url="https://data.example", raise_server_exceptions=False) as https:
         ok, missing = https.get("/api/v1"), https.get("/api/v1/nothing-here")
     for response in (ok, missing):

@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from cityshare.api.app import create_app
 from cityshare.config import Limits
+from cityshare.runtime import Runtime
 from cityshare.site import Site
 from tests.api.test_ingest import post, stored
 from tests.sensors import Device, add_device, add_sensor_dataset
@@ -69,7 +70,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(
     try:
         body, headers = device.signed([("no2", minute(n), float(n)) for n in range(1, 40)])
         assert len(body) > 1024
-        with TestClient(create_app(site), raise_server_exceptions=False) as http:
+        with TestClient(create_app(Runtime(site)), raise_server_exceptions=False) as http:
             found = problem(post(http, body, headers), 413)
             assert "1024" in str(found["detail"])
             # Sent in chunks without a length, it is cut off as it streams.
@@ -96,7 +97,7 @@ def test_requests_from_one_address_are_rate_limited(database_url: str, tmp_path:
         rate_limit_address_burst=2,
     )
     try:
-        with TestClient(create_app(site), raise_server_exceptions=False) as http:
+        with TestClient(create_app(Runtime(site)), raise_server_exceptions=False) as http:
             answers = [post(http, *device.signed([("no2", minute(n), 1.0)])) for n in (1, 2, 3)]
         assert [a.status_code for a in answers[:2]] == [201, 201]
         problem(answers[2], 429)

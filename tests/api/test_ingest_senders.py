@@ -14,10 +14,11 @@ from starlette.testclient import TestClient
 from cityshare import keys
 from cityshare.catalogue import datasets
 from cityshare.cli_support import console_actor
+from cityshare.runtime import Runtime
 from cityshare.site import Site
 from cityshare.streams import datastreams, devices
 from cityshare.streams.client import batch_body, http_headers
-from cityshare.streams.ingest import Acknowledgement, IngestRefused, commit, prepare
+from cityshare.streams.ingest import Acknowledgement, Ingestion, IngestRefused, commit, prepare
 from tests.api.test_ingest import post, refused, stored
 from tests.sensors import Device, add_device, add_sensor_dataset
 from tests.world import World, make_site
@@ -57,10 +58,16 @@ def accepted(client: TestClient, station: Device, minutes: int) -> None:
     ("change", "reason"), [("revoke-key", "revoked-key"), ("revoke-device", "revoked-device")]
 )
 def test_a_revocation_by_another_process_is_refused_at_once(
-    client: TestClient, site: Site, station: Device, other_process: Site, change: str, reason: str
+    client: TestClient,
+    site: Site,
+    runtime: Runtime,
+    station: Device,
+    other_process: Site,
+    change: str,
+    reason: str,
 ) -> None:
     accepted(client, station, 3)
-    assert site.ingest_senders.get(station.uid) is not None
+    assert runtime.ingestion.senders.get(station.uid) is not None
     CHANGES[change](other_process, console_actor(other_process, "admin"), station)
     refused(post(client, *station.signed([("no2", minutes_ago(2), 2.0)])), 401, reason)
     refused(post(client, *station.signed([("no2", minutes_ago(1), 3.0)])), 401, reason)
@@ -161,16 +168,17 @@ def test_a_batch_checked_before_a_change_is_not_stored(
     dataset still valid, is stored."""
     add_sensor_dataset(site, "water-live")
     second = add_device(site, "westgate", dataset="water-live", streams={"no2": ("no2", "number")})
-    doomed = prepare(site, station.uid, *_signed(station, 2))
-    kept = prepare(site, second.uid, *_signed(second, 2))
+    ingestion = Ingestion(site)
+    doomed = prepare(ingestion, station.uid, *_signed(station, 2))
+    kept = prepare(ingestion, second.uid, *_signed(second, 2))
     CHANGES[change](other_process, console_actor(other_process, "admin"), station)
-    refusal, acknowledgement = commit(site, [doomed, kept], channel="http")
+    refusal, acknowledgement = commit(ingestion, [doomed, kept], channel="http")
     assert isinstance(refusal, IngestRefused) and refusal.reason == reason
     assert isinstance(acknowledgement, Acknowledgement) and acknowledgement.accepted == 1
     assert stored(site) == 1
-    assert site.ingest_senders.get(station.uid) is None  # read afresh next time
+    assert ingestion.senders.get(station.uid) is None  # read afresh next time
     with pytest.raises(IngestRefused) as raised:
-        prepare(site, station.uid, *_signed(station, 1))
+        prepare(ingestion, station.uid, *_signed(station, 1))
     assert raised.value.reason == reason
 
 

@@ -50,7 +50,7 @@ def world_with(database_url: str, tmp_path: Path) -> Iterator[Any]:
 
 def app_client(world: World, address: str = "198.51.100.20") -> TestClient:
     """A client of ``world``'s app, connecting from ``address``."""
-    return TestClient(create_app(world.site), raise_server_exceptions=False, client=(address, 1))
+    return TestClient(create_app(world.runtime), raise_server_exceptions=False, client=(address, 1))
 
 
 def assert_throttled(response: httpx.Response) -> None:
@@ -127,7 +127,7 @@ def test_a_rate_of_zero_switches_a_limit_off(world_with: Any) -> None:
 
 def test_anonymous_requests_are_limited_per_address(world_with: Any) -> None:
     world = world_with(rate_limit_address_per_second=0.01, rate_limit_address_burst=5)
-    app = create_app(world.site)
+    app = create_app(world.runtime)
     with TestClient(app, raise_server_exceptions=False, client=("203.0.113.5", 1)) as first:
         mine = [first.get(ROWS).status_code for _ in range(8)]
         throttled = first.get("/api/v1/organisations")  # every route, the hot paths too
@@ -141,7 +141,7 @@ def test_anonymous_requests_are_limited_per_address(world_with: Any) -> None:
 
 def test_an_ipv6_host_is_limited_by_its_64_network(world_with: Any) -> None:
     world = world_with(rate_limit_address_per_second=0.01, rate_limit_address_burst=2)
-    app = create_app(world.site)
+    app = create_app(world.runtime)
     statuses = []
     for host in ("2001:db8:1:2::1", "2001:db8:1:2::ffff", "2001:db8:1:3::1"):
         with TestClient(app, raise_server_exceptions=False, client=(host, 1)) as http:
@@ -155,7 +155,7 @@ def test_exempt_addresses_are_not_limited(world_with: Any) -> None:
         rate_limit_address_burst=1,
         rate_limit_exempt="127.0.0.1, ::1, 10.1.0.0/16",
     )
-    app = create_app(world.site)
+    app = create_app(world.runtime)
     for host in ("127.0.0.1", "10.1.200.3"):
         with TestClient(app, raise_server_exceptions=False, client=(host, 1)) as http:
             assert {http.get(ROWS).status_code for _ in range(10)} == {200}
@@ -190,7 +190,7 @@ def test_sign_in_is_throttled_per_address(world_with: Any) -> None:
     )
     wrong = {"username": "dana", "password": "not her password"}
     right = {"username": "dana", "password": "correct horse 1"}
-    app = create_app(world.site)
+    app = create_app(world.runtime)
     with TestClient(app, raise_server_exceptions=False, client=("203.0.113.7", 1)) as guesser:
         guesses = [guesser.post(SIGN_IN, json=wrong) for _ in range(3)]
         blocked = guesser.post(SIGN_IN, json=right)

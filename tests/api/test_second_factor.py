@@ -403,7 +403,7 @@ def test_sign_ins_and_second_factor_changes_are_audited(world: World, client: Te
     everything = str(audit_entries(site, start))
     assert secret not in everything and codes[0] not in everything and PASSWORD not in everything
     # Refusals the service audited are not logged a second time as access.refused.
-    site.finish_background_work()
+    world.runtime.finish_background_work()
     refused = [e for e in audit_entries(site, start) if e["action"] == "access.refused"]
     assert refused == []
 

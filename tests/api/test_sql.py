@@ -290,7 +290,7 @@ def test_reads_are_audited_once_per_dataset(client: TestClient, world: World, si
     start = head(site)
     q = 'SELECT count(*) FROM "open-counts" o JOIN "shared-counts" s USING (counted_at)'
     answer(client, world, "outsider", q)
-    site.finish_background_work()
+    world.runtime.finish_background_work()
     reads = [entry for entry in audit_entries(site, start) if entry["action"] == "dataset.read"]
     assert sorted(entry["resource"]["dataset"] for entry in reads) == [  # type: ignore[index]
         "open-counts",

@@ -10,6 +10,7 @@ from cityshare.accounts.organisations import create_organisation
 from cityshare.api import create_app
 from cityshare.catalogue import datasets, versions
 from cityshare.cli_support import console_actor, initialise
+from cityshare.runtime import Runtime
 from cityshare.site import Site
 from cityshare.storage.engine import time_limited
 
@@ -30,7 +31,7 @@ def test_a_query_too_slow_for_the_event_loop_still_answers(site: Site, tmp_path:
     _publish_scan_dataset(site, tmp_path)
     # No time at all inline: every query must be cancelled there and finish in a thread.
     site.__dict__["inline_reader"] = time_limited(site.engine, 1e-9)
-    with TestClient(create_app(site), raise_server_exceptions=False) as client:
+    with TestClient(create_app(Runtime(site)), raise_server_exceptions=False) as client:
         response = client.get("/api/v1/datasets/notes/rows?note__contains=zzz&_count=true")
     assert response.status_code == 200, response.text
     assert response.json()["total"] == 0
@@ -40,7 +41,7 @@ def test_a_query_past_the_time_limit_is_a_503_problem(site: Site, tmp_path: Path
     _publish_scan_dataset(site, tmp_path)
     site.__dict__["inline_reader"] = time_limited(site.engine, 1e-9)
     site.__dict__["query_reader"] = time_limited(site.engine, 1e-9)
-    with TestClient(create_app(site), raise_server_exceptions=False) as client:
+    with TestClient(create_app(Runtime(site)), raise_server_exceptions=False) as client:
         response = client.get("/api/v1/datasets/notes/rows?note__contains=zzz&_count=true")
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"

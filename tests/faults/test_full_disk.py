@@ -39,6 +39,7 @@ from cityshare.ingest.batches import process_group
 from cityshare.ingest.broker import readings_topic
 from cityshare.ingest.messages import Delivery
 from cityshare.streams.client import batch_body, mqtt_payload
+from cityshare.streams.ingest import Ingestion
 from tests.conftest import skip_or_fail
 from tests.e2e.conftest import cityshare_env, free_port, wait_until_up
 from tests.world import World, build_world, make_site
@@ -133,7 +134,7 @@ def serve_on(
     site = make_site(url, data_dir)
     try:
         world = build_world(site, folder)
-        site.finish_background_work()
+        world.runtime.finish_background_work()
     finally:
         site.close()
     env = cityshare_env(data_dir, url)
@@ -400,7 +401,7 @@ def test_the_mqtt_worker_keeps_a_batch_it_cannot_store_until_there_is_room(
     site = make_site(f"sqlite:///{data_dir / 'cityshare.db'}", data_dir)
     try:
         world = build_world(site, tmp_path)
-        site.finish_background_work()
+        world.runtime.finish_background_work()
         station = world.station
         assert station is not None
         body = batch_body([("no2-open", datetime.now(UTC), 4.0)])
@@ -409,7 +410,7 @@ def test_the_mqtt_worker_keeps_a_batch_it_cannot_store_until_there_is_room(
         ballast = fill(disk)
         stop, results = threading.Event(), []
         worker = threading.Thread(
-            target=lambda: results.append(process_group(site, [delivery], stop=stop))
+            target=lambda: results.append(process_group(Ingestion(site), [delivery], stop=stop))
         )
         worker.start()
         worker.join(timeout=3)

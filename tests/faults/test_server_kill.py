@@ -61,7 +61,6 @@ def devices(site: Site) -> list[Device]:
         add_device(site, f"d{n}", streams={"pm25": ("pm25", "number")}, dataset=dataset)
         for n in range(HTTP_DEVICES + MQTT_DEVICES)
     ]
-    site.finish_background_work()
     return made
 
 

@@ -59,7 +59,7 @@ def world(cluster: PgCluster, tmp_path: Path) -> Iterator[World]:
     """The populated world of the API tests, stored in the cluster."""
     site = make_site(cluster.create_database("cityshare"), tmp_path / "data")
     built = build_world(site, tmp_path)
-    site.finish_background_work()
+    built.runtime.finish_background_work()
     yield built
     site.close()
 

@@ -20,6 +20,7 @@ from cityshare.cli_support import console_actor, initialise
 from cityshare.errors import Forbidden, NotFound
 from cityshare.harvest import FetchPolicy, HarvestOptions, HarvestSummary, harvest
 from cityshare.harvest.fetch import SourceError, UnsafeURL
+from cityshare.runtime import Runtime
 from cityshare.site import Site
 from cityshare.storage.schema import datasets as dataset_table
 from tests.harvest.fake_sources import FakeCkan, fake_ckan, page_one, page_two
@@ -89,7 +90,7 @@ def detail(summary: HarvestSummary, name: str) -> str:
 
 def rows(site: Site, name: str) -> list[dict[str, Any]]:
     """The rows of an open dataset, as an anonymous visitor reads them over HTTP."""
-    with TestClient(create_app(site)) as client:
+    with TestClient(create_app(Runtime(site))) as client:
         answer = client.get(f"/api/v1/datasets/{name}/rows")
     assert answer.status_code == 200, answer.text
     return [{k: v for k, v in row.items() if k != "_id"} for row in answer.json()["rows"]]

@@ -39,7 +39,7 @@ def served_world(database_url: str, folder: Path, **environment: str) -> Iterato
     (``CITYSHARE_*`` variables) on top of the end-to-end defaults."""
     site = make_site(database_url, folder / "data")
     world = build_world(site, folder)
-    site.finish_background_work()
+    world.runtime.finish_background_work()
     env = cityshare_env(folder / "data", database_url)
     env["CITYSHARE_SECRET_KEY"] = "test-secret-key"  # the world's cursors and sessions
     env["CITYSHARE_RATE_LIMIT_EXEMPT"] = ""

@@ -83,7 +83,7 @@ def _set_up(serve: ServeFactory, tmp: Path) -> tuple[Served, dict[str, str]]:
     grantee = add_user(served.world, "grantee-user")
     _grant(served, PRIVATE, "grantee-user", ["kerbside", "lorries"])
     _grant(served, OPEN, "grantee-user", ["station", "diagnosis"])
-    served.world.site.finish_background_work()
+    served.world.runtime.finish_background_work()
     return served, grantee
 
 

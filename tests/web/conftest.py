@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from cityshare.api import create_app
 from cityshare.catalogue import datasets, versions
 from cityshare.cli_support import console_actor
-from cityshare.site import Site
+from cityshare.runtime import Runtime
 from tests.conftest import ENGINES
 from tests.world import OWNER, World, populated_client
 
@@ -54,7 +54,7 @@ def web(
 
 
 @pytest.fixture
-def browser_client(site: Site) -> Iterator[TestClient]:
+def browser_client(runtime: Runtime) -> Iterator[TestClient]:
     """An in-process client that keeps cookies, as a browser does."""
-    with TestClient(create_app(site), raise_server_exceptions=False) as http:
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as http:
         yield http

@@ -59,9 +59,10 @@ def test_the_session_cookie_is_secure_over_tls_and_only_there(
     world: World, site: Site, browser_client: TestClient
 ) -> None:
     from cityshare.api import create_app
+    from cityshare.runtime import Runtime
 
     add_user(world.site, "reader", role="member")
-    with TestClient(create_app(site), base_url="https://testserver") as tls:
+    with TestClient(create_app(Runtime(site)), base_url="https://testserver") as tls:
         assert {"Secure", "HttpOnly"} <= cookie_attributes(tls.get("/sign-in"), CSRF_COOKIE)
         over_tls = sign_in(tls, "reader")
         assert over_tls.status_code == 303
@@ -94,8 +95,9 @@ def test_a_csrf_token_from_another_browser_is_refused(
 ) -> None:
     add_user(world.site, "reader", role="member")
     from cityshare.api import create_app
+    from cityshare.runtime import Runtime
 
-    with TestClient(create_app(site)) as other:
+    with TestClient(create_app(Runtime(site))) as other:
         stolen = csrf_of(other)
     form = {"csrf": stolen, "username": "reader", "password": PASSWORD}
     csrf_of(browser_client)  # this browser has a nonce of its own
@@ -198,12 +200,13 @@ def test_signing_in_from_the_page_is_throttled_per_address(
     database_url: str, tmp_path: Path
 ) -> None:
     from cityshare.api import create_app
+    from cityshare.runtime import Runtime
 
     throttled = make_site(
         database_url, tmp_path, rate_limit_sign_in_per_minute=1, rate_limit_sign_in_burst=3
     )
     try:
-        with TestClient(create_app(throttled)) as client:
+        with TestClient(create_app(Runtime(throttled))) as client:
             token = csrf_of(client)
             form = {"csrf": token, "username": "nobody", "password": "guess"}
             statuses = [client.post("/sign-in", data=form).status_code for _ in range(5)]

@@ -128,10 +128,10 @@ def test_the_preview_sorts_and_filters(web: tuple[World, TestClient]) -> None:
 
 def test_a_preview_is_a_read_in_the_audit_log(web: tuple[World, TestClient]) -> None:
     world, client = web
-    world.site.finish_background_work()
+    world.runtime.finish_background_work()
     before = len(audit_entries(world.site))
     client.get("/dataset/shared-counts?sort=cars", headers=world.headers("member"))
-    world.site.finish_background_work()
+    world.runtime.finish_background_work()
     reads = [e for e in audit_entries(world.site)[before:] if e["action"] == "dataset.read"]
     assert [(e["resource"]["dataset"], e["detail"]["query"]) for e in reads] == [
         ("shared-counts", "_limit=20&_sort=cars")
@@ -265,10 +265,10 @@ def test_a_chart_is_drawn_once_per_version_and_every_view_is_a_read(
     world, client = web
     headers = world.headers("member")
     first = client.get("/dataset/shared-counts/chart.svg", headers=headers).text
-    world.site.finish_background_work()
+    world.runtime.finish_background_work()
     before = len(audit_entries(world.site))
     again = client.get("/dataset/shared-counts/chart.svg", headers=headers).text
-    world.site.finish_background_work()
+    world.runtime.finish_background_work()
     reads = [e for e in audit_entries(world.site)[before:] if e["action"] == "dataset.read"]
     assert again == first
     assert [(e["resource"]["dataset"], e["detail"]["query"]) for e in reads] == [

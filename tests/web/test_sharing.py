@@ -63,7 +63,7 @@ def test_ask_approve_read_then_revoke(world: World, browser_client: TestClient) 
     header = re.search(r'<table class="rows">.*?</thead>', seen, re.S)
     assert header is not None and "counted_at" not in header.group(0)  # only granted columns
     assert "is <strong>approved</strong>" in seen
-    world.site.finish_background_work()  # reads are recorded in the background
+    world.runtime.finish_background_work()  # reads are recorded in the background
     log = client.get("/dataset/shared-counts/sharing", headers=world.headers("admin")).text
     assert "outsider-user" in log and "dataset.read" in log
     grant_id = re.search(r"/grants/(\d+)/revoke", granted)

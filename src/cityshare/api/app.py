@@ -28,13 +28,14 @@ from cityshare.api.routes import dcat as dcat_routes
 from cityshare.api.routes import second_factor as second_factor_routes
 from cityshare.api.routes import sharing as sharing_routes
 from cityshare.api.routes import sql as sql_routes
-from cityshare.site import Site
+from cityshare.runtime import Runtime
 from cityshare.storage.health import ping
 from cityshare.web import account as web_account
 from cityshare.web import organisation as web_organisation
 from cityshare.web import pages as web_pages
 from cityshare.web import publish as web_publish
 from cityshare.web import sharing as web_sharing
+from cityshare.web.figures import FigureCache
 
 API_PREFIX = "/api/v1"
 INGEST_PATH = f"{API_PREFIX}/ingest"
@@ -68,20 +69,21 @@ class CityshareApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         """Starlette's stack beside the direct ingest route, inside the edge layers the
         site's settings ask for."""
-        site: Site = self.state.site
-        direct = guarded(ingest.ingest_app(site), guards(site))
+        runtime: Runtime = self.state.runtime
+        direct = guarded(ingest.ingest_app(runtime), guards(runtime))
         routes = DirectRoutes(super().build_middleware_stack(), {("POST", INGEST_PATH): direct})
-        return wrap_edge(routes, site.settings)
+        return wrap_edge(routes, runtime.site.settings)
 
 
-def create_app(site: Site) -> FastAPI:
-    """Build the HTTP app serving ``site``."""
+def create_app(runtime: Runtime) -> FastAPI:
+    """Build the HTTP app serving ``runtime``'s site with its parts."""
+    site = runtime.site
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         # Whatever requests queued (group commits, audit events) is stored before exit.
-        await run_in_threadpool(site.finish_background_work)
+        await run_in_threadpool(runtime.finish_background_work)
         await site.rate_limiter.aclose()
 
     app = CityshareApp(
@@ -93,7 +95,10 @@ def create_app(site: Site) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.runtime = runtime
     app.state.site = site
+    # Charts drawn from published versions, by the reader's whole view (see web/figures).
+    app.state.figures = FigureCache()
     app.include_router(_api_router(), prefix=API_PREFIX, responses=ERROR_RESPONSES)
     # DCAT-AP at the site root, where harvesters look for /catalog.ttl.
     app.include_router(dcat_routes.router, responses=ERROR_RESPONSES)
@@ -117,20 +122,21 @@ def create_app(site: Site) -> FastAPI:
         max_depth=site.settings.limits.max_json_depth,
         skip=frozenset({INGEST_PATH}),  # signed; parsed after its signature
     )
-    for cls, args, kwargs in reversed(guards(site)):
+    for cls, args, kwargs in reversed(guards(runtime)):
         app.add_middleware(cls, *args, **kwargs)
     return app
 
 
-def guards(site: Site) -> list[Middleware]:
+def guards(runtime: Runtime) -> list[Middleware]:
     """cityshare's own middleware that every route passes, outermost first: an
     unreachable store answered as 503 wherever it is met, authentication, rate limits, the
     body limit (which needs to know who is sending: only the signed-in get the upload
     limit), for the direct ingest route too (api/direct.py)."""
+    site = runtime.site
     limits = site.settings.limits
     return [
         Middleware(StoreOutageMiddleware),
-        Middleware(AuthenticationMiddleware, site=site),
+        Middleware(AuthenticationMiddleware, site=site, audit=runtime.audit),
         Middleware(
             RateLimitMiddleware,
             site=site,

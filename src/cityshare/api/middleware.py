@@ -20,6 +20,7 @@ from cityshare.api.ckan.envelope import UPLOAD_ACTIONS, is_ckan_path
 from cityshare.api.ratelimit import FailedAuthentication
 from cityshare.api.responses import problem_response
 from cityshare.audit.events import refused
+from cityshare.audit.writer import AuditWriter
 from cityshare.errors import BadRequest, CityshareError, PayloadTooLarge, Unauthorized
 from cityshare.site import Site
 from cityshare.web.session import SESSION_COOKIE, session_actor
@@ -50,9 +51,10 @@ HSTS = (b"strict-transport-security", b"max-age=31536000")
 class AuthenticationMiddleware:
     """Resolve the request's Actor once; refuse tokens anywhere but the header."""
 
-    def __init__(self, app: ASGIApp, site: Site) -> None:
+    def __init__(self, app: ASGIApp, site: Site, audit: AuditWriter) -> None:
         self.app = app
         self.site = site
+        self.audit = audit
         self.failures = FailedAuthentication(site)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,7 +79,7 @@ class AuthenticationMiddleware:
         """Answer ``error``, recording it (repeats are counted: cityshare.audit.refusals)."""
         path = str(scope.get("path", ""))
         client = scope.get("client")
-        self.site.audit_writer.submit(
+        self.audit.submit(
             refused(
                 ANONYMOUS,
                 method=str(scope.get("method", "")),

@@ -29,7 +29,7 @@ from cityshare.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from cityshare.site import Site
+from cityshare.runtime import Runtime
 from cityshare.storage.engine import is_busy_error
 from cityshare.storage.health import is_unavailable_error, unavailable
 from cityshare.storage.space import DISK_FULL_DETAIL, is_disk_full
@@ -71,7 +71,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 async def _service_error(request: Request, error: CityshareError) -> Response:
     if isinstance(error, REFUSALS) and not error.audited:
-        site: Site = request.app.state.site
+        runtime: Runtime = request.app.state.runtime
         event = refused(
             actor_of(request.state),
             method=request.method,
@@ -79,7 +79,7 @@ async def _service_error(request: Request, error: CityshareError) -> Response:
             status=error.status,
             reason=error.detail,
         )
-        site.audit_writer.submit(event)
+        runtime.audit.submit(event)
     return problem_response(error, request.url.path)
 
 

@@ -21,9 +21,16 @@ from sqlalchemy import Connection, select
 from cityshare import keys
 from cityshare.audit.chain import canonical
 from cityshare.clock import utcnow
+from cityshare.site import Site
 from cityshare.storage.schema import audit_head, audit_log
 
 FORMAT = "cityshare-audit-checkpoint/1"
+
+
+def site_signing_key(site: Site) -> Ed25519PrivateKey:
+    """The site's Ed25519 key that signs audit checkpoints (its file generated on first
+    use; read again each time: checkpoints are rare)."""
+    return load_or_create_signing_key(site.settings.resolved_signing_key_file())
 
 
 def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:

@@ -7,7 +7,8 @@ and then hard-linked to its final name, which fails when that name exists: a che
 never half-written and never overwritten. Names sort by the entry they pin, then by time:
 ``audit-checkpoint-000000001234-20261207T175150Z.json``.
 
->>> path = write_checkpoint(folder, make_checkpoint(connection, site.signing_key))  # doctest: +SKIP
+>>> document = make_checkpoint(connection, site_signing_key(site))  # doctest: +SKIP
+>>> path = write_checkpoint(folder, document)  # doctest: +SKIP
 >>> check_checkpoints(connection, checkpoint_files(folder), public_key).ok  # doctest: +SKIP
 True
 """

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from cityshare import keys
-from cityshare.audit.checkpoint import make_checkpoint
+from cityshare.audit.checkpoint import make_checkpoint, site_signing_key
 from cityshare.audit.checkpoint_folder import (
     check_checkpoints,
     latest_checkpoint,
@@ -54,11 +54,11 @@ def take_checkpoint(site: Site, folder: Path) -> Path | None:
     latest = latest_checkpoint(folder)
     with site.engine.connect() as connection:
         if latest is not None:
-            public = keys.public_key_text(site.signing_key)
+            public = keys.public_key_text(site_signing_key(site))
             failed = check_checkpoints(connection, [latest.path], public).failed
             if failed is not None:
                 raise CheckpointRefused(f"{failed.path}: {failed.problem}")
-        document = make_checkpoint(connection, site.signing_key)
+        document = make_checkpoint(connection, site_signing_key(site))
     if latest is not None and (latest.seq, latest.document.get("hash")) == (
         document["seq"],
         document["hash"],

@@ -61,6 +61,7 @@ class AuditWriter(BatchingThread[Event]):
             super().close(timeout)
         finally:
             closing.cancel()
+            self._closing = False  # a later event starts the thread again
 
     def _give_up_waiting(self) -> None:
         self._closing = True

@@ -21,18 +21,18 @@ from sqlalchemy.exc import OperationalError
 
 from cityshare.access import Actor
 from cityshare.audit.events import data_read
+from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.versions import OpenVersion, open_version
 from cityshare.errors import BadRequest, QueryTimeout
 from cityshare.query import QueryPlan, plan_query, run_json
 from cityshare.sharing.view import ReadView
-from cityshare.site import Site
 from cityshare.storage.engine import is_time_limit_error
 
 _PLAIN = (str, int, float, bool, date, datetime, time, Decimal, type(None))
 
 
 def plan_read(
-    site: Site,
+    reader: Reader,
     actor: Actor,
     name: str,
     params: Sequence[tuple[str, str]],
@@ -41,12 +41,13 @@ def plan_read(
     """The version ``actor`` may read (``_version``, or the current one) and the query
     ``params`` ask of it; NotFound or Forbidden as the policy decides. The version is
     looked up on ``connection`` when given."""
-    opened = open_version(site, actor, name, version_number(params), connection)
+    number = version_number(params)
+    opened = open_version(reader.site, actor, name, number, connection, tables=reader.tables)
     plan = plan_query(
         params,
         opened.view.table,
-        limits=site.settings.limits,
-        signer=site.cursor_signer,
+        limits=reader.site.settings.limits,
+        signer=reader.cursor_signer,
         scope=opened.table.table.name,
         bounds=opened.view.bounds,
     )
@@ -54,16 +55,16 @@ def plan_read(
 
 
 def read_json(
-    site: Site, actor: Actor, name: str, params: Sequence[tuple[str, str]]
+    reader: Reader, actor: Actor, name: str, params: Sequence[tuple[str, str]]
 ) -> dict[str, Any]:
     """Rows or groups as the query API's JSON answer, read in a worker under the full
     query time limit, and audited."""
     params = [(key, value) for key, value in params if key != "_format"]  # JSON, the default
-    opened, plan = plan_read(site, actor, name, params)
-    body = run_limited(site.query_reader, plan)
+    opened, plan = plan_read(reader, actor, name, params)
+    body = run_limited(reader.site.query_reader, plan)
     body["version"] = opened.number
     returned = len(body.get("rows") or body.get("groups") or ())
-    audit_read(site, actor, opened, urlencode(list(params)), returned, "json")
+    audit_read(reader, actor, opened, urlencode(list(params)), returned, "json")
     return body
 
 
@@ -90,10 +91,10 @@ def limited_connection(engine: Engine) -> Iterator[Connection]:
 
 
 def audit_read(
-    site: Site, actor: Actor, opened: OpenVersion, query: str, rows: int | None, output: str
+    reader: Reader, actor: Actor, opened: OpenVersion, query: str, rows: int | None, output: str
 ) -> None:
     """Record that ``actor`` read ``rows`` rows of ``opened`` with ``query``."""
-    site.audit_writer.submit_read(
+    reader.audit.submit_read(
         data_read(
             actor,
             opened.dataset.id,

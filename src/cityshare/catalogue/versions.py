@@ -19,6 +19,7 @@ from cityshare.catalogue.datasets import (
     no_dataset,
     table_dataset_row,
 )
+from cityshare.catalogue.reader import VersionTableCache
 from cityshare.catalogue.rows import as_dict
 from cityshare.catalogue.version_figures import rows_are_bounded, shown_figures, within_bounds
 from cityshare.clock import utcnow
@@ -165,17 +166,23 @@ def get_version(site: Site, actor: Actor, name: str, number: int | None) -> dict
 
 
 def open_version(
-    site: Site, actor: Actor, name: str, number: int | None, connection: Connection | None = None
+    site: Site,
+    actor: Actor,
+    name: str,
+    number: int | None,
+    connection: Connection | None = None,
+    *,
+    tables: VersionTableCache | None = None,
 ) -> OpenVersion:
     """The version to read rows from, after checking the actor may read the data;
     looked up on ``connection`` when given (the one the rows are then read on).
 
     This is the query API's hot path: one indexed query finds the dataset and the
-    wanted version together; the version's table comes from the site's cache.
+    wanted version together; the version's table comes from ``tables`` when cached there.
     """
     if connection is None:
         with site.engine.connect() as own:
-            return open_version(site, actor, name, number, own)
+            return open_version(site, actor, name, number, own, tables=tables)
     statement = _OPEN_CURRENT if number is None else _OPEN_NUMBERED
     row = connection.execute(statement, {"name": name, "number": number}).first()
     if row is None:
@@ -184,8 +191,8 @@ def open_version(
     if row.table_name is None:
         _wanted_number(row, number)  # explains a dataset without data
         raise NotFound(f"Dataset {name!r} has no version {number}.")
-    cached = site.version_tables.get((row.table_name, row.created_at))
-    table = cached or _load_table(site, connection, row.table_name, row.created_at)
+    cached = tables.get((row.table_name, row.created_at)) if tables is not None else None
+    table = cached or _load_table(connection, row.table_name, row.created_at, tables)
     resource = dataset_resource(row)
     view = read_view(actor, resource, table, row.column_classes, site.secret_key)
     return OpenVersion(
@@ -221,12 +228,16 @@ _OPEN_NUMBERED = _open_statement(bindparam("number"))
 
 
 def _load_table(
-    site: Site, connection: Connection, table_name: str, created_at: datetime
+    connection: Connection,
+    table_name: str,
+    created_at: datetime,
+    tables: VersionTableCache | None,
 ) -> VersionTable:
     schema = connection.execute(
         select(dataset_versions.c.schema).where(dataset_versions.c.table_name == table_name)
     ).scalar_one()
-    return site.version_tables.remember(created_at, version_table(table_name, schema))
+    loaded = version_table(table_name, schema)
+    return tables.remember(created_at, loaded) if tables is not None else loaded
 
 
 def _wanted_number(row: Any, number: int | None) -> int:

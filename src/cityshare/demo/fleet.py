@@ -34,7 +34,7 @@ from cityshare.errors import NotFound
 from cityshare.site import Site
 from cityshare.streams import datastreams, devices
 from cityshare.streams.client import Reading, batch_body, http_headers
-from cityshare.streams.ingest import commit, prepare
+from cityshare.streams.ingest import Ingestion, commit, prepare
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +239,7 @@ def _register(site: Site, actor: Any, kind: Kind, index: int, rng: random.Random
 def _backfill(site: Site, fleet: list[FleetDevice]) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     steps = int(BACKFILL.total_seconds()) // (INTERVAL_SECONDS * 6)  # every 30 s of the past hour
+    ingestion = Ingestion(site)
     for device in fleet:
         readings: list[Reading] = []
         for step in range(steps, 0, -1):
@@ -246,8 +247,8 @@ def _backfill(site: Site, fleet: list[FleetDevice]) -> None:
                 readings_at(device, now - timedelta(seconds=step * INTERVAL_SECONDS * 6))
             )
         body = batch_body(readings)
-        batch = prepare(site, device.uid, body, keys.sign(device.key, body))
-        outcome = commit(site, [batch], channel="http")[0]
+        batch = prepare(ingestion, device.uid, body, keys.sign(device.key, body))
+        outcome = commit(ingestion, [batch], channel="http")[0]
         if isinstance(outcome, Exception):
             raise outcome
 

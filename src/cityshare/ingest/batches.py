@@ -32,6 +32,7 @@ from cityshare.site import Site
 from cityshare.storage.health import is_unavailable_error
 from cityshare.streams.ingest import (
     Acknowledgement,
+    Ingestion,
     IngestRefused,
     PreparedBatch,
     commit,
@@ -69,8 +70,11 @@ class GroupResult:
         return Counter(reason for _, reason in self.refusals)
 
 
-def process_group(site: Site, group: Sequence[Delivery], *, stop: threading.Event) -> GroupResult:
+def process_group(
+    ingestion: Ingestion, group: Sequence[Delivery], *, stop: threading.Event
+) -> GroupResult:
     """Check, store and count a group of messages; return once it is all durable."""
+    site = ingestion.site
     max_body = site.settings.limits.max_json_body_bytes
     signed: list[SignedBatch] = []
     result = GroupResult()
@@ -86,10 +90,10 @@ def process_group(site: Site, group: Sequence[Delivery], *, stop: threading.Even
                 result.receipts.append((decoded.device, refused_receipt(None, malformed)))
         else:
             signed.append(decoded)
-    prepared, failed = retrying(lambda: _prepare_all(site, signed), stop, "checking")
+    prepared, failed = retrying(lambda: _prepare_all(ingestion, signed), stop, "checking")
     for message, refusal in failed:
         _tally_unprepared(result, message, refusal)
-    outcomes = retrying(lambda: _commit_all(site, prepared), stop, "storing")
+    outcomes = retrying(lambda: _commit_all(ingestion, prepared), stop, "storing")
     for batch, outcome in zip(prepared, outcomes, strict=True):
         _tally(result, batch, outcome)
     _count_refusals(site, result.refusals, stop)
@@ -128,7 +132,7 @@ def is_transient(error: BaseException) -> bool:
 
 
 def _prepare_all(
-    site: Site, signed: Sequence[SignedBatch]
+    ingestion: Ingestion, signed: Sequence[SignedBatch]
 ) -> tuple[list[PreparedBatch], list[tuple[SignedBatch, IngestRefused | None]]]:
     """The batches that passed every check, and the others with their refusal (None:
     the code failed on it, logged)."""
@@ -136,7 +140,7 @@ def _prepare_all(
     failed: list[tuple[SignedBatch, IngestRefused | None]] = []
     for message in signed:
         try:
-            prepared.append(prepare(site, message.device, message.body, message.signature))
+            prepared.append(prepare(ingestion, message.device, message.body, message.signature))
         except IngestRefused as refused:
             failed.append((message, refused))
         except Exception as error:
@@ -160,13 +164,13 @@ def _tally_unprepared(
 
 
 def _commit_all(
-    site: Site, prepared: Sequence[PreparedBatch]
+    ingestion: Ingestion, prepared: Sequence[PreparedBatch]
 ) -> list[Acknowledgement | IngestRefused | None]:
     """Outcomes in order; None for a batch the code could not store (logged)."""
     if not prepared:
         return []
     try:
-        return list(commit(site, prepared, channel=CHANNEL))
+        return list(commit(ingestion, prepared, channel=CHANNEL))
     except Exception as error:
         if is_transient(error):
             raise
@@ -174,7 +178,7 @@ def _commit_all(
             log.exception("Could not store a batch from %s", prepared[0].device_uid)
             return [None]
         log.exception("Could not store a group of %d batches; storing one by one", len(prepared))
-    return [outcome for batch in prepared for outcome in _commit_all(site, [batch])]
+    return [outcome for batch in prepared for outcome in _commit_all(ingestion, [batch])]
 
 
 def _tally(

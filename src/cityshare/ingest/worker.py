@@ -45,6 +45,7 @@ from cityshare.ingest.messages import Delivery, device_of
 from cityshare.ingest.receipts import ReceiptPublisher
 from cityshare.runtime import open_site
 from cityshare.site import Site
+from cityshare.streams.ingest import Ingestion
 
 LINGER_SECONDS = 0.005
 IDLE_WAIT_SECONDS = 0.2
@@ -122,6 +123,7 @@ class IngestWorker:
 
     def __init__(self, site: Site, options: WorkerOptions) -> None:
         self.site = site
+        self.ingestion = Ingestion(site)  # this process's device cache and commit lock
         self.options = options
         self.inbox = connection.Inbox()
         self.stats = WorkerStats()
@@ -180,7 +182,7 @@ class IngestWorker:
         """Store one group, acknowledge it and hand its receipts over to be published;
         False when told to stop before it was stored."""
         try:
-            result = process_group(self.site, group, stop=stop)
+            result = process_group(self.ingestion, group, stop=stop)
         except Stopped:
             return False
         except Exception:

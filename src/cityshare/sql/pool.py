@@ -15,7 +15,7 @@ A slot is given back when the statement's thread finishes, not when the request 
 abandoned, so the count is always the work actually running. Usage::
 
     address = client_address(request.client.host)
-    answer = await site.sql_pool.run(actor, address, run_sql, site, actor, text)
+    answer = await runtime.sql_pool.run(actor, address, run_sql, runtime.reader, actor, text)
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from typing import Any
 from cityshare.access import Actor
 from cityshare.audit.events import data_read
 from cityshare.catalogue.datasets import dataset_row
+from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.versions import OpenVersion, open_version
 from cityshare.errors import BadRequest, Forbidden, NotFound
 from cityshare.site import Site
@@ -20,7 +21,7 @@ from cityshare.sql.parse import Statement, parse_statement
 from cityshare.sql.rewrite import check_columns, render
 
 
-def run_sql(site: Site, actor: Actor, text: str, *, output: str = "json") -> dict[str, Any]:
+def run_sql(reader: Reader, actor: Actor, text: str, *, output: str = "json") -> dict[str, Any]:
     """Run one read-only SELECT for ``actor`` and audit a read of every dataset it names.
 
     Answers ``{"columns": [...], "rows": [[...], ...], "truncated": bool,
@@ -28,9 +29,10 @@ def run_sql(site: Site, actor: Actor, text: str, *, output: str = "json") -> dic
     ...]}``; ``truncated`` is true when the row cap (``limits.max_sql_rows``) or the byte
     budget (``limits.max_sql_bytes``) cut rows off, and ``truncated_by`` says which.
     """
+    site = reader.site
     statement = parse_statement(text)
     _refuse_shadowing(site, actor, statement)
-    opened = {name: _open(site, actor, name, statement) for name in statement.datasets}
+    opened = {name: _open(reader, actor, name, statement) for name in statement.datasets}
     views = {name: version.view for name, version in opened.items()}
     check_columns(statement, views)
     limits = site.settings.limits
@@ -44,7 +46,7 @@ def run_sql(site: Site, actor: Actor, text: str, *, output: str = "json") -> dic
         max_value_bytes=limits.max_sql_value_bytes,
     )
     for version in opened.values():
-        site.audit_writer.submit_read(
+        reader.audit.submit_read(
             data_read(
                 actor,
                 version.dataset.id,
@@ -65,10 +67,10 @@ def run_sql(site: Site, actor: Actor, text: str, *, output: str = "json") -> dic
     }
 
 
-def _open(site: Site, actor: Actor, name: str, statement: Statement) -> OpenVersion:
+def _open(reader: Reader, actor: Actor, name: str, statement: Statement) -> OpenVersion:
     written = statement.written[name][:100]
     try:
-        with site.engine.connect() as connection:
+        with reader.site.engine.connect() as connection:
             row = dataset_row(connection, actor, name, "dataset.read")
     except NotFound:
         raise NotFound(f"No dataset named {written!r}, or you may not see it.") from None
@@ -78,7 +80,7 @@ def _open(site: Site, actor: Actor, name: str, statement: Statement) -> OpenVers
             "GET /api/v1/streams/{id}/observations.",
             dataset=name,
         )
-    version = open_version(site, actor, name, None)
+    version = open_version(reader.site, actor, name, None, tables=reader.tables)
     if version.view.bounds.min_group_size is not None:
         raise Forbidden(
             f"Your grant to {name!r} allows only aggregates over groups of at least "

@@ -18,10 +18,10 @@ import logging
 from collections import defaultdict
 
 from cityshare.background import BatchingThread
-from cityshare.site import Site
 from cityshare.storage.health import is_unavailable_error
 from cityshare.streams.ingest import (
     Acknowledgement,
+    Ingestion,
     IngestRefused,
     PreparedBatch,
     commit_in_turn,
@@ -41,9 +41,9 @@ _Delivery = tuple[_Answer, Outcome | Exception]  # an outcome, or why the commit
 class GroupCommitter(BatchingThread[_Waiting]):
     """A writer thread that commits queued batches in groups."""
 
-    def __init__(self, site: Site, *, channel: str = "http") -> None:
+    def __init__(self, ingestion: Ingestion, *, channel: str = "http") -> None:
         super().__init__("ingest-commit", max_batch=MAX_GROUP)
-        self._site = site
+        self._ingestion = ingestion
         self._channel = channel
 
     async def store(self, batch: PreparedBatch) -> Outcome:
@@ -57,10 +57,10 @@ class GroupCommitter(BatchingThread[_Waiting]):
         """Commit one group (holding the writer's turn) and answer every request in it."""
         by_loop: defaultdict[asyncio.AbstractEventLoop, list[_Delivery]] = defaultdict(list)
         try:
-            with writer_turn(self._site):
+            with writer_turn(self._ingestion):
                 batch += self.take_queued(MAX_GROUP - len(batch))  # arrived while waiting
                 batches = [item for item, _, _ in batch]
-                outcomes = commit_in_turn(self._site, batches, channel=self._channel)
+                outcomes = commit_in_turn(self._ingestion, batches, channel=self._channel)
         except Exception as error:  # every waiting request must hear back
             if not is_unavailable_error(error):  # an outage is logged once, by site.health
                 log.warning("ingest commit failed: %s", type(error).__name__)

@@ -26,7 +26,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from threading import Lock
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -34,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cityshare.access import StreamResource, device_actor, ensure_allowed
 from cityshare.catalogue.rows import inserted_id
+from cityshare.lru import LruCache
 from cityshare.site import Site
 from cityshare.storage.schema import ingest_batches, observations
 from cityshare.streams.readings import parse_envelope, parse_readings
@@ -50,9 +52,13 @@ except ImportError:  # not POSIX: SQLite's busy handler alone
 # Refusals a device kept from an earlier request could cause by being out of date.
 _MAYBE_OUT_OF_DATE = frozenset({"bad-signature", "revoked-key", "unknown-stream"})
 
+# Devices each process keeps for ingestion (checked again by every storing transaction).
+KEPT_SENDERS = 10_000
+
 __all__ = [
     "Acknowledgement",
     "IngestRefused",
+    "Ingestion",
     "PreparedBatch",
     "commit",
     "commit_in_turn",
@@ -100,12 +106,25 @@ class Acknowledgement:
         }
 
 
+@dataclass(frozen=True)
+class Ingestion:
+    """A site with what ingestion keeps in this process: the devices as it last read them
+    (:mod:`cityshare.streams.senders`) and the lock its commits take on a SQLite file
+    (:func:`writer_turn`). One per process, built by :mod:`cityshare.runtime`."""
+
+    site: Site
+    senders: LruCache[str, Sender] = field(default_factory=lambda: LruCache(KEPT_SENDERS))
+    commit_lock: Lock = field(default_factory=Lock)
+
+
 def ingest(
-    site: Site, device_uid: str, body: bytes, signature: str, *, channel: str = "http"
+    ingestion: Ingestion, device_uid: str, body: bytes, signature: str, *, channel: str = "http"
 ) -> Acknowledgement:
     """Verify and store one batch; refusals are counted and raised."""
+    site = ingestion.site
     try:
-        outcome = commit(site, [prepare(site, device_uid, body, signature)], channel=channel)[0]
+        prepared = prepare(ingestion, device_uid, body, signature)
+        outcome = commit(ingestion, [prepared], channel=channel)[0]
     except IngestRefused as refused:
         record_refusals(site, [(_counted_as(site, device_uid, refused), refused.reason)])
         raise
@@ -115,27 +134,29 @@ def ingest(
     return outcome
 
 
-def prepare(site: Site, device_uid: str, body: bytes, signature: str) -> PreparedBatch:
+def prepare(ingestion: Ingestion, device_uid: str, body: bytes, signature: str) -> PreparedBatch:
     """Check who sent ``body``, that it is fresh and that every reading fits its stream.
 
     The device as this process last read it is tried first; a refusal it could cause by
     being out of date (a key or stream added since) is tried again with it read afresh.
     :func:`commit` checks again that keys, device and streams are still valid."""
-    prepared = prepare_known(site, device_uid, body, signature)
+    prepared = prepare_known(ingestion, device_uid, body, signature)
     if prepared is not None:
         return prepared
-    sender = site.ingest_senders.put(device_uid, load_sender(site, device_uid))
-    return _prepare_from(site, sender, body, signature)
+    sender = ingestion.senders.put(device_uid, load_sender(ingestion.site, device_uid))
+    return _prepare_from(ingestion.site, sender, body, signature)
 
 
-def prepare_known(site: Site, device_uid: str, body: bytes, signature: str) -> PreparedBatch | None:
+def prepare_known(
+    ingestion: Ingestion, device_uid: str, body: bytes, signature: str
+) -> PreparedBatch | None:
     """:func:`prepare` without touching the store: None when the device must be read
     first (not kept by this process, or a refusal its being out of date could explain)."""
-    known = site.ingest_senders.get(device_uid)
+    known = ingestion.senders.get(device_uid)
     if known is None:
         return None
     try:
-        return _prepare_from(site, known, body, signature)
+        return _prepare_from(ingestion.site, known, body, signature)
     except IngestRefused as refused:
         if refused.reason in _MAYBE_OUT_OF_DATE:
             return None
@@ -174,19 +195,19 @@ def _prepare_from(site: Site, device: Sender, body: bytes, signature: str) -> Pr
 
 
 def commit(
-    site: Site, batches: Sequence[PreparedBatch], *, channel: str
+    ingestion: Ingestion, batches: Sequence[PreparedBatch], *, channel: str
 ) -> list[Acknowledgement | IngestRefused]:
     """Store batches in one durable transaction; one outcome per batch, in order. A batch
     whose key, device or stream was revoked or deleted since :func:`prepare` is refused."""
-    with writer_turn(site):
-        return commit_in_turn(site, batches, channel=channel)
+    with writer_turn(ingestion):
+        return commit_in_turn(ingestion, batches, channel=channel)
 
 
 def commit_in_turn(
-    site: Site, batches: Sequence[PreparedBatch], *, channel: str
+    ingestion: Ingestion, batches: Sequence[PreparedBatch], *, channel: str
 ) -> list[Acknowledgement | IngestRefused]:
     """:func:`commit` for a caller already holding :func:`writer_turn`."""
-    with site.writer.begin() as connection:
+    with ingestion.site.writer.begin() as connection:
         received_at = now_micros()
         relied_on = [(batch.key_id, batch.stream_ids) for batch in batches]
         refusals = refusals_at_commit(connection, relied_on)
@@ -196,22 +217,22 @@ def commit_in_turn(
             stored = [_store(connection, batch, received_at, channel) for batch in storable]
     for batch, refusal in zip(batches, refusals, strict=True):
         if refusal is not None:  # read the device afresh next time: it has changed
-            site.ingest_senders.discard(batch.device_uid)
+            ingestion.senders.discard(batch.device_uid)
     answers = iter(stored)
     return [next(answers) if refusal is None else refusal for refusal in refusals]
 
 
 @contextmanager
-def writer_turn(site: Site) -> Iterator[None]:
+def writer_turn(ingestion: Ingestion) -> Iterator[None]:
     """On a SQLite file, wait for this commit's turn in the kernel: a lock between this
     process's threads, then ``flock`` on a file beside the database for the other
     processes (``cityshare serve --workers N``, the MQTT worker). SQLite's own busy
     handler would sleep 1, 2, 5, 10... ms between tries while another process commits."""
-    database = _sqlite_file(site)
+    database = _sqlite_file(ingestion.site)
     if database is None or fcntl is None:
         yield
         return
-    with site.ingest_commit_lock, open(database + "-ingest.lock", "ab") as handle:
+    with ingestion.commit_lock, open(database + "-ingest.lock", "ab") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         yield  # closing the file releases the flock
 

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Select, and_, func, select
 from cityshare.access import Actor
 from cityshare.audit.events import data_read
 from cityshare.catalogue.datasets import dataset_resource, dataset_row
+from cityshare.catalogue.reader import Reader
 from cityshare.errors import BadRequest
 from cityshare.query.cursor import invalid_cursor
 from cityshare.query.export import csv_chunks
@@ -112,7 +113,7 @@ def open_stream(site: Site, actor: Actor, stream_id: int) -> StreamView:
 
 
 def audit_stream_read(
-    site: Site,
+    reader: Reader,
     actor: Actor,
     stream: StreamView,
     query: str,
@@ -120,7 +121,7 @@ def audit_stream_read(
     output: str = "json",
 ) -> None:
     """Record that ``actor`` read ``rows`` readings or buckets of ``stream`` with ``query``."""
-    site.audit_writer.submit_read(
+    reader.audit.submit_read(
         data_read(
             actor,
             stream.dataset_id,
@@ -134,8 +135,9 @@ def audit_stream_read(
     )
 
 
-def page(site: Site, stream: StreamView, query: ObservationQuery) -> dict[str, Any]:
+def page(reader: Reader, stream: StreamView, query: ObservationQuery) -> dict[str, Any]:
     """One JSON page of readings or buckets, with ``next`` when more follow."""
+    site = reader.site
     limit = query.limit or site.settings.limits.default_page_rows
     statement = _statement(stream, query).limit(limit + 1)
     with site.query_reader.connect() as connection:
@@ -143,7 +145,7 @@ def page(site: Site, stream: StreamView, query: ObservationQuery) -> dict[str, A
     more = len(rows) > limit
     rows = rows[:limit]
     records = [_record(stream, query, row) for row in rows]
-    following = _cursor(site, stream, query, rows[-1][0]) if more and rows else None
+    following = _cursor(reader, stream, query, rows[-1][0]) if more and rows else None
     key = "buckets" if query.bucket_micros else "observations"
     return {"stream": stream.id, key: records, "next": following}
 
@@ -160,9 +162,9 @@ def export(site: Site, stream: StreamView, query: ObservationQuery) -> Iterator[
     return csv_chunks(names, records)
 
 
-def latest(site: Site, actor: Actor, dataset: str) -> dict[str, Any]:
+def latest(reader: Reader, actor: Actor, dataset: str) -> dict[str, Any]:
     """The newest reading of every stream of a sensor dataset."""
-    with site.query_reader.connect() as connection:
+    with reader.site.query_reader.connect() as connection:
         owner = dataset_row(connection, actor, dataset, "dataset.read")
         newest = (
             select(func.max(_O.time))
@@ -190,7 +192,7 @@ def latest(site: Site, actor: Actor, dataset: str) -> dict[str, Any]:
             .where(datastreams.c.dataset_id == owner.id)
             .order_by(datastreams.c.id)
         ).all()
-    site.audit_writer.submit_read(
+    reader.audit.submit_read(
         data_read(
             actor,
             owner.id,
@@ -341,8 +343,8 @@ def _aggregates(raw: str | None, bucket: int | None) -> tuple[str, ...]:
     return names
 
 
-def _cursor(site: Site, stream: StreamView, query: ObservationQuery, last: int) -> str:
-    return site.cursor_signer.sign(_context(stream, query), str(int(last)).encode())
+def _cursor(reader: Reader, stream: StreamView, query: ObservationQuery, last: int) -> str:
+    return reader.cursor_signer.sign(_context(stream, query), str(int(last)).encode())
 
 
 def _context(stream: StreamView, query: ObservationQuery) -> bytes:
@@ -351,12 +353,12 @@ def _context(stream: StreamView, query: ObservationQuery) -> bytes:
 
 
 def with_cursor(
-    site: Site, stream: StreamView, query: ObservationQuery, raw: str | None
+    reader: Reader, stream: StreamView, query: ObservationQuery, raw: str | None
 ) -> ObservationQuery:
     """The query with its ``_next`` cursor opened (signed for this stream and range)."""
     if raw is None:
         return query
-    payload = site.cursor_signer.open(_context(stream, query), raw)
+    payload = reader.cursor_signer.open(_context(stream, query), raw)
     try:
         after = int(payload)
     except ValueError:

@@ -1,13 +1,14 @@
 """Who may send readings: a device, its keys and its streams, as ingestion sees them.
 
-Reading a device from the store takes a pooled connection and two statements, more
-than every other check of a small batch together. So each process keeps the devices it
-has read (``Site.ingest_senders``, a bounded LRU) and relies on them only to verify and
-parse; the transaction that stores a group of batches then checks, in one statement of
-one row, that what they relied on still holds (:func:`refusals_at_commit`): every key
-still live, every device not revoked, every stream still there. A revocation is so seen at
-once, in every process, by the very transaction that would store the readings, and no
-batch verified a moment before a revocation slips past it.
+Reading a device from the store takes a pooled connection and two statements, more than
+every other check of a small batch together. So each process keeps the devices it has
+read (``Ingestion.senders`` in :mod:`cityshare.streams.ingest`, a bounded LRU) and
+relies on them only to verify and parse; the transaction that stores a group of batches
+then checks, in one statement of one row, that what they relied on still holds
+(:func:`refusals_at_commit`): every key still live, every device not revoked, every
+stream still there. A revocation is so seen at once, in every process, by the very
+transaction that would store the readings, and no batch verified a moment before a
+revocation slips past it.
 
 What a kept device can lack the other way (a key added since, a new stream) ends in a
 refusal that :func:`cityshare.streams.ingest.prepare` retries once with the device read

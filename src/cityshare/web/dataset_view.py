@@ -15,10 +15,10 @@ from cityshare.access import Actor
 from cityshare.accounts.organisations import get_organisation
 from cityshare.catalogue.datasets import get_dataset
 from cityshare.catalogue.formats import dataset_formats, has_geometry
+from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.table_reads import read_json
 from cityshare.catalogue.versions import get_version, list_versions
 from cityshare.errors import BadRequest, Forbidden
-from cityshare.site import Site
 from cityshare.streams import observations
 from cityshare.streams.datastreams import list_streams
 from cityshare.web.figures import chart_plan
@@ -52,9 +52,10 @@ class Preview:
 
 
 def dataset_page(
-    site: Site, actor: Actor, name: str, params: list[tuple[str, str]], base_url: str
+    reader: Reader, actor: Actor, name: str, params: list[tuple[str, str]], base_url: str
 ) -> dict[str, Any]:
     """What the page of dataset ``name`` shows ``actor`` (NotFound when invisible)."""
+    site = reader.site
     dataset = get_dataset(site, actor, name)
     has_data = dataset["current_version"] is not None
     schema = get_version(site, actor, name, None)["schema"] if has_data else None
@@ -77,15 +78,15 @@ def dataset_page(
         "examples": _examples(base_url, name, needs_token=dataset["visibility"] != "open"),
     }
     if dataset["kind"] == "sensor":
-        page.update(_sensor_parts(site, actor, name))
+        page.update(_sensor_parts(reader, actor, name))
     elif has_data:
-        page.update(_table_parts(site, actor, name, params, fields, schema))
+        page.update(_table_parts(reader, actor, name, params, fields, schema))
     page.update(access_part(site, actor, name, page["readable"]))
     return page
 
 
 def _table_parts(
-    site: Site,
+    reader: Reader,
     actor: Actor,
     name: str,
     params: list[tuple[str, str]],
@@ -93,7 +94,7 @@ def _table_parts(
     schema: dict[str, Any] | None,
 ) -> dict[str, Any]:
     try:
-        preview = _preview(site, actor, name, params, fields)
+        preview = _preview(reader, actor, name, params, fields)
     except Forbidden:
         return {"readable": False}
     plan = chart_plan(fields, schema)
@@ -105,10 +106,10 @@ def _table_parts(
     }
 
 
-def _sensor_parts(site: Site, actor: Actor, name: str) -> dict[str, Any]:
-    streams = list_streams(site, actor, name)
+def _sensor_parts(reader: Reader, actor: Actor, name: str) -> dict[str, Any]:
+    streams = list_streams(reader.site, actor, name)
     try:
-        latest = observations.latest(site, actor, name)["streams"]
+        latest = observations.latest(reader, actor, name)["streams"]
     except Forbidden:
         return {"streams": streams, "readable": False}
     located = any(stream["device"].get("location") for stream in latest)
@@ -131,7 +132,11 @@ def _stream_csv(stream_id: int) -> str:
 
 
 def _preview(
-    site: Site, actor: Actor, name: str, params: list[tuple[str, str]], fields: list[dict[str, Any]]
+    reader: Reader,
+    actor: Actor,
+    name: str,
+    params: list[tuple[str, str]],
+    fields: list[dict[str, Any]],
 ) -> Preview:
     """The first rows, sorted and filtered as the page's ``sort``, ``column``,
     ``op`` and ``value`` ask; an unusable request is explained and the plain first
@@ -148,10 +153,10 @@ def _preview(
         query.append((column if operator == "eq" else f"{column}__{operator}", value))
     error = None
     try:
-        body = read_json(site, actor, name, query)
+        body = read_json(reader, actor, name, query)
     except BadRequest as refused:
         error = refused.detail
-        body = read_json(site, actor, name, [("_limit", str(PREVIEW_ROWS))])
+        body = read_json(reader, actor, name, [("_limit", str(PREVIEW_ROWS))])
     columns = [str(field["name"]) for field in fields]
     rows = body.get("rows") or []
     if rows:

@@ -16,10 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cityshare.access import Actor
+from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.table_reads import audit_read, read_json, view_key
 from cityshare.catalogue.versions import open_version
 from cityshare.errors import NotFound
-from cityshare.site import Site
+from cityshare.lru import LruCache
 from cityshare.streams import observations
 from cityshare.tables.model import POINT_PROPERTY
 from cityshare.web.charts import Chart, bar_chart, line_chart
@@ -34,6 +35,13 @@ _BUCKETS = (
     ("1m", 60), ("5m", 300), ("15m", 900), ("1h", 3600), ("6h", 21600), ("1d", 86400),
     ("7d", 604800), ("30d", 2592000), ("366d", 31622400),
 )  # fmt: skip
+
+
+class FigureCache(LruCache[tuple[object, ...], object]):
+    """Charts drawn from published versions, by the reader's whole view; one per app."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        super().__init__(capacity)
 
 
 @dataclass(frozen=True)
@@ -68,11 +76,13 @@ def chart_plan(
     return None
 
 
-def table_chart(site: Site, actor: Actor, name: str, schema: dict[str, Any]) -> Chart:
+def table_chart(
+    reader: Reader, figures: FigureCache, actor: Actor, name: str, schema: dict[str, Any]
+) -> Chart:
     """The chart of a table's current version (NotFound when it has none).
 
     A version never changes, so its chart is drawn once per reader's view and kept in
-    ``site.figures``, keyed by :func:`~cityshare.catalogue.table_reads.view_key`: the
+    ``figures``, keyed by :func:`~cityshare.catalogue.table_reads.view_key`: the
     version, the fields with their types and pseudonym keys, the row bounds and the
     grant — never another reader's. Drawing it reads the whole table (a second on a
     million rows); reading it from there is still a read of the data, recorded in the
@@ -81,24 +91,25 @@ def table_chart(site: Site, actor: Actor, name: str, schema: dict[str, Any]) -> 
     plan = chart_plan(schema.get("fields") or [], schema)
     if plan is None:
         raise NotFound(f"Dataset {name!r} has nothing to chart.")
-    opened = open_version(site, actor, name, None)  # may this actor read the data at all?
+    # May this actor read the data at all?
+    opened = open_version(reader.site, actor, name, None, tables=reader.tables)
     key = ("chart", plan, view_key(opened.view))
-    drawn = site.figures.get(key)
+    drawn = figures.get(key)
     if isinstance(drawn, Chart):
-        audit_read(site, actor, opened, "chart", None, "svg")
+        audit_read(reader, actor, opened, "chart", None, "svg")
         return drawn
     # Drawn from the very version the key names, even if another is published meanwhile.
-    chart = _draw_table_chart(site, actor, name, plan, ("_version", str(opened.number)))
-    site.figures.put(key, chart)
+    chart = _draw_table_chart(reader, actor, name, plan, ("_version", str(opened.number)))
+    figures.put(key, chart)
     return chart
 
 
 def _draw_table_chart(
-    site: Site, actor: Actor, name: str, plan: ChartPlan, version: tuple[str, str]
+    reader: Reader, actor: Actor, name: str, plan: ChartPlan, version: tuple[str, str]
 ) -> Chart:
     if plan.kind == "bars":
         body = read_json(
-            site,
+            reader,
             actor,
             name,
             [
@@ -112,13 +123,13 @@ def _draw_table_chart(
         counts = [(str(group[plan.column]), float(group["count"])) for group in body["groups"]]
         return bar_chart(plan.title, counts)
     assert plan.value is not None
-    series = _time_series(site, actor, name, plan.column, plan.value, version)
+    series = _time_series(reader, actor, name, plan.column, plan.value, version)
     return line_chart(plan.title, series)
 
 
-def stream_chart(site: Site, actor: Actor, name: str, stream_id: int) -> Chart:
+def stream_chart(reader: Reader, actor: Actor, name: str, stream_id: int) -> Chart:
     """A stream's average over the last day (NotFound unless it is one of ``name``'s)."""
-    stream = observations.open_stream(site, actor, stream_id)
+    stream = observations.open_stream(reader.site, actor, stream_id)
     if stream.dataset != name:
         raise NotFound(f"No stream {stream_id} in dataset {name!r}.")
     now = datetime.now(UTC).replace(microsecond=0)
@@ -129,9 +140,9 @@ def stream_chart(site: Site, actor: Actor, name: str, stream_id: int) -> Chart:
         "_agg": "avg",
         "_limit": "200",
     }
-    query = observations.parse_query(site, params)
-    body = observations.page(site, stream, query)
-    observations.audit_stream_read(site, actor, stream, "chart", len(body["buckets"]))
+    query = observations.parse_query(reader.site, params)
+    body = observations.page(reader, stream, query)
+    observations.audit_stream_read(reader, actor, stream, "chart", len(body["buckets"]))
     series = [
         (_moment(bucket["bucket"]), float(bucket["avg"]))
         for bucket in body["buckets"]
@@ -140,7 +151,7 @@ def stream_chart(site: Site, actor: Actor, name: str, stream_id: int) -> Chart:
     return line_chart(f"Stream {stream_id}, average per 15 minutes, last day", series)
 
 
-def table_map(site: Site, actor: Actor, name: str, schema: dict[str, Any]) -> PointMap:
+def table_map(reader: Reader, actor: Actor, name: str, schema: dict[str, Any]) -> PointMap:
     """The points of a table's current version, at most MAX_POINTS of them."""
     fields = schema.get("fields") or []
     label = next((str(f["name"]) for f in fields if f.get("type") == "string"), None)
@@ -154,7 +165,7 @@ def table_map(site: Site, actor: Actor, name: str, schema: dict[str, Any]) -> Po
         raise NotFound(f"Dataset {name!r} has no geometry to map.")
     wanted = [*columns, *([label] if label and label not in columns else [])]
     body = read_json(
-        site, actor, name, [("_fields", ",".join(wanted)), ("_limit", str(MAX_POINTS))]
+        reader, actor, name, [("_fields", ",".join(wanted)), ("_limit", str(MAX_POINTS))]
     )
     located: dict[tuple[float, float], str] = {}  # one point per place: rows repeat places
     for number, row in enumerate(body["rows"], start=1):
@@ -165,9 +176,9 @@ def table_map(site: Site, actor: Actor, name: str, schema: dict[str, Any]) -> Po
     return point_map(f"Where the rows of {name} are", places)
 
 
-def sensor_map(site: Site, actor: Actor, name: str) -> PointMap:
+def sensor_map(reader: Reader, actor: Actor, name: str) -> PointMap:
     """Where the devices of a sensor dataset's streams are."""
-    streams = observations.latest(site, actor, name)["streams"]
+    streams = observations.latest(reader, actor, name)["streams"]
     located = []
     for stream in streams:
         spot = _coordinates((stream["device"] or {}).get("location"))
@@ -177,12 +188,12 @@ def sensor_map(site: Site, actor: Actor, name: str) -> PointMap:
 
 
 def _time_series(
-    site: Site, actor: Actor, name: str, time: str, value: str, version: tuple[str, str]
+    reader: Reader, actor: Actor, name: str, time: str, value: str, version: tuple[str, str]
 ) -> list[tuple[datetime, float]]:
     # One aggregate each: SQLite answers a lone min() or max() from an index in one step,
     # but scans the whole index for both together.
     low, high = (
-        _single(read_json(site, actor, name, [("_agg", key), ("_limit", "1"), version]), key)
+        _single(read_json(reader, actor, name, [("_agg", key), ("_limit", "1"), version]), key)
         for key in (f"min:{time}", f"max:{time}")
     )
     if low is None or high is None:
@@ -190,7 +201,7 @@ def _time_series(
     seconds = (_moment(high) - _moment(low)).total_seconds()
     size = next((label for label, length in _BUCKETS if seconds / length <= TARGET_BUCKETS), "366d")
     body = read_json(
-        site,
+        reader,
         actor,
         name,
         [("_bucket", f"{time}:{size}"), ("_agg", f"avg:{value}"), ("_limit", "1000"), version],

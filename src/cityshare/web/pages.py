@@ -17,15 +17,17 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from cityshare.access import Actor
-from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.api.deps import ActorDep, ReaderDep, SiteDep
 from cityshare.api.responses import JSON
 from cityshare.catalogue.datasets import get_dataset
+from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.versions import get_version
 from cityshare.errors import CityshareError, NotFound
 from cityshare.site import Site
 from cityshare.streams import observations
 from cityshare.web import figures
 from cityshare.web.dataset_view import dataset_page
+from cityshare.web.figures import FigureCache
 from cityshare.web.render import page, svg
 from cityshare.web.search_view import search_page
 from cityshare.web.session import Visit
@@ -47,7 +49,9 @@ async def home(request: Request, site: SiteDep, actor: ActorDep) -> Response:
 
 
 @router.get("/dataset/{name}")
-async def dataset(name: str, request: Request, site: SiteDep, actor: ActorDep) -> Response:
+async def dataset(
+    name: str, request: Request, site: SiteDep, reader: ReaderDep, actor: ActorDep
+) -> Response:
     """One dataset: what it is, its columns, a preview, downloads, versions."""
     params = request.query_params.multi_items()
     base_url = str(request.base_url)
@@ -55,43 +59,50 @@ async def dataset(name: str, request: Request, site: SiteDep, actor: ActorDep) -
     answer = await _rendered(
         seen,
         lambda: page(
-            "dataset.html", visit=seen, **dataset_page(site, actor, name, params, base_url)
+            "dataset.html", visit=seen, **dataset_page(reader, actor, name, params, base_url)
         ),
     )
     return remember(answer, request, seen)
 
 
 @router.get("/dataset/{name}/latest.json")
-async def latest(name: str, site: SiteDep, actor: ActorDep) -> Response:
+async def latest(name: str, reader: ReaderDep, actor: ActorDep) -> Response:
     """The latest reading of each stream of a sensor dataset, for the page's live table
     (the API's ``/latest`` for a browser session, which the API itself never reads)."""
-    found = await run_in_threadpool(observations.latest, site, actor, name)
+    found = await run_in_threadpool(observations.latest, reader, actor, name)
     return JSON(found)
 
 
 @router.get("/dataset/{name}/chart.svg")
-async def chart(name: str, site: SiteDep, actor: ActorDep, stream: int | None = None) -> Response:
+async def chart(
+    name: str, request: Request, reader: ReaderDep, actor: ActorDep, stream: int | None = None
+) -> Response:
     """The dataset's chart (or a stream's, with ``stream``), as an SVG image."""
-    return await run_in_threadpool(_chart, site, actor, name, stream)
+    drawn: FigureCache = request.app.state.figures
+    return await run_in_threadpool(_chart, reader, drawn, actor, name, stream)
 
 
 @router.get("/dataset/{name}/map.svg")
-async def point_map(name: str, site: SiteDep, actor: ActorDep) -> Response:
+async def point_map(name: str, reader: ReaderDep, actor: ActorDep) -> Response:
     """Where the dataset's rows (or sensors) are, as an SVG image."""
-    return await run_in_threadpool(_map, site, actor, name)
+    return await run_in_threadpool(_map, reader, actor, name)
 
 
-def _chart(site: Site, actor: Actor, name: str, stream: int | None) -> Response:
+def _chart(
+    reader: Reader, drawn: FigureCache, actor: Actor, name: str, stream: int | None
+) -> Response:
     if stream is not None:
-        return svg("chart.svg", c=figures.stream_chart(site, actor, name, stream))
-    schema = _table_schema(site, actor, name)
-    return svg("chart.svg", c=figures.table_chart(site, actor, name, schema))
+        return svg("chart.svg", c=figures.stream_chart(reader, actor, name, stream))
+    schema = _table_schema(reader.site, actor, name)
+    return svg("chart.svg", c=figures.table_chart(reader, drawn, actor, name, schema))
 
 
-def _map(site: Site, actor: Actor, name: str) -> Response:
+def _map(reader: Reader, actor: Actor, name: str) -> Response:
+    site = reader.site
     if get_dataset(site, actor, name)["kind"] == "sensor":
-        return svg("map.svg", m=figures.sensor_map(site, actor, name))
-    return svg("map.svg", m=figures.table_map(site, actor, name, _table_schema(site, actor, name)))
+        return svg("map.svg", m=figures.sensor_map(reader, actor, name))
+    schema = _table_schema(site, actor, name)
+    return svg("map.svg", m=figures.table_map(reader, actor, name, schema))
 
 
 def _table_schema(site: Site, actor: Actor, name: str) -> dict[str, Any]:

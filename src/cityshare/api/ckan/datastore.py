@@ -96,7 +96,7 @@ def datastore_search(call: CkanCall) -> dict[str, Any]:
     """Records of a table, filtered, searched, sorted and paged by offset."""
     identifier = call.required("resource_id", "id")
     name = mapping.datastore_dataset(call.site, call.actor, identifier)
-    opened = open_version(call.site, call.actor, name, None)
+    opened = open_version(call.site, call.actor, name, None, tables=call.reader.tables)
     view = opened.view.table
     limits = call.site.settings.limits
     limit = call.integer("limit", limits.default_page_rows, 0, limits.max_page_rows)
@@ -144,7 +144,7 @@ def _plan(call: CkanCall, opened: OpenVersion, limit: int) -> QueryPlan:
         params,
         opened.view.table,
         limits=call.site.settings.limits,
-        signer=call.site.cursor_signer,
+        signer=call.reader.cursor_signer,
         scope=opened.table.table.name,
         bounds=opened.view.bounds,
     )
@@ -239,7 +239,7 @@ def _links(call: CkanCall, offset: int, limit: int) -> dict[str, str]:
 def _audit(call: CkanCall, opened: OpenVersion, rows: int) -> None:
     asked = {key: call.decoded(key) for key in call.data}  # JSON text as what it says
     query = json.dumps(asked, default=str, sort_keys=True)
-    call.site.audit_writer.submit_read(
+    call.reader.audit.submit_read(
         data_read(
             call.actor,
             opened.dataset.id,
@@ -257,7 +257,7 @@ def datastore_search_sql(call: CkanCall) -> dict[str, Any]:
     """One read-only SELECT, under the rules of ``GET /api/v1/sql``."""
     text = call.required("sql")
     try:
-        body = run_sql(call.site, call.actor, _dataset_names(text), output=AUDIT_FORMAT)
+        body = run_sql(call.reader, call.actor, _dataset_names(text), output=AUDIT_FORMAT)
     except BadRequest as error:
         raise invalid("sql", error.detail) from None
     columns: list[str] = body["columns"]

@@ -17,6 +17,7 @@ import orjson
 
 from cityshare.access import Actor
 from cityshare.api.ckan.envelope import invalid
+from cityshare.catalogue.reader import Reader
 from cityshare.site import Site
 
 MAX_TEXT = 100_000
@@ -35,14 +36,20 @@ class Upload:
 
 @dataclass(frozen=True)
 class CkanCall:
-    """An action call: who asks, on which site, with which parameters."""
+    """An action call: who asks, on which site (and its read paths), with which
+    parameters."""
 
-    site: Site
+    reader: Reader
     actor: Actor
     data: Mapping[str, Any]
     base_url: str
     path: str  # the path the call came to (its prefix is kept in links)
     upload: Upload | None = None
+
+    @property
+    def site(self) -> Site:
+        """The site the call is made on."""
+        return self.reader.site
 
     def text(self, name: str, default: str | None = None) -> str | None:
         """An optional text parameter (numbers are taken as their text)."""

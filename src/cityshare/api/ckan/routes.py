@@ -39,7 +39,9 @@ from cityshare.api.multipart import FormRules, receive_form
 from cityshare.api.problems import REFUSALS
 from cityshare.api.upload import check_may_upload, upload_guard
 from cityshare.audit.events import refused
+from cityshare.audit.writer import AuditWriter
 from cityshare.errors import CityshareError, NotFound, Unauthorized
+from cityshare.runtime import Runtime
 from cityshare.site import Site
 from cityshare.sql.pool import client_address
 
@@ -104,7 +106,8 @@ router = APIRouter(tags=["ckan"])
 
 async def ckan_action(action: str, request: Request) -> Response:
     """Run one CKAN action (see docs/ckan.md for the actions and their parameters)."""
-    site: Site = request.app.state.site
+    runtime: Runtime = request.app.state.runtime
+    site = runtime.site
     actor = actor_of(request.state)
     base_url = str(request.base_url)
     path = request.url.path
@@ -116,15 +119,20 @@ async def ckan_action(action: str, request: Request) -> Response:
             raise Unauthorized("Sign in: send your API token in the Authorization header.")
         data, upload = await _request_data(request, site, actor, chosen)
         call = CkanCall(
-            site=site, actor=actor, data=data, base_url=base_url, path=path, upload=upload
+            reader=runtime.reader,
+            actor=actor,
+            data=data,
+            base_url=base_url,
+            path=path,
+            upload=upload,
         )
         if chosen.runs_sql:  # in the SQL endpoint's own pool, under its caps
             address = client_address(request.client.host if request.client else None)
-            result = await site.sql_pool.run(actor, address, chosen.run, call)
+            result = await runtime.sql_pool.run(actor, address, chosen.run, call)
         else:
             result = await run_in_threadpool(chosen.run, call)
     except CityshareError as error:
-        _audit_refusal(site, actor, request, error)
+        _audit_refusal(runtime.audit, actor, request, error)
         return ckan_error_response(error, path, base_url)
     finally:
         if upload is not None:
@@ -257,10 +265,12 @@ def _spool_path(site: Site) -> Path:
     return folder / f"upload-{secrets.token_hex(16)}"
 
 
-def _audit_refusal(site: Site, actor: Actor, request: Request, error: CityshareError) -> None:
+def _audit_refusal(
+    audit: AuditWriter, actor: Actor, request: Request, error: CityshareError
+) -> None:
     """Write a refused request to the audit log, as the native routes' handler does."""
     if isinstance(error, REFUSALS) and not error.audited:
-        site.audit_writer.submit(
+        audit.submit(
             refused(
                 actor,
                 method=request.method,

@@ -10,11 +10,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cityshare.api.deps import SiteDep
+from cityshare.api.deps import RuntimeDep
 from cityshare.api.jsondepth import read_body
 from cityshare.api.problems import store_error_response
 from cityshare.api.responses import JSON, problem_response
 from cityshare.errors import CityshareError
+from cityshare.runtime import Runtime
 from cityshare.site import Site
 from cityshare.streams.ingest import Acknowledgement, IngestRefused, prepare, prepare_known
 from cityshare.streams.refusals import UNKNOWN_DEVICE, record_refusals
@@ -45,17 +46,17 @@ _BODY_DOC = {
 
 
 @router.post("/ingest", response_model=None, status_code=201, openapi_extra=_BODY_DOC)
-async def ingest(request: Request, site: SiteDep) -> Response:
+async def ingest(request: Request, runtime: RuntimeDep) -> Response:
     """Store a device's signed batch of readings; answered only once they are durable.
     (Requests are answered by :func:`ingest_app`; this route describes them in OpenAPI.)"""
     headers = request.headers
     body = await request.body()
     return await answer_ingest(
-        site, headers.get("x-device-id", ""), headers.get("x-signature", ""), body
+        runtime, headers.get("x-device-id", ""), headers.get("x-signature", ""), body
     )
 
 
-def ingest_app(site: Site) -> ASGIApp:
+def ingest_app(runtime: Runtime) -> ASGIApp:
     """The same route as :func:`ingest` as a pure ASGI app, which the app sends requests
     to past Starlette's and FastAPI's own layers (see cityshare.api.direct); it answers
     every error as problem+json itself, as their exception handlers would."""
@@ -67,7 +68,7 @@ def ingest_app(site: Site) -> ASGIApp:
             body = await read_body(receive)
             if body is None:
                 return  # the client went away: nobody is left to answer
-            response = await answer_ingest(site, device, signature, body)
+            response = await answer_ingest(runtime, device, signature, body)
         except CityshareError as error:
             response = problem_response(error, path)
         except Exception as error:  # 503 when the store is busy or unreachable, else 500
@@ -88,7 +89,7 @@ def _signed_by(scope: Scope) -> tuple[str, str]:
     return device, signature
 
 
-async def answer_ingest(site: Site, device: str, signature: str, body: bytes) -> Response:
+async def answer_ingest(runtime: Runtime, device: str, signature: str, body: bytes) -> Response:
     """Verify, store durably (group commit), then acknowledge; count and raise refusals."""
     try:
         if not device or not signature:
@@ -104,17 +105,17 @@ async def answer_ingest(site: Site, device: str, signature: str, body: bytes) ->
         # thread readers need.
         batch = None
         if len(body) <= INLINE_BODY_BYTES:
-            batch = prepare_known(site, device, body, signature)
+            batch = prepare_known(runtime.ingestion, device, body, signature)
         if batch is None:
             loop = asyncio.get_running_loop()
             batch = await loop.run_in_executor(
-                site.ingest_executor, prepare, site, device, body, signature
+                runtime.ingest_executor, prepare, runtime.ingestion, device, body, signature
             )
-        outcome = await site.ingest_committer.store(batch)
+        outcome = await runtime.ingest_committer.store(batch)
         if isinstance(outcome, IngestRefused):
             raise outcome
     except IngestRefused as refused:
-        await run_in_threadpool(_count, site, device, refused)
+        await run_in_threadpool(_count, runtime.site, device, refused)
         raise
     return _acknowledge(outcome)
 

@@ -8,13 +8,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from cityshare.access import Actor
-from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.api.deps import ActorDep, ReaderDep
 from cityshare.api.middleware import actor_of
 from cityshare.api.responses import JSON
+from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.table_reads import audit_read, limited_connection, plan_read
 from cityshare.errors import QueryTimeout
 from cityshare.query import export_next_cursor, run_json, stream_export
-from cityshare.site import Site
 
 router = APIRouter(tags=["rows"])
 
@@ -53,9 +53,9 @@ _PARAMETERS = [
     "against the dataset's own columns; see docs/query.md.",
     openapi_extra={"parameters": _PARAMETERS},
 )
-async def rows(name: str, request: Request, site: SiteDep, actor: ActorDep) -> Response:
+async def rows(name: str, request: Request, reader: ReaderDep, actor: ActorDep) -> Response:
     """Query a dataset's rows (anyone who may read its data)."""
-    return await answer_rows(name, request, site, actor)
+    return await answer_rows(name, request, reader, actor)
 
 
 async def rows_endpoint(request: Request) -> Response:
@@ -65,11 +65,11 @@ async def rows_endpoint(request: Request) -> Response:
     router: it skips dependency resolution, which costs more than the query itself.
     :func:`rows` stays registered so that the OpenAPI document describes the route.
     """
-    site: Site = request.app.state.site
-    return await answer_rows(request.path_params["name"], request, site, actor_of(request.state))
+    reader = request.app.state.runtime.reader
+    return await answer_rows(request.path_params["name"], request, reader, actor_of(request.state))
 
 
-async def answer_rows(name: str, request: Request, site: Site, actor: Actor) -> Response:
+async def answer_rows(name: str, request: Request, reader: Reader, actor: Actor) -> Response:
     """Answer a rows query.
 
     Most queries read an index range and answer in a millisecond or two, so they run
@@ -78,27 +78,29 @@ async def answer_rows(name: str, request: Request, site: Site, actor: Actor) -> 
     is cancelled and run again in a worker thread under the full query time limit,
     so a slow query never holds up the others.
     """
+    site = reader.site
     try:
-        return _answer(name, request, site, actor, site.inline_reader)
+        return _answer(name, request, reader, actor, site.inline_reader)
     except QueryTimeout:
-        return await run_in_threadpool(_answer, name, request, site, actor, site.query_reader)
+        return await run_in_threadpool(_answer, name, request, reader, actor, site.query_reader)
 
 
-def _answer(name: str, request: Request, site: Site, actor: Actor, reader: Engine) -> Response:
+def _answer(name: str, request: Request, reader: Reader, actor: Actor, engine: Engine) -> Response:
     # The dataset and version are looked up on the connection the rows are read on.
-    with limited_connection(reader) as connection:
-        opened, plan = plan_read(site, actor, name, request.query_params.multi_items(), connection)
+    params = request.query_params.multi_items()
+    with limited_connection(engine) as connection:
+        opened, plan = plan_read(reader, actor, name, params, connection)
         body = run_json(connection, plan) if plan.format == "json" else None
     if body is not None:
         body["version"] = opened.number
         returned = len(body.get("rows") or body.get("groups") or ())
-        audit_read(site, actor, opened, request.url.query, returned, plan.format)
+        audit_read(reader, actor, opened, request.url.query, returned, plan.format)
         return JSON(body)
-    audit_read(site, actor, opened, request.url.query, None, plan.format)
+    audit_read(reader, actor, opened, request.url.query, None, plan.format)
     headers = {"Content-Disposition": f'attachment; filename="{name}.{plan.format}"'}
-    following = export_next_cursor(reader, plan)
+    following = export_next_cursor(engine, plan)
     if following is not None:
         link = request.url.include_query_params(_next=following)
         headers["Link"] = f'<{link}>; rel="next"'
-    body_chunks = stream_export(site.export_reader, plan)
+    body_chunks = stream_export(reader.site.export_reader, plan)
     return StreamingResponse(body_chunks, media_type=plan.media_type, headers=headers)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.api.deps import ActorDep, RuntimeDep
 from cityshare.api.responses import JSON
 from cityshare.query.export import csv_cell, neutralise
 from cityshare.sql import run_sql
@@ -23,7 +23,7 @@ MAX_STATEMENT_CHARS = 20_000
 @router.get("/sql", response_model=None)
 async def sql(
     request: Request,
-    site: SiteDep,
+    runtime: RuntimeDep,
     actor: ActorDep,
     q: Annotated[
         str,
@@ -38,7 +38,8 @@ async def sql(
 ) -> Response:
     """Run one read-only SELECT over the datasets you may read."""
     address = client_address(request.client.host if request.client else None)
-    body = await site.sql_pool.run(actor, address, run_sql, site, actor, q, output=format_)
+    reader = runtime.reader
+    body = await runtime.sql_pool.run(actor, address, run_sql, reader, actor, q, output=format_)
     if format_ == "csv":
         return Response(
             _csv(body),

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from cityshare.access import Actor
-from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.api.deps import ActorDep, ReaderDep, SiteDep
 from cityshare.api.models import StreamCreate
 from cityshare.api.responses import JSON
+from cityshare.catalogue.reader import Reader
 from cityshare.errors import BadRequest
-from cityshare.site import Site
 from cityshare.streams import datastreams, observations
 
 router = APIRouter(tags=["streams"])
@@ -47,9 +47,9 @@ def create_stream(name: str, body: StreamCreate, site: SiteDep, actor: ActorDep)
 
 
 @router.get("/datasets/{name}/latest")
-def latest(name: str, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+def latest(name: str, reader: ReaderDep, actor: ActorDep) -> dict[str, Any]:
     """The latest reading of every stream of a sensor dataset."""
-    return observations.latest(site, actor, name)
+    return observations.latest(reader, actor, name)
 
 
 @router.get("/streams/{stream_id}")
@@ -63,18 +63,21 @@ def get_stream(stream_id: int, site: SiteDep, actor: ActorDep) -> dict[str, Any]
     response_model=None,
     openapi_extra={"parameters": _PARAMETERS},
 )
-def list_observations(stream_id: int, request: Request, site: SiteDep, actor: ActorDep) -> Response:
+def list_observations(
+    stream_id: int, request: Request, reader: ReaderDep, actor: ActorDep
+) -> Response:
     """A stream's readings in a time range (keyset paged), time buckets, or an export."""
+    site = reader.site
     params = _single_params(request)
     query = observations.parse_query(site, params)
     stream = observations.open_stream(site, actor, stream_id)
-    query = observations.with_cursor(site, stream, query, params.get("_next"))
+    query = observations.with_cursor(reader, stream, query, params.get("_next"))
     if query.format == "json":
-        body = observations.page(site, stream, query)
+        body = observations.page(reader, stream, query)
         returned = len(body.get("observations", body.get("buckets", ())))
-        _audit_read(site, actor, stream, request, returned, "json")
+        _audit_read(reader, actor, stream, request, returned, "json")
         return JSON(body)
-    _audit_read(site, actor, stream, request, None, query.format)
+    _audit_read(reader, actor, stream, request, None, query.format)
     return StreamingResponse(
         observations.export(site, stream, query),
         media_type=_MEDIA_TYPES[query.format],
@@ -85,14 +88,14 @@ def list_observations(stream_id: int, request: Request, site: SiteDep, actor: Ac
 
 
 def _audit_read(
-    site: Site,
+    reader: Reader,
     actor: Actor,
     stream: observations.StreamView,
     request: Request,
     rows: int | None,
     output: str,
 ) -> None:
-    observations.audit_stream_read(site, actor, stream, request.url.query, rows, output)
+    observations.audit_stream_read(reader, actor, stream, request.url.query, rows, output)
 
 
 def _single_params(request: Request) -> dict[str, str]:
