@@ -8,8 +8,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cityshare import keys
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets
-from cityshare.cli_support import console_actor
 from cityshare.site import Site
 from cityshare.streams import datastreams, devices
 from cityshare.streams.client import Reading, batch_body, http_headers

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from cityshare.access.actor import ALL_SCOPES
 from cityshare.accounts import organisations, tokens, users
-from cityshare.cli_support import console_actor
+from cityshare.accounts.console import console_actor
 from cityshare.site import Site
 from cityshare.storage.schema import access_requests, grants
 from tests.world import World

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cityshare.accounts import users
-from cityshare.cli_support import console_actor, initialise
+from cityshare.accounts.console import console_actor, initialise
 from cityshare.demo.loader import (
     ADMIN,
     EDITOR,

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from cityshare.cli_support import initialise
+from cityshare.accounts.console import initialise
 from cityshare.demo.fleet import (
     FLEET_FILE,
     KINDS,

@@ -90,7 +90,7 @@ def anchors(path: Path) -> set[str]:
 
 def cli_commands() -> dict[str, Any]:
     """Every runnable command of the ``cityshare`` app by its path (``org create``)."""
-    from cityshare.cli import app
+    from cityshare.cli.app import app
 
     root = typer.main.get_command(app)
     found: dict[str, Any] = {}
@@ -147,7 +147,7 @@ def test_every_option_is_documented_under_its_command() -> None:
 
 
 def test_global_options_are_documented() -> None:
-    from cityshare.cli import app
+    from cityshare.cli.app import app
 
     body = (DOCS / "cli.md").read_text(encoding="utf-8")
     options = long_options(typer.main.get_command(app))
@@ -258,7 +258,7 @@ def walk_routes(routes: Iterable[Any]) -> set[str]:
 @pytest.fixture
 def app_routes(tmp_path: Path) -> Iterator[set[str]]:
     """``METHOD path`` of every route of the app (HEAD left out)."""
-    from cityshare.api import create_app
+    from cityshare.app import create_app
     from cityshare.config import Settings
     from cityshare.runtime import Runtime, open_site
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
-from cityshare.api import create_app
+from cityshare.app import create_app
 from cityshare.config import Settings
 from cityshare.runtime import Runtime
 from cityshare.site import Site

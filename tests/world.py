@@ -16,9 +16,9 @@ from starlette.testclient import TestClient
 from cityshare.access.actions import Scope
 from cityshare.access.actor import ALL_SCOPES
 from cityshare.accounts import organisations, tokens, users
-from cityshare.api import create_app
+from cityshare.accounts.console import console_actor, initialise
+from cityshare.app import create_app
 from cityshare.catalogue import datasets, versions
-from cityshare.cli_support import console_actor, initialise
 from cityshare.config import Settings
 from cityshare.runtime import Runtime, open_site
 from cityshare.site import Site

@@ -1,5 +1,5 @@
 """Allow ``python -m cityshare``."""
 
-from cityshare.cli import main
+from cityshare.cli.app import main
 
 main()

@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import pytest
 from sqlalchemy import select, update
 
 from cityshare.access import Actor, Scope
 from cityshare.access.actor import ALL_SCOPES
 from cityshare.access.passwords import hash_password
 from cityshare.accounts import organisations, tokens, users
+from cityshare.accounts.console import console_actor, initialise
 from cityshare.accounts.users import load_actor, user_id_for
-from cityshare.cli_support import console_actor, initialise
 from cityshare.site import Site
 from cityshare.storage.schema import audit_log, memberships, recovery_codes
 from cityshare.storage.schema import organisations as organisations_table
@@ -126,16 +125,3 @@ def last_audit_seq(site: Site) -> int:
             select(audit_log.c.seq).order_by(audit_log.c.seq.desc())
         ).first()
     return 0 if newest is None else int(newest.seq)
-
-
-def xfail_on_postgresql(request: pytest.FixtureRequest, site: Site, reason: str) -> None:
-    """Mark the running test as a known failure (strict) when ``site`` is on PostgreSQL."""
-    if site.engine.url.get_backend_name() == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
-NUL_BUG = (
-    "A NUL character in a name the accounts services look up is a DataError on PostgreSQL "
-    "(text cannot hold NUL), a 500 for POST /api/v1/auth/token, where SQLite answers "
-    "401/404; the query and CKAN parameters refuse NUL, these services do not"
-)

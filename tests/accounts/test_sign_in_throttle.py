@@ -10,7 +10,7 @@ import pytest
 
 from cityshare.access import totp
 from cityshare.accounts import second_factor, users
-from cityshare.cli_support import console_actor, initialise
+from cityshare.accounts.console import console_actor, initialise
 from cityshare.errors import TooManyRequests, Unauthorized
 from cityshare.site import Site
 from tests.accounts.people import PASSWORD, account_state, user_row

@@ -10,8 +10,8 @@ import orjson
 from httpx2 import Response
 from starlette.testclient import TestClient
 
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets
-from cityshare.cli_support import console_actor
 from tests.world import World, populated_client
 
 CKAN_MEDIA_TYPE = "application/json;charset=utf-8"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from cityshare.api import create_app
+from cityshare.app import create_app
 from cityshare.runtime import Runtime
 from tests.api.ckan_support import described_client
 from tests.conftest import ENGINES

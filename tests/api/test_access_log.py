@@ -9,8 +9,8 @@ import orjson
 from starlette.testclient import TestClient
 
 from cityshare.accounts import organisations
+from cityshare.accounts.console import console_actor
 from cityshare.audit.chain import GENESIS, content_hash, link
-from cityshare.cli_support import console_actor
 from tests.sharing_support import (
     COLUMNS,
     add_user,

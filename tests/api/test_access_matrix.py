@@ -20,12 +20,12 @@ from starlette.testclient import TestClient
 
 from cityshare import keys
 from cityshare.accounts import organisations, tokens, users
-from cityshare.catalogue.rows import inserted_id
-from cityshare.cli_support import console_actor
+from cityshare.accounts.console import console_actor
+from cityshare.http.session import CSRF_COOKIE
 from cityshare.sharing import grants
+from cityshare.storage.rows import inserted_id
 from cityshare.storage.schema import access_requests, datasets
 from cityshare.storage.schema import users as users_table
-from cityshare.web.session import CSRF_COOKIE
 from tests.conftest import ENGINES
 from tests.sensors import add_device
 from tests.world import (

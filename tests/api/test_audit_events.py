@@ -6,9 +6,9 @@ from starlette.testclient import TestClient
 
 from cityshare import keys
 from cityshare.accounts import users
-from cityshare.api import create_app
+from cityshare.accounts.console import console_actor
+from cityshare.app import create_app
 from cityshare.audit.verify import verify_chain
-from cityshare.cli_support import console_actor
 from cityshare.runtime import Runtime
 from cityshare.site import Site
 from tests.world import OWNER, SAMPLE_CSV, World, audit_entries

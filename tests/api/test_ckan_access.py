@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import versions
-from cityshare.cli_support import console_actor
 from tests.api.ckan_support import call, ckan_headers, described_client, failure, result
 from tests.conftest import ENGINES
 from tests.sharing_support import add_user, make_grant

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from cityshare.api.ckan.envelope import UPLOAD_ACTIONS
+from cityshare.accounts.console import console_actor
 from cityshare.api.ckan.routes import ACTIONS
 from cityshare.catalogue import versions
-from cityshare.cli_support import console_actor
 from cityshare.errors import Conflict
+from cityshare.http.ckan_envelope import UPLOAD_ACTIONS
 from tests.api.ckan_support import call, ckan_headers, failure, result
 from tests.sharing_support import add_user, make_grant
 from tests.world import World

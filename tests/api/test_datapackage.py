@@ -9,8 +9,8 @@ from pathlib import Path
 import frictionless
 from starlette.testclient import TestClient
 
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets
-from cityshare.cli_support import console_actor
 from cityshare.sharing import grants
 from tests.world import World
 

@@ -14,8 +14,8 @@ from rdflib.compare import isomorphic
 from rdflib.term import Node
 from starlette.testclient import TestClient
 
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets, versions
-from cityshare.cli_support import console_actor
 from cityshare.interop.dcat import JSON_LD, RDF_XML, TURTLE, negotiate
 from cityshare.interop.dcat_vocab import DCAT, DCT, FOAF, GSP, HYDRA, LOCN, VCARD
 from cityshare.site import Site

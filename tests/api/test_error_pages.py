@@ -7,7 +7,7 @@ import errno
 
 import orjson
 
-from cityshare.api.problems import disk_full_response, unavailable_response
+from cityshare.http.problems import disk_full_response, unavailable_response
 
 BROWSER = "text/html,application/xhtml+xml,*/*;q=0.8"
 

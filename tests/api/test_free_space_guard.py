@@ -23,10 +23,10 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
-from cityshare.api import create_app
-from cityshare.api.problems import store_error_response
+from cityshare.app import create_app
 from cityshare.config import Limits
 from cityshare.errors import InsufficientStorage
+from cityshare.http.problems import store_error_response
 from cityshare.runtime import Runtime
 from cityshare.storage.space import (
     CHECK_EVERY_BYTES,

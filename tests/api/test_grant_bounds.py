@@ -14,9 +14,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from cityshare.accounts.console import console_actor
+from cityshare.bounds.view import pseudonym_key
 from cityshare.catalogue import datasets, versions
-from cityshare.cli_support import console_actor
-from cityshare.sharing.view import pseudonym_key
 from tests.sharing_support import (
     add_user,
     assert_problem,

@@ -14,12 +14,12 @@ from pydantic import ValidationError
 from starlette.testclient import TestClient
 
 from cityshare import keys
-from cityshare.api import create_app
-from cityshare.api.edge import host_warning
-from cityshare.api.jsondepth import nesting_exceeds
-from cityshare.api.middleware import has_query_token
+from cityshare.app import create_app
 from cityshare.catalogue import datasets
 from cityshare.config import Settings
+from cityshare.http.edge import host_warning
+from cityshare.http.jsondepth import nesting_exceeds
+from cityshare.http.middleware import has_query_token
 from cityshare.runtime import Runtime, open_site
 from cityshare.site import Site
 from cityshare.tables.jsonsource import json_depth

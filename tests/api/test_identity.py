@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
 from cityshare.accounts import users
-from cityshare.cli_support import console_actor
+from cityshare.accounts.console import console_actor
 from cityshare.clock import utcnow
 from cityshare.storage.schema import tokens
 from tests.world import World

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from cityshare import keys
-from cityshare.cli_support import console_actor
+from cityshare.accounts.console import console_actor
 from cityshare.site import Site
 from cityshare.storage.schema import ingest_batches, ingest_refusals, observations
 from cityshare.streams import devices

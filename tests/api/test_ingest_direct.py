@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from cityshare.api.app import create_app
+from cityshare.app import create_app
 from cityshare.config import Limits
 from cityshare.runtime import Runtime
 from cityshare.site import Site

@@ -12,8 +12,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from cityshare import keys
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets
-from cityshare.cli_support import console_actor
 from cityshare.runtime import Runtime
 from cityshare.site import Site
 from cityshare.streams import datastreams, devices

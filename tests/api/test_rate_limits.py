@@ -14,8 +14,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from cityshare.accounts import users
-from cityshare.api import create_app
-from cityshare.cli_support import console_actor
+from cityshare.accounts.console import console_actor
+from cityshare.app import create_app
 from cityshare.config import Settings
 from cityshare.runtime import open_site
 from cityshare.site import Site

@@ -11,10 +11,10 @@ from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from cityshare.accounts import organisations
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets, versions
-from cityshare.cli_support import console_actor
+from cityshare.catalogue import search as search_module
 from cityshare.runtime import open_site
-from cityshare.search import query as search_module
 from cityshare.search.index import index_if_empty, reindex_all
 from cityshare.site import Site
 from cityshare.storage.schema import dataset_facet_lists, dataset_facets, facet_counts

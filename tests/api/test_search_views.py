@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from starlette.testclient import TestClient
 
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets, versions
-from cityshare.cli_support import console_actor
 from cityshare.search.index import index_if_empty
 from cityshare.search.text import Document, write_document
 from cityshare.site import Site

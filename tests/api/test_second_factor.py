@@ -18,8 +18,8 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from cityshare.accounts import organisations, users
-from cityshare.cli import app
-from cityshare.cli_support import console_actor
+from cityshare.accounts.console import console_actor
+from cityshare.cli.app import app
 from cityshare.errors import Forbidden, NotFound
 from cityshare.site import Site
 from cityshare.storage.schema import recovery_codes

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, inspect, select, table
 from starlette.testclient import TestClient
 
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue.datasets import update_dataset
-from cityshare.cli_support import console_actor
 from cityshare.sharing.grants import create_grant
 from cityshare.site import Site
 from cityshare.storage.engine import time_limited

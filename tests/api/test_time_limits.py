@@ -6,10 +6,10 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
+from cityshare.accounts.console import console_actor, initialise
 from cityshare.accounts.organisations import create_organisation
-from cityshare.api import create_app
+from cityshare.app import create_app
 from cityshare.catalogue import datasets, versions
-from cityshare.cli_support import console_actor, initialise
 from cityshare.runtime import Runtime
 from cityshare.site import Site
 from cityshare.storage.engine import time_limited

@@ -23,7 +23,7 @@ from cityshare.audit.checkpoint_folder import check_checkpoints, checkpoint_file
 from cityshare.audit.log import Event, record
 from cityshare.audit.schedule import CheckpointRefused, take_checkpoint
 from cityshare.audit.verify import verify_chain
-from cityshare.cli import app
+from cityshare.cli.app import app
 from cityshare.site import Site
 from cityshare.storage.schema import audit_head, audit_log
 from tests.audit.helpers import signing_key

@@ -13,9 +13,9 @@ from sqlalchemy import func, inspect, select
 from cityshare.access import Actor
 from cityshare.access.actor import ALL_SCOPES, ANONYMOUS
 from cityshare.accounts import organisations, tokens, users
+from cityshare.accounts.console import console_actor
 from cityshare.accounts.tokens import authenticate_token
 from cityshare.catalogue.versions import open_version
-from cityshare.cli_support import console_actor
 from cityshare.site import Site
 from cityshare.storage.schema import audit_log, dataset_facets, dataset_versions, datasets
 from tests.world import World

@@ -153,11 +153,6 @@ def test_an_unknown_licence_is_refused(world: World) -> None:
         create(world, "editor", licence="MADE-UP-9")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a NUL character in a title reaches the store: SQLite keeps it, PostgreSQL "
-    "refuses the INSERT with a DataError (a 500, not a 400)",
-)
 def test_a_title_with_a_nul_character_is_refused_or_cleaned(world: World) -> None:
     try:
         created = create(world, "editor", title="Bus\x00 stops")

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from cityshare.catalogue import metadata, names
+from cityshare import names
+from cityshare.catalogue import metadata
 from cityshare.errors import BadRequest
 
 

@@ -59,7 +59,7 @@ def run_cli_here(
     """
     from typer.testing import CliRunner
 
-    from cityshare.cli import app
+    from cityshare.cli.app import app
 
     settings = {key: value for key, value in env.items() if key.startswith("CITYSHARE_")}
     result = CliRunner().invoke(app, list(args), env=settings, input=input)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from cityshare.accounts import organisations
-from cityshare.cli_support import console_actor, initialise
+from cityshare.accounts.console import console_actor, initialise
 from cityshare.storage.schema import observations
 from tests.e2e.conftest import cityshare_env, start_server
 from tests.sensors import Device, add_device, add_sensor_dataset

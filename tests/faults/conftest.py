@@ -1,8 +1,8 @@
-"""Fault tests: a real Mosquitto (started the way tests/ingest starts it) killed mid-stream,
+"""Fault tests: a real Mosquitto (started the way tests/mqtt starts it) killed mid-stream,
 and the site those tests set up (an administrator and the organisation "city")."""
 
 from __future__ import annotations
 
-from tests.ingest.conftest import site, start_broker
+from tests.mqtt.conftest import site, start_broker
 
 __all__ = ["site", "start_broker"]

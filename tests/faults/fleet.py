@@ -20,7 +20,7 @@ import httpx
 import orjson
 
 from cityshare.streams.client import MqttDevice, Reading, Receipt, batch_body, http_headers
-from tests.ingest.conftest import Broker
+from tests.mqtt.conftest import Broker
 from tests.sensors import Device
 
 HTTP = "http"

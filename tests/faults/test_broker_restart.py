@@ -22,12 +22,12 @@ import pytest
 from sqlalchemy import func, select
 
 from cityshare.accounts import organisations
-from cityshare.cli_support import console_actor, initialise
-from cityshare.ingest.worker import IngestWorker, WorkerOptions
+from cityshare.accounts.console import console_actor, initialise
+from cityshare.mqtt.worker import IngestWorker, WorkerOptions
 from cityshare.site import Site
 from cityshare.storage.schema import ingest_batches, observations
 from cityshare.streams.client import MqttDevice, Receipt
-from tests.ingest.conftest import WAIT, Broker, mosquitto_binary, wait_for_port
+from tests.mqtt.conftest import WAIT, Broker, mosquitto_binary, wait_for_port
 from tests.sensors import Device, add_device, add_sensor_dataset
 from tests.world import make_site
 

@@ -35,9 +35,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from cityshare.ingest.batches import process_group
-from cityshare.ingest.broker import readings_topic
-from cityshare.ingest.messages import Delivery
+from cityshare.mqtt.batches import process_group
+from cityshare.mqtt.broker import readings_topic
+from cityshare.mqtt.messages import Delivery
 from cityshare.streams.client import batch_body, mqtt_payload
 from cityshare.streams.ingest import Ingestion
 from tests.conftest import skip_or_fail

@@ -33,7 +33,7 @@ from tests.faults.process_group import (
     wait_for_output,
     wait_until_ready,
 )
-from tests.ingest.conftest import WAIT, Broker
+from tests.mqtt.conftest import WAIT, Broker
 from tests.sensors import Device, add_device, add_sensor_dataset
 
 pytestmark = pytest.mark.e2e

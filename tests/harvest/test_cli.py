@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cityshare.accounts import organisations
-from cityshare.cli import app
-from cityshare.cli_support import console_actor, initialise
+from cityshare.accounts.console import console_actor, initialise
+from cityshare.cli.app import app
 from cityshare.site import Site
 from tests.harvest.fake_sources import FakeCkan, fake_ckan
 from tests.world import make_site

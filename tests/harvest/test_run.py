@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from cityshare.accounts import organisations, users
-from cityshare.api import create_app
+from cityshare.accounts.console import console_actor, initialise
+from cityshare.app import create_app
 from cityshare.catalogue import datasets, versions
-from cityshare.cli_support import console_actor, initialise
 from cityshare.errors import Forbidden, NotFound
 from cityshare.harvest import FetchPolicy, HarvestOptions, HarvestSummary, harvest
 from cityshare.harvest.fetch import SourceError, UnsafeURL

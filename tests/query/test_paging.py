@@ -11,13 +11,13 @@ import orjson
 import pytest
 from sqlalchemy import Engine, text
 
+from cityshare.bounds.view import restricted
 from cityshare.config import Limits
 from cityshare.errors import BadRequest
 from cityshare.query import CursorSigner, plan_query, run_json
 from cityshare.query.cursor import cursor_context
 from cityshare.query.rows import PROJECTIONS_PER_TABLE, projection
 from cityshare.query.spec import SortKey
-from cityshare.sharing.view import restricted
 from cityshare.tables.model import Field
 from tests.query.data import SCOPE, SECRET, Dataset, create, expected, python_sort
 from tests.query.helpers import run

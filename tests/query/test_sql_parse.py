@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, inspect, text
 
+from cityshare.bounds.view import ReadView, restricted
 from cityshare.errors import BadRequest, NotFound, QueryTimeout
 from cityshare.query.filters import parse_filter
 from cityshare.query.spec import UNBOUNDED, RowBounds
-from cityshare.sharing.view import ReadView, restricted
 from cityshare.sql.guard import run_read_only
 from cityshare.sql.output import json_cell
 from cityshare.sql.parse import parse_statement

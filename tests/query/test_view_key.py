@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
+from cityshare.bounds.view import ReadView, restricted
 from cityshare.catalogue.table_reads import view_key
 from cityshare.query.spec import Filter, RowBounds
-from cityshare.sharing.view import ReadView, restricted
 from cityshare.tables.model import version_table
 
 SCHEMA = {"fields": [{"name": "plate", "type": "string"}, {"name": "zone", "type": "string"}]}

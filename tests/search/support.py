@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cityshare.access import Actor
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets
-from cityshare.cli_support import console_actor
 from cityshare.sharing import grants
 from tests.catalogue.support import actor, add_user
 from tests.world import OWNER, World

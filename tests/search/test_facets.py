@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from cityshare.catalogue import datasets, versions
+from cityshare.catalogue.search import FACETS, SearchQuery, search_datasets
 from cityshare.search.facets import FACET_LIMIT, top
-from cityshare.search.query import FACETS, SearchQuery, search_datasets
 from tests.catalogue.support import actor, write_file
 from tests.search.support import grant_to
 from tests.world import World

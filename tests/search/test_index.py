@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from cityshare.accounts import organisations
 from cityshare.catalogue import datasets, versions
+from cityshare.catalogue.search import SearchQuery, search_datasets
 from cityshare.search.index import index_if_empty, reindex_all, remove_dataset
-from cityshare.search.query import SearchQuery, search_datasets
 from cityshare.search.text import MAX_TERMS, terms
 from cityshare.storage.schema import dataset_facet_lists, dataset_facets, facet_counts
 from cityshare.storage.schema import datasets as datasets_table

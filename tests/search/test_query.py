@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from cityshare.catalogue import datasets
+from cityshare.catalogue.search import MAX_LIMIT, MAX_TEXT, SearchQuery, search_datasets
 from cityshare.errors import BadRequest
-from cityshare.search.query import MAX_LIMIT, MAX_TEXT, SearchQuery, search_datasets
 from tests.catalogue.support import actor, store_state
 from tests.search.support import grant_to, make_dataset
 from tests.world import World

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets, versions
-from cityshare.cli_support import console_actor
 from cityshare.site import Site
 from cityshare.storage.schema import dataset_versions
 from cityshare.storage.schema import datasets as datasets_table

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets, versions
-from cityshare.cli_support import console_actor
 from cityshare.clock import utcnow
 from cityshare.storage.schema import datasets as datasets_table
 from cityshare.storage.schema import grants, organisations, users

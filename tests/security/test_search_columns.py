@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets, versions
-from cityshare.cli_support import console_actor
 from cityshare.sharing import grants
 from tests.security.conftest import Served, ServeFactory
 from tests.sharing_support import add_user

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from cityshare.access import ANONYMOUS, Actor, Scope
 from cityshare.access.actor import ALL_SCOPES
 from cityshare.accounts import organisations, users
+from cityshare.accounts.console import console_actor
 from cityshare.accounts.users import load_actor, user_id_for
-from cityshare.cli_support import console_actor
 from cityshare.site import Site
 from cityshare.storage.schema import access_requests, audit_head, grants
 from tests.world import OTHER, OWNER, World

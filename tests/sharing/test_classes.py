@@ -1,4 +1,4 @@
-"""Column classes (cityshare.sharing.classes): checked, made stricter by a schema but never
+"""Column classes (cityshare.bounds.classes): checked, made stricter by a schema but never
 looser, carried over a new version only by the publisher's decision."""
 
 from __future__ import annotations
@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from cityshare.errors import BadRequest, Conflict
-from cityshare.sharing.classes import (
+from cityshare.bounds.classes import (
     annotated_schema,
     carried_classes,
     checked_carry,
@@ -17,6 +16,7 @@ from cityshare.sharing.classes import (
     public_columns,
     stricter_from_schema,
 )
+from cityshare.errors import BadRequest, Conflict
 
 CLASSES = {"plate": "personal", "owner": "sensitive", "cars": "public"}
 

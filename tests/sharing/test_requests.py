@@ -432,11 +432,6 @@ def test_only_the_requester_withdraws(
     assert snapshot(site) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="withdraw_request checks only 'dataset.view' (read scope): a read-only token "
-    "withdraws its user's pending request",
-)
 def test_a_read_only_token_cannot_withdraw_a_request(world: World) -> None:
     site = world.site
     made = ask(site)

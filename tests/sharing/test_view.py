@@ -1,4 +1,4 @@
-"""The bounded view one reader gets (cityshare.sharing.view): owners read everything, a
+"""The bounded view one reader gets (cityshare.bounds.view): owners read everything, a
 grantee what their grant names, anyone else the public columns of open data."""
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ import pytest
 
 from cityshare.access import Actor, DatasetResource, Role
 from cityshare.access.grants import GrantTerms
-from cityshare.errors import Forbidden
-from cityshare.query.spec import UNBOUNDED
-from cityshare.sharing.view import (
+from cityshare.bounds.view import (
     PSEUDONYM_PROPERTY,
     pseudonym_key,
     read_view,
@@ -20,6 +18,8 @@ from cityshare.sharing.view import (
     restricted,
     visible_schema,
 )
+from cityshare.errors import Forbidden
+from cityshare.query.spec import UNBOUNDED
 from cityshare.tables.model import PSEUDONYM_TYPE, version_table
 
 SECRET = b"test-secret"

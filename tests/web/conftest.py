@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from cityshare.api import create_app
+from cityshare.accounts.console import console_actor
+from cityshare.app import create_app
 from cityshare.catalogue import datasets, versions
-from cityshare.cli_support import console_actor
 from cityshare.runtime import Runtime
 from tests.conftest import ENGINES
 from tests.world import OWNER, World, populated_client

@@ -9,8 +9,8 @@ from pathlib import Path
 from httpx2 import Response
 from starlette.testclient import TestClient
 
+from cityshare.http.session import CSRF_COOKIE, SESSION_COOKIE
 from cityshare.site import Site
-from cityshare.web.session import CSRF_COOKIE, SESSION_COOKIE
 from tests.api.test_second_factor import PASSWORD, add_user, code_after, step_now, totp_code
 from tests.world import World, make_site
 
@@ -58,7 +58,7 @@ def cookie_attributes(response: Response, name: str) -> set[str]:
 def test_the_session_cookie_is_secure_over_tls_and_only_there(
     world: World, site: Site, browser_client: TestClient
 ) -> None:
-    from cityshare.api import create_app
+    from cityshare.app import create_app
     from cityshare.runtime import Runtime
 
     add_user(world.site, "reader", role="member")
@@ -94,7 +94,7 @@ def test_a_csrf_token_from_another_browser_is_refused(
     world: World, site: Site, browser_client: TestClient
 ) -> None:
     add_user(world.site, "reader", role="member")
-    from cityshare.api import create_app
+    from cityshare.app import create_app
     from cityshare.runtime import Runtime
 
     with TestClient(create_app(Runtime(site))) as other:
@@ -199,7 +199,7 @@ def test_a_form_that_is_not_a_form_is_refused(world: World, browser_client: Test
 def test_signing_in_from_the_page_is_throttled_per_address(
     database_url: str, tmp_path: Path
 ) -> None:
-    from cityshare.api import create_app
+    from cityshare.app import create_app
     from cityshare.runtime import Runtime
 
     throttled = make_site(

@@ -7,7 +7,7 @@ import re
 from starlette.testclient import TestClient
 
 from cityshare.accounts import organisations
-from cityshare.cli_support import console_actor
+from cityshare.accounts.console import console_actor
 from tests.api.test_second_factor import add_user
 from tests.web.test_account import csrf_of, sign_in
 from tests.world import World

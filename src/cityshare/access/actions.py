@@ -207,7 +207,8 @@ ACTIONS = _actions(
         Scope.WRITE,
         Rule.SIGNED_IN,
         None,
-        "Ask the owner of a dataset one can see for access, stating a purpose.",
+        "Ask the owner of a dataset one can see for access, stating a purpose, and "
+        "withdraw one's own request while it is pending.",
     ),
     Action(
         "access.request.on-behalf",

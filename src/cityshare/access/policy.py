@@ -141,7 +141,7 @@ def can_see_dataset(actor: Actor, dataset: DatasetResource) -> bool:
 def reads_whole_dataset(actor: Actor, dataset: DatasetResource) -> bool:
     """Whether ``actor`` reads every column and row of ``dataset`` (members of the owner
     organisation and site administrators); anyone else reads within bounds (a grant's, or
-    the public columns of open data; see cityshare.sharing.view)."""
+    the public columns of open data; see cityshare.bounds.view)."""
     return actor.is_site_admin or actor.role_in(dataset.organisation_id) is not None
 
 

@@ -12,13 +12,15 @@ from cityshare.access import Actor, OrganisationResource, SiteResource, allowed,
 from cityshare.access.actions import Role
 from cityshare.accounts.users import user_id_for
 from cityshare.audit.log import audit
-from cityshare.catalogue.names import check_slug
-from cityshare.catalogue.rows import as_dict
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
+from cityshare.names import check_length, check_slug
 from cityshare.search.index import reindex_organisation
 from cityshare.site import Site
+from cityshare.storage.rows import as_dict
 from cityshare.storage.schema import memberships, organisations, users
+
+TITLE_CHARS = 200  # the length of its column
 
 
 def create_organisation(
@@ -39,7 +41,7 @@ def insert_organisation(
     check_slug(name, "organisation")
     values = {
         "name": name,
-        "title": title.strip() or name,
+        "title": check_length(title.strip() or name, "title", TITLE_CHARS),
         "description": description,
         "created_at": utcnow(),
     }
@@ -89,8 +91,13 @@ def update_organisation(
     unknown = set(changes) - {"title", "description"}
     if unknown:
         raise BadRequest(f"Cannot change {sorted(unknown)}: only title and description.")
+    for field in ("title", "description"):
+        if changes.get(field) is not None and not isinstance(changes[field], str):
+            raise BadRequest(f"{field} must be a text.", parameter=field)
     if "title" in changes and not (changes["title"] or "").strip():
         raise BadRequest("title cannot be empty.", parameter="title")
+    if "title" in changes:
+        check_length(changes["title"], "title", TITLE_CHARS)
     if "description" in changes and changes["description"] is None:
         changes = {**changes, "description": ""}
     with site.writer.begin() as connection:

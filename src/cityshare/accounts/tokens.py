@@ -14,11 +14,11 @@ from cityshare.access.actor import expand_scopes
 from cityshare.access.tokens import digests_match, looks_like_token, mint_token, token_digest
 from cityshare.accounts.users import actor_for, user_id_for
 from cityshare.audit.log import audit
-from cityshare.catalogue.rows import as_dict, iso
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, NotFound, Unauthorized
 from cityshare.site import Site
 from cityshare.storage.engine import impatient_writer, is_busy_error
+from cityshare.storage.rows import as_dict, is_row_id, iso
 from cityshare.storage.schema import tokens, users
 from cityshare.storage.space import is_disk_full
 
@@ -78,6 +78,10 @@ def insert_token(
     expires_in_days: int | None,
 ) -> dict[str, Any]:
     """Store a new token's hash and return its description with the secret."""
+    if not scopes:
+        raise BadRequest(
+            "A token needs at least one scope: read, write or admin.", parameter="scopes"
+        )
     new = mint_token()
     now = utcnow()
     expires = now + timedelta(days=expires_in_days) if expires_in_days else None
@@ -126,6 +130,8 @@ def list_tokens(site: Site, actor: Actor, username: str | None = None) -> list[d
 
 def revoke_token(site: Site, actor: Actor, token_id: int) -> None:
     """Revoke a token at once; it is refused from the next request on."""
+    if not is_row_id(token_id):
+        raise NotFound(f"No token with id {token_id}.")
     with site.writer.begin() as connection:
         owner = connection.execute(
             select(tokens.c.user_id).where(tokens.c.id == token_id)

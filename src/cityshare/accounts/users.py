@@ -14,14 +14,17 @@ from cityshare.access.passwords import MIN_PASSWORD_LENGTH, hash_password
 from cityshare.accounts import second_factor
 from cityshare.accounts.second_factor import SIGN_IN
 from cityshare.audit.log import Event, audit, record
-from cityshare.catalogue.names import check_username
-from cityshare.catalogue.rows import as_dict
+from cityshare.bounds.live_grants import live_grants
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, Forbidden, NotFound
-from cityshare.sharing.store import live_grants
+from cityshare.names import check_length, check_username
 from cityshare.site import Site
+from cityshare.storage.rows import as_dict
 from cityshare.storage.schema import memberships, organisations, users
 
+# The lengths of the columns that hold them.
+DISPLAY_NAME_CHARS = 200
+EMAIL_CHARS = 320
 # Never shown: hashes, and the second factor's secret and state (shown as ``second_factor``).
 _PRIVATE = ("password_hash", "totp_secret", "totp_enabled_at", "totp_last_step")
 
@@ -62,6 +65,9 @@ def insert_user(
 ) -> dict[str, Any]:
     """Insert a user row; used by :func:`create_user` and by ``cityshare init``."""
     check_username(username)
+    check_length(display_name, "display_name", DISPLAY_NAME_CHARS)
+    if email is not None:
+        check_length(email, "email", EMAIL_CHARS)
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise BadRequest(
             f"The password is too short: use at least {MIN_PASSWORD_LENGTH} characters.",

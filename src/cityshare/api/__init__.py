@@ -1,5 +1,3 @@
-"""HTTP adapters: one Starlette/FastAPI app that turns requests into service calls."""
-
-from cityshare.api.app import create_app
-
-__all__ = ["create_app"]
+"""The HTTP API: the native routes (``routes/``, under ``/api/v1``, and DCAT at the root)
+and the CKAN Action API (``ckan/``). The app that serves them with the web pages is built
+by :func:`cityshare.app.create_app`; what both share is in :mod:`cityshare.http`."""

@@ -70,8 +70,10 @@ def _check(row: Any, expected_seq: int, running: str) -> str | None:
 
 
 def _columns_disagree(row: Any) -> str | None:
-    content = orjson.loads(row.content)
-    at = datetime.fromisoformat(content["at"].removesuffix("Z"))
+    try:
+        hashed = _hashed_columns(row.content)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return f"entry {row.seq}: its content is not an audit entry: edited"
     columns = {
         "seq": int(row.seq),
         "action": row.action,
@@ -80,7 +82,18 @@ def _columns_disagree(row: Any) -> str | None:
         "dataset_id": row.dataset_id,
         "at": row.at,
     }
-    hashed = {
+    for name, value in columns.items():
+        if value != hashed[name]:
+            return f"entry {row.seq}: its {name} column differs from its hashed content: edited"
+    return None
+
+
+def _hashed_columns(text: str) -> dict[str, Any]:
+    """The columns an entry's hashed content gives (an error for content that is not an
+    entry: not JSON, not an object, a field missing or of another type)."""
+    content = orjson.loads(text)
+    at = datetime.fromisoformat(content["at"].removesuffix("Z"))
+    return {
         "seq": content["seq"],
         "action": content["action"],
         "outcome": content["outcome"],
@@ -88,7 +101,3 @@ def _columns_disagree(row: Any) -> str | None:
         "dataset_id": content["dataset_id"],
         "at": at,
     }
-    for name, value in columns.items():
-        if value != hashed[name]:
-            return f"entry {row.seq}: its {name} column differs from its hashed content: edited"
-    return None

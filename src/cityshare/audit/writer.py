@@ -15,6 +15,8 @@ import threading
 import time
 from dataclasses import replace
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from cityshare.audit.log import Event, record
 from cityshare.audit.refusals import REFUSED, RefusalTally
 from cityshare.background import BatchingThread
@@ -80,6 +82,9 @@ class AuditWriter(BatchingThread[Event]):
                 record(self._site, *batch)
                 return
             except Exception as error:  # keep the events: the store may be busy or down
+                if not isinstance(error, SQLAlchemyError):  # an event is at fault, not the store
+                    self._append_each(batch, error)
+                    return
                 outage = is_unavailable_error(error)
                 failures += 1
                 if not outage:  # an outage is logged once, by site.health
@@ -88,3 +93,12 @@ class AuditWriter(BatchingThread[Event]):
                     break
                 time.sleep(min(self._retry_seconds * failures, MAX_RETRY_SECONDS))
         log.error("audit append gave up on %d events", len(batch))
+
+    def _append_each(self, batch: list[Event], error: Exception) -> None:
+        """Append the events of a batch one by one, dropping (and logging) only those that
+        cannot be appended at all."""
+        if len(batch) == 1:
+            log.error("an audit event could not be appended and was dropped: %r", error)
+            return
+        for event in batch:
+            self.handle([event])

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from cityshare.access import Actor, SiteResource, ensure_allowed
 from cityshare.catalogue.datasets import dataset_row
-from cityshare.catalogue.rows import iso
 from cityshare.errors import BadRequest
 from cityshare.site import Site
+from cityshare.storage.rows import iso
 from cityshare.storage.schema import audit_log
 
 MAX_PAGE = 1000

@@ -16,14 +16,14 @@ from cityshare.access import (
 )
 from cityshare.accounts.organisations import organisation_id
 from cityshare.audit.log import audit
+from cityshare.bounds.classes import checked_classes
 from cityshare.catalogue.metadata import check_visibility, clean_metadata
-from cityshare.catalogue.names import check_slug
-from cityshare.catalogue.rows import iso
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
+from cityshare.names import check_slug
 from cityshare.search.index import reindex_dataset, remove_dataset
-from cityshare.sharing.classes import checked_classes
 from cityshare.site import Site
+from cityshare.storage.rows import iso
 from cityshare.storage.schema import dataset_versions, datasets, organisations
 from cityshare.tables.drop import drop_version_tables
 

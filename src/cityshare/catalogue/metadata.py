@@ -6,8 +6,8 @@ import math
 from datetime import date
 from typing import Any
 
-from cityshare.catalogue.names import check_licence
 from cityshare.errors import BadRequest
+from cityshare.names import check_licence
 
 VISIBILITIES = ("open", "shared", "private")
 UPDATE_FREQUENCIES = (

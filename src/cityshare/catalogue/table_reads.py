@@ -21,11 +21,11 @@ from sqlalchemy.exc import OperationalError
 
 from cityshare.access import Actor
 from cityshare.audit.events import data_read
+from cityshare.bounds.view import ReadView
 from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.versions import OpenVersion, open_version
 from cityshare.errors import BadRequest, QueryTimeout
 from cityshare.query import QueryPlan, plan_query, run_json
-from cityshare.sharing.view import ReadView
 from cityshare.storage.engine import is_time_limit_error
 
 _PLAIN = (str, int, float, bool, date, datetime, time, Decimal, type(None))
@@ -148,7 +148,7 @@ def version_number(params: Sequence[tuple[str, str]]) -> int | None:
     raw = next((value for key, value in params if key == "_version"), None)
     if raw is None:
         return None
-    if not raw.isdigit() or not 0 < int(raw) < 2**31:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 2**31:
         raise BadRequest(
             f"_version must be a positive whole number, not {raw[:40]!r}.", parameter="_version"
         )

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cityshare.access import Actor, DatasetResource, allowed, reads_whole_dataset
-from cityshare.sharing.view import PSEUDONYM_PROPERTY, visible_schema
+from cityshare.bounds.view import PSEUDONYM_PROPERTY, visible_schema
 
 ROWS = frozenset({"row_count"})
 WHOLE_FILE = frozenset({"row_count", "byte_size", "sha256"})

@@ -13,6 +13,8 @@ from sqlalchemy import Connection, Select, bindparam, func, select, update
 
 from cityshare.access import Actor, DatasetResource, ensure_allowed, reads_whole_dataset
 from cityshare.audit.log import audit
+from cityshare.bounds.classes import carried_classes, stricter_from_schema
+from cityshare.bounds.view import ReadView, read_view, visible_schema
 from cityshare.catalogue.datasets import (
     dataset_resource,
     dataset_row,
@@ -20,14 +22,12 @@ from cityshare.catalogue.datasets import (
     table_dataset_row,
 )
 from cityshare.catalogue.reader import VersionTableCache
-from cityshare.catalogue.rows import as_dict
 from cityshare.catalogue.version_figures import rows_are_bounded, shown_figures, within_bounds
 from cityshare.clock import utcnow
 from cityshare.errors import Conflict, NotFound
 from cityshare.search.index import reindex_dataset
-from cityshare.sharing.classes import carried_classes, stricter_from_schema
-from cityshare.sharing.view import ReadView, read_view, visible_schema
 from cityshare.site import Site
+from cityshare.storage.rows import as_dict
 from cityshare.storage.schema import dataset_versions, datasets
 from cityshare.tables import load_into_table
 from cityshare.tables.model import VersionTable, version_table
@@ -71,7 +71,7 @@ def publish_version(
     file was computed from, if any: when another version became current meanwhile, the
     upload is refused (Conflict) instead of silently dropping that version's changes.
     ``carry_classes`` is the publisher's decision on classified columns the new file
-    lacks (see :func:`~cityshare.sharing.classes.carried_classes`); without one for each,
+    lacks (see :func:`~cityshare.bounds.classes.carried_classes`); without one for each,
     the upload is refused.
     """
     byte_size, digest = _file_digest(source)

@@ -27,8 +27,8 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cityshare import keys
+from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets
-from cityshare.cli_support import console_actor
 from cityshare.demo.samples import BBOX, CENTRE
 from cityshare.errors import NotFound
 from cityshare.site import Site

@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from cityshare.access import Actor
 from cityshare.access.actions import Role
+from cityshare.accounts.console import console_actor, initialise
 from cityshare.accounts.organisations import insert_organisation, set_member, set_membership
 from cityshare.accounts.users import create_user, get_user
 from cityshare.catalogue import datasets, versions
-from cityshare.cli_support import console_actor, initialise
 from cityshare.config import Settings
 from cityshare.demo.fleet import FleetDevice, ensure_fleet
 from cityshare.demo.samples import ORGANISATIONS, SAMPLES, SampleDataset, write_samples

@@ -35,7 +35,6 @@ from cityshare.accounts.organisations import organisation_id
 from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import create_dataset, delete_dataset, get_dataset, update_dataset
 from cityshare.catalogue.metadata import check_visibility
-from cityshare.catalogue.names import check_slug
 from cityshare.catalogue.versions import get_version, publish_version
 from cityshare.errors import BadRequest, CityshareError, Conflict, NotFound
 from cityshare.harvest.ckan import CkanSource
@@ -57,6 +56,7 @@ from cityshare.harvest.records import (
 )
 from cityshare.harvest.remote import RemoteDataset, RemoteProblem, metadata_changes
 from cityshare.harvest.text import plain
+from cityshare.names import check_slug
 from cityshare.site import Site
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ What maps to what::
     resources                    derived from the data, never stored (see below)
 
 Resources are the ways to read the data: for a dataset of tables with data, one per
-format of :func:`cityshare.catalogue.formats.dataset_formats`, with the id
+format of :func:`cityshare.tables.data_formats.dataset_formats`, with the id
 ``{dataset}.{format}`` (``traffic-counts.csv``) and the rows export as URL; the datastore
 (``datastore_search``) reads any of them. A sensor dataset has one resource per stream
 and format, ``{dataset}.stream-{id}.{format}``: the observations export.
@@ -34,18 +34,18 @@ from urllib.parse import quote
 from cityshare.access import Actor
 from cityshare.accounts.organisations import get_organisation, get_organisations
 from cityshare.catalogue.datasets import get_dataset as get_visible_dataset
-from cityshare.catalogue.formats import (
+from cityshare.catalogue.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search_datasets
+from cityshare.catalogue.versions import get_version
+from cityshare.errors import NotFound
+from cityshare.site import Site
+from cityshare.streams.datastreams import list_streams
+from cityshare.tables.data_formats import (
     ALL_FORMATS,
     SENSOR_FORMATS,
     TABLE_FORMATS,
     DataFormat,
     dataset_formats,
 )
-from cityshare.catalogue.versions import get_version
-from cityshare.errors import NotFound
-from cityshare.search.query import MAX_LIMIT, MAX_OFFSET, SearchQuery, search_datasets
-from cityshare.site import Site
-from cityshare.streams.datastreams import list_streams
 
 # The CKAN release whose Action API this adapter follows.
 CKAN_VERSION = "2.10.0"

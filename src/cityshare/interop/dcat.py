@@ -1,10 +1,10 @@
 """The catalogue and its datasets as DCAT-AP 3.0.1 RDF (Turtle, JSON-LD, RDF/XML).
 
 Only what the asker may see is described: the catalogue lists its datasets through
-:func:`cityshare.search.query.search_datasets` and a single dataset comes from
+:func:`cityshare.catalogue.search.search_datasets` and a single dataset comes from
 :func:`cityshare.catalogue.datasets.get_dataset`, which both go through the access policy.
 A dataset has one distribution per format of the query API (as
-:func:`cityshare.catalogue.formats.dataset_formats` lists them; per stream for sensor
+:func:`cityshare.tables.data_formats.dataset_formats` lists them; per stream for sensor
 datasets), and its Frictionless Data Package once it has data. The catalogue is paged with
 a Hydra ``PartialCollectionView``, as DCAT-AP harvesters (data.europa.eu's piveau among
 them) follow it. ``docs/dcat.md`` has the mapping of every field.
@@ -32,14 +32,14 @@ from rdflib.term import Node
 from cityshare.access import Actor
 from cityshare.accounts.organisations import get_organisation
 from cityshare.catalogue.datasets import get_dataset
-from cityshare.catalogue.formats import BY_LABEL, DataFormat, dataset_formats
+from cityshare.catalogue.search import MAX_OFFSET, SearchQuery, search_datasets
 from cityshare.catalogue.versions import get_version
 from cityshare.errors import BadRequest
 from cityshare.interop import dcat_vocab as vocab
 from cityshare.interop.dcat_vocab import DCAT, DCT, FOAF, GSP, HYDRA, LOCN, SKOS, VCARD
-from cityshare.search.query import MAX_OFFSET, SearchQuery, search_datasets
 from cityshare.site import Site
 from cityshare.streams.datastreams import list_streams
+from cityshare.tables.data_formats import BY_LABEL, DataFormat, dataset_formats
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000

@@ -7,7 +7,7 @@ offset: :data:`MAX_OFFSET` caps it, and the query time limit bounds the rest. De
 reads go through the rows API's cursors or an export.
 
 Everything here takes a :class:`~cityshare.query.plan.QueryPlan` made over the reader's
-view (:mod:`cityshare.sharing.view`), so the view's fields and row bounds apply exactly
+view (:mod:`cityshare.bounds.view`), so the view's fields and row bounds apply exactly
 as in the rows API. A :class:`Narrowing` adds conditions on top: filters parsed against
 the same view and text tests over its text fields, every value a bound parameter.
 """

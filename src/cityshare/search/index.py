@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cityshare.catalogue.formats import dataset_formats
 from cityshare.search.facets import write_facet_list
 from cityshare.search.text import (
     Document,
@@ -35,6 +34,7 @@ from cityshare.storage.schema import (
     organisations,
 )
 from cityshare.storage.statistics import refresh_if_stale
+from cityshare.tables.data_formats import dataset_formats
 
 MAX_VALUE_LENGTH = 300
 _COUNT_KEY = ("facet", "value", "visibility", "organisation_id")

@@ -4,7 +4,7 @@ A dataset's full-text document and its facet values (see
 :mod:`cityshare.search.index`) hold what every reader of it may see: its
 metadata and its *public* columns, and the formats those can be read in (GeoJSON only
 when the coordinates or the geometry are public). Some readers see other columns
-(:mod:`cityshare.sharing.view`): members of the owner organisation and site
+(:mod:`cityshare.bounds.view`): members of the owner organisation and site
 administrators the whole dataset, a grantee whose grant names columns exactly those.
 Each such *view* is kept in ``search_views`` with its own document (``view_text``) and
 formats, written with the public one by ``reindex_dataset``: the owners' view when the
@@ -39,8 +39,7 @@ from sqlalchemy import (
 )
 
 from cityshare.access import Actor
-from cityshare.catalogue.formats import dataset_formats
-from cityshare.catalogue.rows import inserted_id
+from cityshare.bounds.classes import public_columns
 from cityshare.search.text import (
     VIEW_TEXT,
     Document,
@@ -48,8 +47,9 @@ from cityshare.search.text import (
     matches,
     write_document,
 )
-from cityshare.sharing.classes import public_columns
+from cityshare.storage.rows import inserted_id
 from cityshare.storage.schema import dataset_facets, datasets, grants, search_views
+from cityshare.tables.data_formats import dataset_formats
 from cityshare.tables.model import POINT_PROPERTY
 
 _PSEUDONYM_TYPE = "string"  # a pseudonymised field reads as text, never as a geometry
@@ -134,7 +134,7 @@ def _seen_schema(
     schema: Mapping[str, Any] | None, visible: set[str], pseudonymised: set[str]
 ) -> dict[str, Any] | None:
     """``schema`` as a reader of the ``visible`` columns gets it: the point only when both
-    its coordinates are visible in the clear (as :func:`cityshare.sharing.view.visible_schema`)."""
+    its coordinates are visible in the clear (as :func:`cityshare.bounds.view.visible_schema`)."""
     if schema is None:
         return None
     fields = [

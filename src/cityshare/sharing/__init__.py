@@ -1,2 +1,2 @@
-"""Sharing under enforced agreements: grants, access requests, column classes and the
-bounded view of a dataset each reader gets (see docs/sharing.md)."""
+"""Sharing under enforced agreements: grants and access requests (see docs/sharing.md).
+What a grant lets its holder see is applied by :mod:`cityshare.bounds`."""

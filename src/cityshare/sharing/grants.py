@@ -3,7 +3,7 @@
 A grant gives one dataset to another organisation or to a user, for a stated purpose,
 under terms, until an expiry, with permissions (``read``, ``write``) and optionally
 bounds (columns, a row filter, a minimum group size, pseudonymised columns; see
-:mod:`cityshare.sharing.view`). It takes effect at once: the grantee's next request
+:mod:`cityshare.bounds.view`). It takes effect at once: the grantee's next request
 loads it, and ends at its expiry or revocation the same way. Every change is audited
 in the transaction that makes it.
 """
@@ -19,12 +19,12 @@ from sqlalchemy import Connection, Row, false, or_, select, update
 from cityshare.access import Actor, allowed
 from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import dataset_resource, dataset_row
-from cityshare.catalogue.rows import inserted_id, iso
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
 from cityshare.search.index import reindex_dataset
 from cityshare.sharing import terms as check
 from cityshare.site import Site
+from cityshare.storage.rows import inserted_id, is_row_id, iso
 from cityshare.storage.schema import (
     dataset_versions,
     grants,
@@ -116,6 +116,8 @@ def update_grant(
         row = _grant_row(connection, dataset.id, grant_id)
         if row.revoked_at is not None:
             raise Conflict(f"Grant {grant_id} was revoked; make a new grant instead.")
+        if not changes:  # nothing to change: the grant as it is, and nothing audited
+            return describe(connection, row)
         merged = {**_spec_of(row), **changes}
         checked = _checked(connection, dataset, merged)
         values = {key: value for key, value in checked.items() if key in changes}
@@ -284,9 +286,11 @@ def _grantee(connection: Connection, dataset: Row[Any], spec: Mapping[str, Any])
 
 
 def _grant_row(connection: Connection, dataset_id: int, grant_id: int) -> Row[Any]:
-    row = connection.execute(
-        select(grants).where(grants.c.id == grant_id, grants.c.dataset_id == dataset_id)
-    ).first()
+    row = None
+    if is_row_id(grant_id):
+        row = connection.execute(
+            select(grants).where(grants.c.id == grant_id, grants.c.dataset_id == dataset_id)
+        ).first()
     if row is None:
         raise NotFound(f"No grant {grant_id} on this dataset, or you may not see it.")
     return row

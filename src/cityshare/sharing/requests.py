@@ -21,12 +21,12 @@ from cityshare.access import (
 )
 from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import dataset_resource, dataset_row
-from cityshare.catalogue.rows import inserted_id, iso
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, Forbidden, NotFound
 from cityshare.sharing.grants import insert_grant
 from cityshare.sharing.terms import MAX_PURPOSE_CHARS, checked_text
 from cityshare.site import Site
+from cityshare.storage.rows import inserted_id, is_row_id, iso
 from cityshare.storage.schema import access_requests, datasets, organisations, users
 
 STATUSES = ("pending", "approved", "declined", "withdrawn")
@@ -133,9 +133,10 @@ def decline_request(
 
 
 def withdraw_request(site: Site, actor: Actor, name: str, request_id: int) -> dict[str, Any]:
-    """The requester withdraws a request still pending."""
+    """The requester withdraws a request still pending (the right to ask: a read-only
+    token may not)."""
     with site.writer.begin() as connection:
-        dataset = dataset_row(connection, actor, name, "dataset.view")
+        dataset = dataset_row(connection, actor, name, "access.request")
         row = _visible_request(connection, actor, dataset, request_id)
         if row.requester_id != actor.user_id:  # not even a site administrator withdraws it
             raise Forbidden("Only the requester can withdraw a request.")
@@ -200,11 +201,13 @@ def _refuse_second_pending(connection: Connection, dataset_id: int, actor: Actor
 
 
 def _request_row(connection: Connection, dataset_id: int, request_id: int) -> Row[Any]:
-    row = connection.execute(
-        select(access_requests).where(
-            access_requests.c.id == request_id, access_requests.c.dataset_id == dataset_id
-        )
-    ).first()
+    row = None
+    if is_row_id(request_id):
+        row = connection.execute(
+            select(access_requests).where(
+                access_requests.c.id == request_id, access_requests.c.dataset_id == dataset_id
+            )
+        ).first()
     if row is None:
         raise NotFound(f"No access request {request_id} on this dataset, or you may not see it.")
     return row

@@ -22,9 +22,9 @@ from sqlalchemy.sql.elements import quoted_name
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
+from cityshare.bounds.view import ReadView
 from cityshare.errors import BadRequest, Forbidden
 from cityshare.query.filters import filter_clause
-from cityshare.sharing.view import ReadView
 from cityshare.sql.allow import whole_number
 from cityshare.sql.bounded import bound_functions
 from cityshare.sql.parse import Statement, dataset_name, name_key

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from cityshare.storage.values import refuse_unstorable
 from cityshare.storage.watchdog import Deadline, Watchdog
 
 TIME_LIMIT_OPTION = "cityshare_time_limit"
@@ -39,6 +40,7 @@ def create_store_engine(url: str, *, pool_size: int = 8) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     engine = create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
     event.listen(engine, "begin", _postgresql_begin)
+    event.listen(engine, "before_cursor_execute", refuse_unstorable)
     return engine
 
 
@@ -61,6 +63,7 @@ def _sqlite_engine(url: str, pool_size: int) -> Engine:
     # between transactions (an interrupt could outlive a statement left open).
     event.listen(engine, "commit", _sqlite_end)
     event.listen(engine, "rollback", _sqlite_end)
+    event.listen(engine, "before_cursor_execute", refuse_unstorable)
     return engine
 
 

@@ -14,11 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from cityshare.access import Actor, DatasetResource, ensure_allowed
 from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import dataset_row
-from cityshare.catalogue.rows import inserted_id, iso
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
 from cityshare.search.index import reindex_dataset
 from cityshare.site import Site
+from cityshare.storage.rows import inserted_id, is_row_id, iso
 from cityshare.storage.schema import datasets, datastreams, devices
 from cityshare.streams.devices import device_row
 
@@ -108,7 +108,7 @@ def get_stream(site: Site, actor: Actor, stream_id: int) -> dict[str, Any]:
 
 def stream_row(connection: Connection, actor: Actor, stream_id: int, action: str) -> Row[Any]:
     """The stream after checking ``action`` on its dataset; NotFound when invisible."""
-    row: Row[Any] | None = _stream_row(connection, stream_id)
+    row: Row[Any] | None = _stream_row(connection, stream_id) if is_row_id(stream_id) else None
     missing = f"No stream {stream_id}, or you may not see it."
     if row is None:
         raise NotFound(missing)

@@ -19,11 +19,11 @@ from cityshare.access import Actor, OrganisationResource, allowed, ensure_allowe
 from cityshare.accounts.organisations import organisation_id
 from cityshare.audit.log import audit
 from cityshare.catalogue.metadata import check_spatial
-from cityshare.catalogue.names import check_slug
-from cityshare.catalogue.rows import inserted_id, iso
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
+from cityshare.names import check_slug
 from cityshare.site import Site
+from cityshare.storage.rows import inserted_id, iso
 from cityshare.storage.schema import (
     datastreams,
     device_keys,

@@ -34,9 +34,9 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from cityshare.access import StreamResource, device_actor, ensure_allowed
-from cityshare.catalogue.rows import inserted_id
 from cityshare.lru import LruCache
 from cityshare.site import Site
+from cityshare.storage.rows import inserted_id
 from cityshare.storage.schema import ingest_batches, observations
 from cityshare.streams.readings import parse_envelope, parse_readings
 from cityshare.streams.refusals import IngestRefused, record_refusals

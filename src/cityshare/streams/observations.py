@@ -16,13 +16,13 @@ from sqlalchemy import Connection, Select, and_, func, select
 
 from cityshare.access import Actor
 from cityshare.audit.events import data_read
+from cityshare.bounds.view import reading_grant
 from cityshare.catalogue.datasets import dataset_resource, dataset_row
 from cityshare.catalogue.reader import Reader
 from cityshare.errors import BadRequest
 from cityshare.query.cursor import invalid_cursor
 from cityshare.query.export import csv_chunks
 from cityshare.query.params import parse_limit
-from cityshare.sharing.view import reading_grant
 from cityshare.site import Site
 from cityshare.storage.schema import datastreams, device_keys, devices, observations
 from cityshare.streams.datastreams import dataset_resource_of, stream_row

@@ -1,6 +1,6 @@
 """Signing in and out, the account page, and setting up a second factor, in the browser.
 
-Thin routes over :mod:`cityshare.web.session` and the identity services: the same
+Thin routes over :mod:`cityshare.http.session` and the identity services: the same
 password and second-factor checks, throttles and audit entries as the API's sign-in.
 Every form is a POST with a CSRF token; the session cookie is HttpOnly, SameSite=Lax,
 and Secure when the site is served over TLS.
@@ -16,11 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from cityshare.accounts import second_factor, tokens, users
-from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.errors import CityshareError, Forbidden
-from cityshare.web import session
+from cityshare.http import session
+from cityshare.http.deps import ActorDep, SiteDep
+from cityshare.http.session import SESSION_COOKIE, Visit
 from cityshare.web.render import page
-from cityshare.web.session import SESSION_COOKIE, Visit
 from cityshare.web.visits import checked_form, error_page, remember, visit_of
 
 router = APIRouter(include_in_schema=False)

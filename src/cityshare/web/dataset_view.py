@@ -14,13 +14,13 @@ from urllib.parse import quote, urlencode
 from cityshare.access import Actor
 from cityshare.accounts.organisations import get_organisation
 from cityshare.catalogue.datasets import get_dataset
-from cityshare.catalogue.formats import dataset_formats, has_geometry
 from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.table_reads import read_json
 from cityshare.catalogue.versions import get_version, list_versions
 from cityshare.errors import BadRequest, Forbidden
 from cityshare.streams import observations
 from cityshare.streams.datastreams import list_streams
+from cityshare.tables.data_formats import dataset_formats, has_geometry
 from cityshare.web.figures import chart_plan
 from cityshare.web.sharing_view import access_part
 

@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from cityshare.accounts import organisations, tokens
-from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.errors import BadRequest, CityshareError
+from cityshare.http.deps import ActorDep, SiteDep
 from cityshare.web.organisation_view import organisation_page
 from cityshare.web.render import page
 from cityshare.web.visits import Form, act, checked_form, error_page, remember, visit_of

@@ -7,8 +7,8 @@ from typing import Any
 
 from cityshare.access import Actor, OrganisationResource, allowed
 from cityshare.accounts.organisations import get_organisation, list_members
+from cityshare.catalogue.search import SearchQuery, search_datasets
 from cityshare.errors import Forbidden, NotFound, Unauthorized
-from cityshare.search.query import SearchQuery, search_datasets
 from cityshare.site import Site
 from cityshare.streams.devices import list_devices
 

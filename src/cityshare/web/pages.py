@@ -17,12 +17,13 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from cityshare.access import Actor
-from cityshare.api.deps import ActorDep, ReaderDep, SiteDep
-from cityshare.api.responses import JSON
 from cityshare.catalogue.datasets import get_dataset
 from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.versions import get_version
 from cityshare.errors import CityshareError, NotFound
+from cityshare.http.deps import ActorDep, ReaderDep, SiteDep
+from cityshare.http.responses import JSON
+from cityshare.http.session import Visit
 from cityshare.site import Site
 from cityshare.streams import observations
 from cityshare.web import figures
@@ -30,7 +31,6 @@ from cityshare.web.dataset_view import dataset_page
 from cityshare.web.figures import FigureCache
 from cityshare.web.render import page, svg
 from cityshare.web.search_view import search_page
-from cityshare.web.session import Visit
 from cityshare.web.visits import remember, visit_of
 
 router = APIRouter(include_in_schema=False)

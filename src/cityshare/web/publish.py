@@ -20,19 +20,19 @@ from starlette.responses import RedirectResponse, Response
 
 from cityshare.access import Actor
 from cityshare.accounts import users
-from cityshare.api.deps import ActorDep, SiteDep
-from cityshare.api.multipart import FormRules, receive_form
-from cityshare.api.upload import upload_guard
+from cityshare.bounds.classes import CLASSES
 from cityshare.catalogue import datasets
 from cityshare.catalogue.metadata import VISIBILITIES
 from cityshare.errors import BadRequest, CityshareError, Forbidden
-from cityshare.sharing.classes import CLASSES
+from cityshare.http.deps import ActorDep, SiteDep
+from cityshare.http.multipart import FormRules, receive_form
+from cityshare.http.session import CSRF_COOKIE, SESSION_COOKIE, Visit, check_csrf
+from cityshare.http.upload import upload_guard
 from cityshare.site import Site
 from cityshare.storage.space import disk_full_refused
 from cityshare.tables import media_type_for_filename
 from cityshare.web import staging
 from cityshare.web.render import page
-from cityshare.web.session import CSRF_COOKIE, SESSION_COOKIE, Visit, check_csrf
 from cityshare.web.visits import checked_form, error_page, remember, visit_of
 
 router = APIRouter(include_in_schema=False)
@@ -107,7 +107,7 @@ async def _receive(
     """The form's fields and file (streamed to ``spool``), after sign-in and the CSRF token:
     nothing of the body is read for an anonymous visitor, and no byte of the file before
     its CSRF token was found right and the fields before it name a dataset this actor may
-    create (:mod:`cityshare.api.multipart`)."""
+    create (:mod:`cityshare.http.multipart`)."""
     if actor.username is None:
         raise Forbidden("Sign in to publish.")
     cookies = request.cookies

@@ -11,6 +11,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.responses import HTMLResponse, Response
 
 from cityshare import __version__
+from cityshare.errors import CityshareError
+from cityshare.http.session import Visit
 
 # Pages load only their own styles, scripts and images; SVG charts and maps are images.
 PAGE_POLICY = (
@@ -35,6 +37,15 @@ def environment() -> Environment:
     env.filters["query"] = _with_query
     env.filters["unquote"] = unquote_plus
     return env
+
+
+def error_page(error: CityshareError) -> Response:
+    """The page a browser gets for an error met outside a page's own handling (an
+    unreachable store, a full disk): the service's explanation and status."""
+    visit = Visit(viewer=None, nonce="", fresh=False, csrf="")
+    return page(
+        "error.html", status=error.status, visit=visit, title=error.title, detail=error.detail
+    )
 
 
 def page(template: str, status: int = 200, **context: Any) -> Response:

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 from cityshare.access import Actor
 from cityshare.accounts.organisations import get_organisations
+from cityshare.catalogue.search import FACETS, SearchQuery, search_datasets
 from cityshare.errors import BadRequest
-from cityshare.search.query import FACETS, SearchQuery, search_datasets
 from cityshare.site import Site
 
 PAGE_SIZE = 20

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.errors import CityshareError
+from cityshare.http.deps import ActorDep, SiteDep
 from cityshare.sharing import grants, requests
 from cityshare.web.render import page
 from cityshare.web.sharing_view import end_of_day, sharing_page

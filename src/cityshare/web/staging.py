@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from cityshare.access import Actor
+from cityshare.bounds.classes import CLASSES
 from cityshare.catalogue import datasets, versions
 from cityshare.errors import BadRequest, NotFound
-from cityshare.sharing.classes import CLASSES
 from cityshare.site import Site
 from cityshare.tables import check_against_schema, infer_schema
 from cityshare.tables.model import FIELD_TYPES

@@ -12,9 +12,9 @@ from starlette.responses import RedirectResponse, Response
 
 from cityshare.access import Actor
 from cityshare.errors import BadRequest, CityshareError, UnsupportedMediaType
+from cityshare.http.session import CSRF_COOKIE, SESSION_COOKIE, Visit, check_csrf, visit
 from cityshare.site import Site
 from cityshare.web.render import page
-from cityshare.web.session import CSRF_COOKIE, SESSION_COOKIE, Visit, check_csrf, visit
 
 MAX_FIELD = 2000
 MAX_FIELDS = 1100  # a grant may name many columns

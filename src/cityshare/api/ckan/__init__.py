@@ -4,5 +4,5 @@
 the actions are in :mod:`.reads`, :mod:`.search`, :mod:`.writes` and :mod:`.datastore`.
 Every action calls cityshare's core services, which ask the access policy; nothing here
 reads a dataset's tables around it. This package file imports nothing, so the error
-renderer (:mod:`cityshare.api.responses`) can import :mod:`.envelope` without a cycle.
+renderer (:mod:`cityshare.http.responses`) can import :mod:`.envelope` without a cycle.
 """

@@ -2,7 +2,7 @@
 
 A dataset of tables is its own datastore table: ``resource_id`` is any of its resource
 ids (``traffic-counts.csv``) or its name. Reads go through the query layer over the
-reader's view (:func:`cityshare.sharing.view.read_view`), exactly as the rows API: a
+reader's view (:func:`cityshare.bounds.view.read_view`), exactly as the rows API: a
 grantee never gets a column or a row the rows API would refuse them. Writes make new
 immutable versions (:mod:`cityshare.catalogue.records`).
 
@@ -32,12 +32,13 @@ from sqlalchemy.exc import OperationalError
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from cityshare.api.ckan.envelope import invalid
 from cityshare.api.ckan.params import CkanCall
 from cityshare.audit.events import data_read
+from cityshare.bounds.classes import checked_carry
 from cityshare.catalogue.records import change_records, delete_records, publish_records
 from cityshare.catalogue.versions import OpenVersion, open_version
 from cityshare.errors import BadRequest, QueryTimeout
+from cityshare.http.ckan_envelope import invalid
 from cityshare.interop import ckan_mapping as mapping
 from cityshare.query import QueryPlan, plan_query
 from cityshare.query.offset import (
@@ -48,7 +49,6 @@ from cityshare.query.offset import (
     equality_filters,
     offset_page,
 )
-from cityshare.sharing.classes import checked_carry
 from cityshare.sql import run_sql
 from cityshare.storage.engine import is_time_limit_error
 from cityshare.tables.model import Field, VersionTable

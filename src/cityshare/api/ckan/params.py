@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 from cityshare.access import Actor
-from cityshare.api.ckan.envelope import invalid
 from cityshare.catalogue.reader import Reader
+from cityshare.http.ckan_envelope import invalid
 from cityshare.site import Site
 
 MAX_TEXT = 100_000

@@ -15,10 +15,10 @@ from typing import Any
 from cityshare import __version__
 from cityshare.access import SiteResource, ensure_allowed
 from cityshare.accounts.organisations import get_organisation, list_organisations
-from cityshare.api.ckan.envelope import invalid
 from cityshare.api.ckan.params import CkanCall
+from cityshare.catalogue.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search_datasets
+from cityshare.http.ckan_envelope import invalid
 from cityshare.interop import ckan_mapping as mapping
-from cityshare.search.query import MAX_LIMIT, MAX_OFFSET, SearchQuery, search_datasets
 
 MAX_LIST = 1_000_000
 PUBLIC = ("open", "shared")  # what CKAN calls public: every visibility but private

@@ -26,21 +26,21 @@ from starlette.responses import Response
 
 from cityshare.access import Actor
 from cityshare.api.ckan import datastore, reads, search, writes
-from cityshare.api.ckan.envelope import (
+from cityshare.api.ckan.params import CkanCall, Upload
+from cityshare.audit.events import refused
+from cityshare.audit.writer import AuditWriter
+from cityshare.errors import CityshareError, NotFound, Unauthorized
+from cityshare.http.ckan_envelope import (
     BadCkanRequest,
     UnknownAction,
     ckan_error_response,
     ckan_success_response,
     invalid,
 )
-from cityshare.api.ckan.params import CkanCall, Upload
-from cityshare.api.middleware import actor_of
-from cityshare.api.multipart import FormRules, receive_form
-from cityshare.api.problems import REFUSALS
-from cityshare.api.upload import check_may_upload, upload_guard
-from cityshare.audit.events import refused
-from cityshare.audit.writer import AuditWriter
-from cityshare.errors import CityshareError, NotFound, Unauthorized
+from cityshare.http.middleware import actor_of
+from cityshare.http.multipart import FormRules, receive_form
+from cityshare.http.problems import REFUSALS
+from cityshare.http.upload import check_may_upload, upload_guard
 from cityshare.runtime import Runtime
 from cityshare.site import Site
 from cityshare.sql.pool import client_address
@@ -213,7 +213,7 @@ async def _upload_form(
 ) -> tuple[dict[str, Any], Upload | None]:
     """The fields and the file of an upload action's multipart body. The file is stored
     only once the fields before it name a dataset the actor may upload to
-    (:mod:`cityshare.api.multipart`), so a caller without that right never makes the
+    (:mod:`cityshare.http.multipart`), so a caller without that right never makes the
     server read or store the file."""
 
     def may_upload(fields: dict[str, str]) -> None:

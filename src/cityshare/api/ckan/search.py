@@ -25,16 +25,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from cityshare.api.ckan.envelope import SearchQueryInvalid, invalid
 from cityshare.api.ckan.params import CkanCall
-from cityshare.interop import ckan_mapping as mapping
-from cityshare.search.query import (
+from cityshare.catalogue.search import (
     MAX_LIMIT,
     MAX_OFFSET,
     SearchQuery,
     SearchResult,
     search_datasets,
 )
+from cityshare.http.ckan_envelope import SearchQueryInvalid, invalid
+from cityshare.interop import ckan_mapping as mapping
 
 MATCH_ALL = "*:*"
 FACET_LIMIT = 50  # CKAN's default facet.limit

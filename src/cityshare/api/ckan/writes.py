@@ -24,14 +24,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cityshare.api.ckan.envelope import invalid
 from cityshare.api.ckan.params import CkanCall
+from cityshare.bounds.classes import checked_carry
 from cityshare.catalogue import versions
 from cityshare.catalogue.datasets import create_dataset, update_dataset
 from cityshare.catalogue.metadata import VISIBILITIES
 from cityshare.errors import Conflict, NotFound
+from cityshare.http.ckan_envelope import invalid
 from cityshare.interop import ckan_mapping as mapping
-from cityshare.sharing.classes import checked_carry
 from cityshare.tables.formats import media_type_for_filename
 
 UNSPECIFIED_LICENCES = frozenset({"", "notspecified", "other-closed"})
@@ -235,7 +235,7 @@ def resource_create(call: CkanCall) -> dict[str, Any]:
 
 def _carry_classes(call: CkanCall) -> dict[str, str | None] | None:
     """``carry_classes``: the decision on classified columns the new file lacks (see
-    :func:`~cityshare.sharing.classes.carried_classes`)."""
+    :func:`~cityshare.bounds.classes.carried_classes`)."""
     return checked_carry(call.mapping("carry_classes"))
 
 

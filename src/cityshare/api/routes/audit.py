@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
-from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.catalogue import access_log as reading
+from cityshare.http.deps import ActorDep, SiteDep
 
 router = APIRouter(tags=["audit"])
 

@@ -6,14 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.models import DatasetCreate, DatasetFields
-from cityshare.api.upload import receive_upload
+from cityshare.bounds.classes import checked_carry
 from cityshare.catalogue import datasets as service
-from cityshare.catalogue import versions
+from cityshare.catalogue import search, versions
+from cityshare.http.deps import ActorDep, SiteDep
+from cityshare.http.upload import receive_upload
 from cityshare.interop import datapackage
-from cityshare.search import query as search
-from cityshare.sharing.classes import checked_carry
 
 router = APIRouter(tags=["datasets"])
 

@@ -13,7 +13,7 @@ from rdflib import Graph
 from starlette.responses import RedirectResponse, Response
 
 from cityshare.access import Actor
-from cityshare.api.deps import ActorDep, SiteDep
+from cityshare.http.deps import ActorDep, SiteDep
 from cityshare.interop import dcat
 from cityshare.site import Site
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.models import DeviceCreate, DeviceUpdate, KeyAdd
 from cityshare.clock import naive_utc
+from cityshare.http.deps import ActorDep, SiteDep
 from cityshare.streams import devices as service
 
 router = APIRouter(tags=["devices"])

@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from cityshare.access import Actor
 from cityshare.accounts import tokens as token_service
 from cityshare.accounts import users as user_service
-from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.models import SignIn, TokenCreate, UserCreate
-from cityshare.api.responses import JSON
+from cityshare.http.deps import ActorDep, SiteDep
+from cityshare.http.responses import JSON
 
 router = APIRouter(tags=["identity"])
 

@@ -10,11 +10,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cityshare.api.deps import RuntimeDep
-from cityshare.api.jsondepth import read_body
-from cityshare.api.problems import store_error_response
-from cityshare.api.responses import JSON, problem_response
 from cityshare.errors import CityshareError
+from cityshare.http.deps import RuntimeDep
+from cityshare.http.jsondepth import read_body
+from cityshare.http.problems import store_error_response
+from cityshare.http.responses import JSON, problem_response
 from cityshare.runtime import Runtime
 from cityshare.site import Site
 from cityshare.streams.ingest import Acknowledgement, IngestRefused, prepare, prepare_known
@@ -58,7 +58,7 @@ async def ingest(request: Request, runtime: RuntimeDep) -> Response:
 
 def ingest_app(runtime: Runtime) -> ASGIApp:
     """The same route as :func:`ingest` as a pure ASGI app, which the app sends requests
-    to past Starlette's and FastAPI's own layers (see cityshare.api.direct); it answers
+    to past Starlette's and FastAPI's own layers (see cityshare.http.direct); it answers
     every error as problem+json itself, as their exception handlers would."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

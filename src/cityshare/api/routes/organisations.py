@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from cityshare.accounts import organisations as service
-from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.models import MemberSet, OrganisationCreate, OrganisationUpdate
+from cityshare.http.deps import ActorDep, SiteDep
 
 router = APIRouter(tags=["organisations"])
 

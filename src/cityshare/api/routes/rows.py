@@ -8,12 +8,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from cityshare.access import Actor
-from cityshare.api.deps import ActorDep, ReaderDep
-from cityshare.api.middleware import actor_of
-from cityshare.api.responses import JSON
 from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.table_reads import audit_read, limited_connection, plan_read
 from cityshare.errors import QueryTimeout
+from cityshare.http.deps import ActorDep, ReaderDep
+from cityshare.http.middleware import actor_of
+from cityshare.http.responses import JSON
 from cityshare.query import export_next_cursor, run_json, stream_export
 
 router = APIRouter(tags=["rows"])

@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from cityshare.accounts import second_factor as service
-from cityshare.api.deps import SiteDep
 from cityshare.api.models import Credentials, CredentialsWithCode
-from cityshare.api.responses import JSON
+from cityshare.http.deps import SiteDep
+from cityshare.http.responses import JSON
 
 router = APIRouter(prefix="/auth/second-factor", tags=["identity"])
 

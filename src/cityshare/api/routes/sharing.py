@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from cityshare.api.deps import ActorDep, SiteDep
 from cityshare.api.sharing_models import (
     AccessRequestApprove,
     AccessRequestCreate,
@@ -15,6 +14,7 @@ from cityshare.api.sharing_models import (
     GrantUpdate,
 )
 from cityshare.catalogue import access_log as reading
+from cityshare.http.deps import ActorDep, SiteDep
 from cityshare.sharing import grants, requests
 
 router = APIRouter(tags=["sharing"])

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from cityshare.api.deps import ActorDep, RuntimeDep
-from cityshare.api.responses import JSON
+from cityshare.http.deps import ActorDep, RuntimeDep
+from cityshare.http.responses import JSON
 from cityshare.query.export import csv_cell, neutralise
 from cityshare.sql import run_sql
 from cityshare.sql.pool import client_address

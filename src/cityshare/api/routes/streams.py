@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
 from cityshare.access import Actor
-from cityshare.api.deps import ActorDep, ReaderDep, SiteDep
 from cityshare.api.models import StreamCreate
-from cityshare.api.responses import JSON
 from cityshare.catalogue.reader import Reader
 from cityshare.errors import BadRequest
+from cityshare.http.deps import ActorDep, ReaderDep, SiteDep
+from cityshare.http.responses import JSON
 from cityshare.streams import datastreams, observations
 
 router = APIRouter(tags=["streams"])
