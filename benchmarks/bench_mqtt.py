@@ -171,8 +171,8 @@ def refusals(city: CitySite) -> int:
 
 
 def start_broker(city: CitySite, folder: Path) -> tuple[Server, str, int]:
-    from cityshare.ingest.address import BrokerAddress
-    from cityshare.ingest.broker import BrokerOptions, max_packet_size_for, write_broker_files
+    from cityshare.mqtt.address import BrokerAddress
+    from cityshare.mqtt.broker import BrokerOptions, max_packet_size_for, write_broker_files
 
     port = free_port()
     password = secrets.token_urlsafe(16)
@@ -210,7 +210,7 @@ class Fleet:
 
     def open_copy(self, data_dir: Path) -> CitySite:
         """A copy of the fleet's site in ``data_dir``, open."""
-        from cityshare.cli_support import console_actor
+        from cityshare.accounts.console import console_actor
         from cityshare.config import Settings
         from cityshare.runtime import open_site
 

@@ -170,7 +170,7 @@ def serve_one_worker(city: CitySite, folder: Path, **settings: str) -> Server:
 def make_city_site(data_dir: Path, database_url: str | None, org: str = "city") -> CitySite:
     """A fresh site (admin user, one organisation) as ``cityshare init`` + ``org create``."""
     from cityshare.accounts import organisations
-    from cityshare.cli_support import console_actor, initialise
+    from cityshare.accounts.console import console_actor, initialise
     from cityshare.config import Settings
     from cityshare.runtime import open_site
 
