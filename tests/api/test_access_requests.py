@@ -7,6 +7,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from cityshare.access.actions import Scope
+from cityshare.accounts import tokens
+from cityshare.accounts.console import console_actor
 from cityshare.site import Site
 from tests.sharing_support import (
     add_user,
@@ -305,3 +308,22 @@ def test_requests_refused(world: World, client: TestClient, site: Site) -> None:
     assert (
         client.get(requests_url(shared, first["id"]), headers=asker).json()["status"] == "pending"
     )
+
+
+def test_a_read_only_token_cannot_withdraw_its_users_request(
+    world: World, client: TestClient
+) -> None:
+    """Withdrawing takes the right to ask (the write scope), not the right to look."""
+    shared = world.datasets["shared"]
+    requester = add_user(world, "cautious")
+    asked = ask(client, shared, requester)
+    admin = console_actor(world.site, "admin")
+    read_only = tokens.create_token(
+        world.site, admin, username="cautious", scopes=frozenset({Scope.READ})
+    )["token"]
+    refused = client.delete(
+        requests_url(shared, asked["id"]), headers={"Authorization": f"Bearer {read_only}"}
+    )
+    assert_problem(refused, 403)
+    seen = client.get(requests_url(shared, asked["id"]), headers=requester).json()
+    assert seen["status"] == "pending"
