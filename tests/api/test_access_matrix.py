@@ -431,7 +431,10 @@ def request_rule(actor: str, visibility: str | None) -> int:
 
 
 def withdraw_rule(actor: str, visibility: str | None) -> int:
-    """Only the requester withdraws: admins see the request (403), others do not (404)."""
+    """Only the requester withdraws, which takes the right to ask: anonymous visitors sign
+    in first (401), admins see the request (403), others do not (404)."""
+    if actor == "anonymous" and sees(actor, visibility):
+        return 401
     return 403 if sees(actor, visibility) and actor in ORG_ADMIN_READERS else 404
 
 
@@ -483,9 +486,7 @@ ROUTES.update(
             by_visibility=True,
         ),
         ("DELETE", "/api/v1/datasets/{name}/access-requests/{request_id}"): Case(
-            lambda actor, v: (
-                (403 if actor in ORG_ADMIN_READERS else 404) if sees(actor, v) else 404
-            ),
+            withdraw_rule,
             throwaway_request(""),
             by_visibility=True,
         ),
