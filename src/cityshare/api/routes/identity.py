@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from cityshare.access import Actor
 from cityshare.accounts import tokens as token_service
 from cityshare.accounts import users as user_service
+from cityshare.accounts.models import AnonymousVisitor, Me, NewToken, Token, User, UserDetail
 from cityshare.api.models import SignIn, TokenCreate, UserCreate
 from cityshare.http.deps import ActorDep, SiteDep
 from cityshare.http.responses import JSON
@@ -17,7 +18,7 @@ from cityshare.http.responses import JSON
 router = APIRouter(tags=["identity"])
 
 
-@router.post("/auth/token", status_code=201)
+@router.post("/auth/token", status_code=201, responses={201: {"model": NewToken}})
 async def sign_in(body: SignIn, site: SiteDep) -> JSON:
     """Exchange a username and password (and a second-factor code, if the user has one)
     for a new API token (shown once)."""
@@ -35,7 +36,7 @@ async def sign_in(body: SignIn, site: SiteDep) -> JSON:
     return JSON(created, status_code=201)
 
 
-@router.get("/me")
+@router.get("/me", response_model=Me | AnonymousVisitor)
 def me(site: SiteDep, actor: ActorDep) -> dict[str, Any]:
     """Who you are: your account, memberships and your token's scopes."""
     if actor.username is None:
@@ -45,25 +46,25 @@ def me(site: SiteDep, actor: ActorDep) -> dict[str, Any]:
     return user
 
 
-@router.get("/users")
+@router.get("/users", response_model=list[User])
 def list_users(site: SiteDep, actor: ActorDep) -> list[dict[str, Any]]:
     """All users (site administrators)."""
     return user_service.list_users(site, actor)
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, response_model=User)
 def create_user(body: UserCreate, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
     """Create a user (site administrators)."""
     return user_service.create_user(site, actor, **body.model_dump())
 
 
-@router.get("/users/{username}")
+@router.get("/users/{username}", response_model=UserDetail)
 def get_user(username: str, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
     """A user's account (the user themself and site administrators)."""
     return user_service.get_user(site, actor, username)
 
 
-@router.get("/tokens")
+@router.get("/tokens", response_model=list[Token])
 def list_tokens(
     site: SiteDep, actor: ActorDep, username: str | None = None
 ) -> list[dict[str, Any]]:
@@ -71,7 +72,7 @@ def list_tokens(
     return token_service.list_tokens(site, actor, username)
 
 
-@router.post("/tokens", status_code=201)
+@router.post("/tokens", status_code=201, response_model=NewToken)
 def create_token(body: TokenCreate, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
     """Create an API token; its secret is in this response only."""
     return token_service.create_token(
