@@ -98,3 +98,17 @@ class NewToken(Resource):
     created_at: str
     expires_at: str | None
     token: str = Field(description="The secret: send it as 'Authorization: Bearer <token>'.")
+
+
+class SecondFactorSetup(Resource):
+    """A second factor being set up: its secret, shown this once, to enter in an app."""
+
+    secret: str = Field(description="The TOTP secret, base32.")
+    otpauth_uri: str = Field(description="The otpauth:// URI an authenticator app reads.")
+    qr_svg: str = Field(description="That URI as a QR code, an SVG image.")
+
+
+class RecoveryCodes(Resource):
+    """Codes that each stand in for a second-factor code once; shown this once."""
+
+    recovery_codes: list[str]

@@ -33,7 +33,7 @@ async def sign_in(body: SignIn, site: SiteDep) -> JSON:
         scopes=token_service.parse_scopes(body.scopes),
         expires_in_days=body.expires_in_days,
     )
-    return JSON(created, status_code=201)
+    return JSON(NewToken(**created).model_dump(), status_code=201)
 
 
 @router.get("/me", response_model=Me | AnonymousVisitor)
