@@ -7,25 +7,15 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from tests.sharing_support import make_grant
+from tests.sharing_support import assert_problem, make_grant
 from tests.world import OTHER, World
-
-PROBLEM = "application/problem+json"
-
-
-def _problem(response: object, status: int) -> dict[str, object]:
-    assert response.status_code == status, response.text  # type: ignore[attr-defined]
-    assert response.headers["content-type"] == PROBLEM  # type: ignore[attr-defined]
-    body: dict[str, object] = response.json()  # type: ignore[attr-defined]
-    assert body["status"] == status
-    return body
 
 
 def test_a_nul_in_a_username_signing_in_is_a_bad_request(client: TestClient) -> None:
     sent = client.post(
         "/api/v1/auth/token", json={"username": "member-user\x00", "password": "x" * 12}
     )
-    assert "NUL" in str(_problem(sent, 400)["detail"])
+    assert "NUL" in str(assert_problem(sent, 400)["detail"])
 
 
 def test_a_nul_in_an_organisation_title_is_refused_and_nothing_changes(
@@ -34,7 +24,7 @@ def test_a_nul_in_an_organisation_title_is_refused_and_nothing_changes(
     headers = world.headers("admin")
     before = client.get("/api/v1/organisations/city").json()
     sent = client.patch("/api/v1/organisations/city", json={"title": "A\x00B"}, headers=headers)
-    _problem(sent, 400)
+    assert_problem(sent, 400)
     assert client.get("/api/v1/organisations/city").json() == before
 
 
@@ -43,7 +33,7 @@ def test_a_token_id_past_the_range_is_not_found(
     client: TestClient, world: World, token_id: int
 ) -> None:
     sent = client.delete(f"/api/v1/tokens/{token_id}", headers=world.headers("admin"))
-    _problem(sent, 404)
+    assert_problem(sent, 404)
 
 
 @pytest.mark.parametrize("version", ["³", "²5", "٣"])
@@ -53,7 +43,7 @@ def test_a_version_of_other_digits_is_a_bad_request(
     sent = client.get(
         f"/api/v1/datasets/{world.datasets['open']}/rows", params={"_version": version}
     )
-    assert "_version" in str(_problem(sent, 400)["detail"])
+    assert "_version" in str(assert_problem(sent, 400)["detail"])
 
 
 def test_an_empty_change_of_a_grant_changes_nothing(client: TestClient, world: World) -> None:
