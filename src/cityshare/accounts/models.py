@@ -4,13 +4,9 @@ as ``response_model``; the services return them next)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class Resource(BaseModel):
-    """An answer: frozen, its fields described in the OpenAPI document."""
-
-    model_config = ConfigDict(frozen=True)
+from cityshare.resource import Resource
 
 
 class Organisation(Resource):
