@@ -1,5 +1,8 @@
 """The access matrix: every route × every kind of actor × every dataset visibility.
 
+Every answer must also be one the OpenAPI document allows: its status, media type and body
+(schemathesis's conformance checks, see ``openapi_support``).
+
 Each route of the app must appear in ROUTES with the status every actor gets; a new
 route without a row here fails ``test_every_route_is_in_the_matrix``.
 """
@@ -15,6 +18,7 @@ from typing import Any
 
 import pytest
 from fastapi.routing import iter_route_contexts
+from schemathesis.schemas import BaseSchema
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -26,6 +30,7 @@ from cityshare.sharing import grants
 from cityshare.storage.rows import inserted_id
 from cityshare.storage.schema import access_requests, datasets
 from cityshare.storage.schema import users as users_table
+from tests.api.openapi_support import assert_conforms, documented, openapi_schema
 from tests.conftest import ENGINES
 from tests.sensors import add_device
 from tests.world import (
@@ -673,9 +678,20 @@ def matrix(
         yield populated
 
 
+@pytest.fixture(scope="module")
+def document(matrix: tuple[World, TestClient]) -> BaseSchema:
+    """The app's OpenAPI document, which every answer of the matrix must keep to."""
+    return openapi_schema(matrix[1])
+
+
 @pytest.mark.parametrize(("method", "path", "actor", "visibility"), list(_cases()))
 def test_access(
-    matrix: tuple[World, TestClient], method: str, path: str, actor: str, visibility: str | None
+    matrix: tuple[World, TestClient],
+    document: BaseSchema,
+    method: str,
+    path: str,
+    actor: str,
+    visibility: str | None,
 ) -> None:
     world, client = matrix
     case = ROUTES[(method, path)]
@@ -689,6 +705,8 @@ def test_access(
     elif expected >= 400:
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["status"] == expected
+    if documented(document, method, path):
+        assert_conforms(document, method, path, response)
 
 
 @pytest.mark.parametrize("actor", ACTORS)
