@@ -7,7 +7,7 @@ nothing else; an action missing here is denied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -61,10 +61,51 @@ class Action:
     description: str = ""
     # A live grant carrying this permission also allows the action (see access.grants).
     grant_permission: str | None = None
+    # What the action does, in the words a refusal uses: "Only admins of x can <phrase>".
+    phrase: str = ""
 
 
 def _actions(*actions: Action) -> MappingProxyType[str, Action]:
-    return MappingProxyType({action.name: action for action in actions})
+    return MappingProxyType(
+        {action.name: replace(action, phrase=PHRASES[action.name]) for action in actions}
+    )
+
+
+# Each action in people's words, for refusals: no message shows an action's name.
+PHRASES = MappingProxyType(
+    {
+        "site.view": "see the site's description",
+        "user.list": "list every user",
+        "user.create": "create users",
+        "user.second-factor.reset": "remove a user's second factor",
+        "user.view": "see this account",
+        "token.manage": "manage this account's API tokens",
+        "organisation.create": "create organisations",
+        "organisation.list": "list organisations",
+        "organisation.view": "see this organisation",
+        "organisation.update": "edit this organisation's title and description",
+        "organisation.members.view": "list this organisation's members",
+        "organisation.members.manage": "add, change or remove this organisation's members",
+        "dataset.create": "publish datasets for this organisation",
+        "dataset.list": "list datasets",
+        "dataset.view": "see this dataset",
+        "dataset.read": "read this dataset's rows",
+        "dataset.update": "edit this dataset's metadata",
+        "dataset.upload": "publish a new version of this dataset",
+        "dataset.visibility": "change who can see this dataset (make it open, shared or private)",
+        "dataset.delete": "delete this dataset",
+        "device.view": "see this organisation's devices",
+        "device.manage": "register devices or change their keys",
+        "stream.manage": "add datastreams to this dataset",
+        "grant.view": "see this dataset's grants and access requests",
+        "grant.manage": "grant this dataset, change or revoke its grants, or answer requests",
+        "access.request": "ask for access to this dataset",
+        "access.request.on-behalf": "ask for access on this organisation's behalf",
+        "dataset.access-log": "see who read this dataset",
+        "audit.export": "export the audit log",
+        "stream.ingest": "write readings into this datastream",
+    }
+)
 
 
 ACTIONS = _actions(

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, false, not_, or_, true
 
+from cityshare.access import wording
 from cityshare.access.actions import ACTIONS, Action, Role, Rule, Scope
 from cityshare.access.actor import Actor
 from cityshare.access.grants import reads_pseudonyms
@@ -34,9 +35,10 @@ class SiteResource:
 
 @dataclass(frozen=True)
 class OrganisationResource:
-    """An organisation, by id."""
+    """An organisation, by id (its name, when given, is what refusals call it)."""
 
     id: int
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,13 @@ class UserResource:
 
 @dataclass(frozen=True)
 class DatasetResource:
-    """A dataset: who owns it and who may see it."""
+    """A dataset: who owns it and who may see it (the owner's name, when given, is what
+    refusals call it)."""
 
     id: int
     organisation_id: int
     visibility: str
+    organisation_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,18 +110,15 @@ def ensure_allowed(
         return
     if decision is Decision.HIDDEN:
         raise NotFound(missing or "No such dataset, or you may not see it.")
-    if actor.is_anonymous:
-        raise Unauthorized("Sign in: send an API token as 'Authorization: Bearer <token>'.")
     action = ACTIONS.get(action_name)
+    if actor.is_anonymous:
+        raise Unauthorized(wording.sign_in_needed(action))
     if action is not None and not actor.has_scope(action.scope):
-        raise Forbidden(f"Your token lacks the '{action.scope}' scope needed to {action_name}.")
-    if _writes_what_it_reads_as_pseudonyms(actor, action, resource):
-        raise Forbidden(
-            "You read this dataset's pseudonymised columns under a grant, so you may not "
-            f"{action_name} it: written values would give away what the pseudonyms hide. "
-            "Ask the dataset's owner for a grant without pseudonyms, or for no write."
-        )
-    raise Forbidden(f"You may not {action_name} here{_role_hint(action)}.")
+        raise Forbidden(wording.scope_missing(actor, action))
+    if action is not None and _writes_what_it_reads_as_pseudonyms(actor, action, resource):
+        raise Forbidden(wording.writes_pseudonyms(action))
+    organisation_id, organisation = _owner_of(resource)
+    raise Forbidden(wording.not_allowed(actor, action, organisation_id, organisation))
 
 
 def ensure_may_delegate(actor: Actor, scopes: frozenset[Scope]) -> None:
@@ -249,18 +250,18 @@ def _has_role(actor: Actor, resource: Resource, needed: Role | None) -> bool:
     return role is not None and needed is not None and role.rank >= needed.rank
 
 
-def _writes_what_it_reads_as_pseudonyms(
-    actor: Actor, action: Action | None, resource: Resource
-) -> bool:
+def _writes_what_it_reads_as_pseudonyms(actor: Actor, action: Action, resource: Resource) -> bool:
     return (
-        action is not None
-        and action.grant_permission == "write"
+        action.grant_permission == "write"
         and isinstance(resource, DatasetResource)
         and reads_pseudonyms(actor.grants, resource.id)
     )
 
 
-def _role_hint(action: Action | None) -> str:
-    if action is None or action.role is None:
-        return ""
-    return f" (needs the organisation role '{action.role}' or higher)"
+def _owner_of(resource: Resource) -> tuple[int | None, str | None]:
+    """The organisation that owns ``resource`` (its id, and its name when known)."""
+    if isinstance(resource, DatasetResource):
+        return resource.organisation_id, resource.organisation_name
+    if isinstance(resource, OrganisationResource):
+        return resource.id, resource.name
+    return None, None
