@@ -16,16 +16,18 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from cityshare.access import Actor
 from cityshare.api.ckan import datastore, reads, search, writes
+from cityshare.api.ckan.models import CkanAnswer, CkanFailure
 from cityshare.api.ckan.params import CkanCall, Upload
 from cityshare.audit.events import refused
 from cityshare.audit.writer import AuditWriter
@@ -141,17 +143,98 @@ async def ckan_action(action: str, request: Request) -> Response:
     return ckan_success_response(result, path, base_url)
 
 
+def _action_name(actions: list[str]) -> Any:
+    """The ``action`` path parameter, naming the actions it may be (any other answers
+    CKAN's ``400 Not Found Error``: the list is not checked here, so its answer stays
+    CKAN's)."""
+    return PathParam(
+        description="The action's name (docs/ckan.md).",
+        json_schema_extra={"enum": actions},
+    )
+
+
+READING_ACTIONS = sorted(name for name, chosen in ACTIONS.items() if chosen.reads_only)
+
+
+async def ckan_get(
+    action: Annotated[str, _action_name(READING_ACTIONS)], request: Request
+) -> Response:
+    """Run a reading action with its parameters in the query string (lists and objects
+    JSON-encoded): see docs/ckan.md for the actions and their parameters."""
+    return await ckan_action(action, request)
+
+
+async def ckan_post(
+    action: Annotated[str, _action_name(sorted(ACTIONS))], request: Request
+) -> Response:
+    """Run any action with its parameters as a JSON object or form fields: see
+    docs/ckan.md for the actions and their parameters."""
+    return await ckan_action(action, request)
+
+
+# The answers, declared rather than validated: datastore_search is a hot path, and every
+# result is written as it is (see cityshare.api.ckan.models). Errors keep the envelope.
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"model": CkanAnswer, "description": "The action's result, in CKAN's envelope."},
+    "4XX": {
+        "model": CkanFailure,
+        "description": (
+            "Refused, in CKAN's envelope: 404 Not Found Error, 403 Authorization Error, "
+            "409 Validation Error, 400 an unknown action or a request CKAN cannot read, "
+            "413 and 429 limits."
+        ),
+    },
+    "5XX": {
+        "model": CkanFailure,
+        "description": "The store is busy or cannot be reached (503), or a failure on our side.",
+    },
+}
+REQUEST_BODY = {
+    "required": False,
+    "description": (
+        "The action's parameters: a JSON object, or form fields (resource_create takes its "
+        "file as the multipart part upload, after package_id). Without a body, a reading "
+        "action takes them from the query string."
+    ),
+    "content": {
+        "application/json": {"schema": {"type": "object", "additionalProperties": True}},
+        "application/x-www-form-urlencoded": {
+            "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+        },
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "package_id": {"type": "string"},
+                    UPLOAD_FIELD: {"type": "string", "format": "binary"},
+                },
+                "additionalProperties": {"type": "string"},
+            }
+        },
+    },
+}
+
 for _prefix in PREFIXES:
-    for _method in ("GET", "POST"):
-        router.add_api_route(
-            f"{_prefix}/{{action}}",
-            ckan_action,
-            methods=[_method],
-            response_model=None,
-            operation_id=f"ckan_{_method.lower()}_{_prefix.strip('/').replace('/', '_')}",
-            summary="CKAN Action API v3",
-            description="CKAN's Action API over cityshare's catalogue: see docs/ckan.md.",
-        )
+    _name = _prefix.strip("/").replace("/", "_")
+    router.add_api_route(
+        f"{_prefix}/{{action}}",
+        ckan_get,
+        methods=["GET"],
+        response_model=None,
+        responses=ANSWERS,
+        operation_id=f"ckan_get_{_name}",
+        summary="CKAN Action API v3: a reading action",
+    )
+    router.add_api_route(
+        f"{_prefix}/{{action}}",
+        ckan_post,
+        methods=["POST"],
+        response_model=None,
+        responses=ANSWERS,
+        operation_id=f"ckan_post_{_name}",
+        summary="CKAN Action API v3: any action",
+        openapi_extra={"requestBody": REQUEST_BODY},
+    )
 
 
 def _action(name: str, method: str) -> Action:
