@@ -15,25 +15,62 @@ from starlette.responses import RedirectResponse, Response
 from cityshare.access import Actor
 from cityshare.http.deps import ActorDep, SiteDep
 from cityshare.interop import dcat
+from cityshare.interop.models import JsonLdDocument
 from cityshare.site import Site
 
 router = APIRouter(tags=["dcat"])
 
-_PAGE = Query(1, description="The page of the catalogue, from 1.")
+# The bounds are declared, not enforced here: dcat.check_page refuses a page out of them
+# with its own problem (which names the parameter), as it refuses one past the deepest.
+_PAGE = Query(1, description="The page of the catalogue, from 1.", json_schema_extra={"minimum": 1})
 _PAGE_SIZE = Query(
     dcat.DEFAULT_PAGE_SIZE,
     description=f"Datasets per page, 1 to {dcat.MAX_PAGE_SIZE}.",
+    json_schema_extra={"minimum": 1, "maximum": dcat.MAX_PAGE_SIZE},
 )
+# What each syntax's answer is: RDF text, or a JSON-LD object.
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    dcat.TURTLE.media_type: {"type": "string", "description": "Turtle (UTF-8)."},
+    dcat.RDF_XML.media_type: {"type": "string", "description": "RDF/XML (UTF-8)."},
+    dcat.JSON_LD.media_type: JsonLdDocument.model_json_schema(by_alias=True),
+}
+_HEADER = {"schema": {"type": "string"}, "required": True}
+# A negotiated answer names its syntax's own URL; a browser is sent to the web page.
+_NEGOTIATED_HEADERS = {
+    "Vary": {**_HEADER, "description": "Accept: the answer depends on it."},
+    "Content-Location": {
+        **_HEADER,
+        "description": "The URL of this syntax's document (/catalog.ttl?page=2).",
+    },
+}
+_SEE_OTHER: dict[int | str, dict[str, Any]] = {
+    303: {
+        "description": "A browser (whose Accept prefers text/html to every RDF syntax it "
+        "names) is sent to the web page.",
+        "headers": {"Location": {**_HEADER, "description": "The web page's path."}},
+    }
+}
 
 
-def _content(*rdf_formats: dcat.RdfFormat) -> dict[int | str, dict[str, Any]]:
+def _content(
+    *rdf_formats: dcat.RdfFormat, headers: dict[str, Any] | None = None
+) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI description of a 200 answer in these syntaxes."""
-    content: dict[str, Any] = {rdf_format.media_type: {} for rdf_format in rdf_formats}
-    return {200: {"description": "DCAT-AP 3.0.1 RDF", "content": content}}
+    content = {
+        rdf_format.media_type: {"schema": _SCHEMAS[rdf_format.media_type]}
+        for rdf_format in rdf_formats
+    }
+    answer: dict[str, Any] = {"description": "DCAT-AP 3.0.1 RDF", "content": content}
+    if headers:
+        answer["headers"] = headers
+    return {200: answer}
 
 
 Endpoint = Callable[..., Response]
-_NEGOTIATED = _content(*dcat.RDF_FORMATS)
+_NEGOTIATED: dict[int | str, dict[str, Any]] = {
+    **_content(*dcat.RDF_FORMATS, headers=_NEGOTIATED_HEADERS),
+    **_SEE_OTHER,
+}
 
 
 def _rdf(graph: Graph, rdf_format: dcat.RdfFormat, negotiated: Request | None = None) -> Response:
