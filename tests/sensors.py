@@ -66,7 +66,7 @@ def add_device(
         public_key=keys.public_key_text(key),
         location={"type": "Point", "coordinates": [-1.55, 53.8]},
     )
-    device = Device(uid=registered["uid"], key=key, mqtt_password=registered["mqtt_password"])
+    device = Device(uid=registered.uid, key=key, mqtt_password=registered.mqtt_password)
     for stream, (prop, value_type) in (streams or {}).items():
         assert dataset is not None
         created = datastreams.create_stream(
@@ -79,5 +79,5 @@ def add_device(
             unit="µg/m³" if value_type == "number" else "",
             value_type=value_type,
         )
-        device.streams[stream] = created["id"]
+        device.streams[stream] = created.id
     return device

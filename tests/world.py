@@ -121,7 +121,7 @@ def add_sensors(world: World) -> None:
             observed_property="no2",
             unit="µg/m³",
         )
-        world.streams[visibility] = created["id"]
+        world.streams[visibility] = created.id
 
 
 def add_dataset(site: Site, folder: Path, name: str, visibility: str) -> str:

@@ -339,7 +339,7 @@ def test_after_a_reload_a_revoked_device_and_an_old_password_are_refused(
     admin = console_actor(sqlite_site, "admin")
     revoked, reset = _connected(broker, a), _connected(broker, b)
     device_service.revoke_device(sqlite_site, admin, a.uid)
-    new_password = device_service.reset_mqtt_password(sqlite_site, admin, b.uid)["mqtt_password"]
+    new_password = device_service.reset_mqtt_password(sqlite_site, admin, b.uid).mqtt_password
     broker.reload()
     assert a.uid not in broker.files.passwd.read_text()
     # Mosquitto checks connected clients again on reload: both are cut off at once.

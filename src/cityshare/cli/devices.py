@@ -79,12 +79,12 @@ def device_add(
         location=location,
     )
     if json_output:
-        typer.echo(orjson.dumps(created).decode())
+        typer.echo(orjson.dumps(created.model_dump()).decode())
         return
     console.print(
-        f"Device [bold]{created['uid']}[/] registered (key {created['keys'][0]['key_id']}).\n"
-        f"MQTT topic:    {created['topic']}\n"
-        f"MQTT password: [green]{created['mqtt_password']}[/] (shown once)"
+        f"Device [bold]{created.uid}[/] registered (key {created.keys[0].key_id}).\n"
+        f"MQTT topic:    {created.topic}\n"
+        f"MQTT password: [green]{created.mqtt_password}[/] (shown once)"
     )
 
 
@@ -98,8 +98,8 @@ def device_list(
     site = open_site(ctx)
     table = Table("uid", "name", "location", "revoked")
     for item in devices.list_devices(site, console_actor(site, as_user), org):
-        where = item["location"]["coordinates"] if item["location"] else "-"
-        table.add_row(item["uid"], item["name"], str(where), item["revoked_at"] or "-")
+        where = item.location["coordinates"] if item.location else "-"
+        table.add_row(item.uid, item.name, str(where), item.revoked_at or "-")
     console.print(table)
 
 
@@ -112,7 +112,7 @@ def device_show(
     """Show a device as JSON: keys, streams and refusal counts."""
     site = open_site(ctx)
     shown = devices.get_device(site, console_actor(site, as_user), uid)
-    typer.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
+    typer.echo(orjson.dumps(shown.model_dump(), option=orjson.OPT_INDENT_2).decode())
 
 
 @device_app.command("rotate")
@@ -136,7 +136,7 @@ def device_rotate(
         public_key.read_text(),
         old_keys_valid_until=until,
     )
-    console.print(f"Device {uid} now has the key {shown['keys'][-1]['key_id']}.")
+    console.print(f"Device {uid} now has the key {shown.keys[-1].key_id}.")
 
 
 @device_app.command("revoke")
@@ -270,7 +270,7 @@ def stream_add(
         unit=unit,
         value_type=value_type,
     )
-    console.print(f"Stream {created['id']} ({name}) added to {dataset}.")
+    console.print(f"Stream {created.id} ({name}) added to {dataset}.")
 
 
 def _exists(site: Site, actor: Actor, dataset: str) -> bool:

@@ -227,13 +227,13 @@ def _register(site: Site, actor: Any, kind: Kind, index: int, rng: random.Random
             site,
             actor,
             kind.dataset,
-            device=created["uid"],
+            device=created.uid,
             name=name,
             observed_property=observed,
             unit=unit,
             value_type=value_type,
         )
-    return FleetDevice(created["uid"], key, kind, index, (lon, lat))
+    return FleetDevice(created.uid, key, kind, index, (lon, lat))
 
 
 def _backfill(site: Site, fleet: list[FleetDevice]) -> None:

@@ -39,6 +39,7 @@ from cityshare.catalogue.versions import get_version
 from cityshare.errors import NotFound
 from cityshare.site import Site
 from cityshare.streams.datastreams import list_streams
+from cityshare.streams.models import Stream
 from cityshare.tables.data_formats import (
     ALL_FORMATS,
     SENSOR_FORMATS,
@@ -143,16 +144,16 @@ def table_resources(
 
 
 def stream_resources(
-    dataset: dict[str, Any], streams: Iterable[dict[str, Any]], base_url: str
+    dataset: dict[str, Any], streams: Iterable[Stream], base_url: str
 ) -> list[dict[str, Any]]:
     """The resources of a sensor dataset: each stream's observations, in each format."""
     base = base_url.rstrip("/")
     resources: list[dict[str, Any]] = []
     for stream in streams:
-        url = f"{base}/api/v1/streams/{stream['id']}/observations"
-        title = f"{stream['name']} ({stream['device']['uid']})"
+        url = f"{base}/api/v1/streams/{stream.id}/observations"
+        title = f"{stream.name} ({stream.device.uid})"
         for data_format in SENSOR_FORMATS:
-            suffix = f"{STREAM_PREFIX}{stream['id']}{SEPARATOR}{data_format.param}"
+            suffix = f"{STREAM_PREFIX}{stream.id}{SEPARATOR}{data_format.param}"
             resource = _resource(
                 dataset,
                 resource_id(dataset["name"], suffix),
@@ -162,7 +163,7 @@ def stream_resources(
                 len(resources),
                 datastore=False,
             )
-            resource["description"] = f"{stream['observed_property']} ({stream['unit']})"
+            resource["description"] = f"{stream.observed_property} ({stream.unit})"
             resources.append(resource)
     return resources
 

@@ -18,6 +18,7 @@ from cityshare.catalogue.versions import get_version
 from cityshare.errors import NotFound
 from cityshare.site import Site
 from cityshare.streams.datastreams import list_streams
+from cityshare.streams.models import Stream
 
 PROFILE = "tabular-data-package"
 # A stream's value type as a Table Schema field type.
@@ -71,20 +72,20 @@ def _stream_resources(site: Site, actor: Actor, name: str, base: str) -> list[di
         raise NotFound(f"Dataset {name!r} has no streams yet: add one first.")
     return [
         _resource(
-            f"stream-{stream['id']}",
-            f"{stream['name']} ({stream['device']['uid']})",
-            f"{base}/api/v1/streams/{stream['id']}/observations?_format=csv",
+            f"stream-{stream.id}",
+            f"{stream.name} ({stream.device.uid})",
+            f"{base}/api/v1/streams/{stream.id}/observations?_format=csv",
             _observation_schema(stream),
         )
         for stream in streams
     ]
 
 
-def _observation_schema(stream: dict[str, Any]) -> dict[str, Any]:
+def _observation_schema(stream: Stream) -> dict[str, Any]:
     value = {
         "name": "value",
-        "type": VALUE_TYPES[stream["value_type"]],
-        "description": f"{stream['observed_property']} ({stream['unit']})",
+        "type": VALUE_TYPES[stream.value_type],
+        "description": f"{stream.observed_property} ({stream.unit})",
     }
     return {
         "fields": [

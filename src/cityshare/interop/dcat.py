@@ -39,6 +39,7 @@ from cityshare.interop import dcat_vocab as vocab
 from cityshare.interop.dcat_vocab import DCAT, DCT, FOAF, GSP, HYDRA, LOCN, SKOS, VCARD
 from cityshare.site import Site
 from cityshare.streams.datastreams import list_streams
+from cityshare.streams.models import Stream
 from cityshare.tables.data_formats import BY_LABEL, DataFormat, dataset_formats
 
 DEFAULT_PAGE_SIZE = 100
@@ -237,19 +238,19 @@ def _table_distribution(name: str, data_format: DataFormat, urls: _Urls) -> _Dis
 
 
 def _stream_distributions(
-    streams: list[dict[str, Any]], formats: list[DataFormat], urls: _Urls
+    streams: list[Stream], formats: list[DataFormat], urls: _Urls
 ) -> list[_Distribution]:
     """One distribution per stream and format: the stream's observations."""
     found = []
     for stream in streams:
-        page = urls.api(f"/streams/{stream['id']}")
+        page = urls.api(f"/streams/{stream.id}")
         for data_format in formats:
             observations = f"{page}/observations?_format={data_format.param}"
             paged = data_format.param in PAGED_FORMATS
             found.append(
                 _Distribution(
-                    key=f"stream-{stream['id']}-{data_format.param}",
-                    title=f"{stream['name']} ({stream['device']['uid']}) as {data_format.label}",
+                    key=f"stream-{stream.id}-{data_format.param}",
+                    title=f"{stream.name} ({stream.device.uid}) as {data_format.label}",
                     access_url=observations if paged else page,
                     download_url=None if paged else observations,
                     media_type=data_format.media_type,

@@ -21,6 +21,7 @@ from cityshare.site import Site
 from cityshare.storage.rows import inserted_id, is_row_id, iso
 from cityshare.storage.schema import datasets, datastreams, devices
 from cityshare.streams.devices import device_row
+from cityshare.streams.models import Stream
 
 VALUE_TYPES = ("number", "string", "boolean", "object")
 _TEXT_LIMITS = {"observed_property": 100, "unit": 50, "description": 10_000}
@@ -37,7 +38,7 @@ def create_stream(
     unit: str,
     value_type: str = "number",
     description: str = "",
-) -> dict[str, Any]:
+) -> Stream:
     """Add a datastream fed by ``device`` to a sensor dataset (editors of its organisation)."""
     _check_name(name)
     if value_type not in VALUE_TYPES:
@@ -90,7 +91,7 @@ def create_stream(
         return describe(_stream_row(connection, stream_id))
 
 
-def list_streams(site: Site, actor: Actor, dataset: str) -> list[dict[str, Any]]:
+def list_streams(site: Site, actor: Actor, dataset: str) -> list[Stream]:
     """A sensor dataset's streams, to whoever may see the dataset."""
     with site.engine.connect() as connection:
         owner = dataset_row(connection, actor, dataset, "dataset.view")
@@ -100,7 +101,7 @@ def list_streams(site: Site, actor: Actor, dataset: str) -> list[dict[str, Any]]
     return [describe(row) for row in rows]
 
 
-def get_stream(site: Site, actor: Actor, stream_id: int) -> dict[str, Any]:
+def get_stream(site: Site, actor: Actor, stream_id: int) -> Stream:
     """One stream's description, to whoever may see its dataset."""
     with site.engine.connect() as connection:
         return describe(stream_row(connection, actor, stream_id, "dataset.view"))
@@ -123,7 +124,7 @@ def dataset_resource_of(row: Row[Any]) -> DatasetResource:
     )
 
 
-def describe(row: Row[Any]) -> dict[str, Any]:
+def describe(row: Row[Any]) -> Stream:
     """A stream as the API shows it, with the device that feeds it."""
     described: dict[str, Any] = {
         "id": row.id,
@@ -137,7 +138,7 @@ def describe(row: Row[Any]) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "observations": f"/api/v1/streams/{row.id}/observations",
     }
-    return described
+    return Stream.model_validate(described)
 
 
 def _stream_select() -> Any:

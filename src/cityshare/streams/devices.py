@@ -32,6 +32,14 @@ from cityshare.storage.schema import (
     organisations,
 )
 from cityshare.streams.credentials import mosquitto_password_hash, new_password
+from cityshare.streams.models import (
+    Device,
+    DeviceKey,
+    DeviceStream,
+    DeviceSummary,
+    MqttPassword,
+    RegisteredDevice,
+)
 
 MAX_PROPERTIES_CHARS = 10_000
 UID_PREFIX = "dev-"
@@ -46,7 +54,7 @@ def register_device(
     public_key: str,
     location: dict[str, Any] | None = None,
     properties: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> RegisteredDevice:
     """Register a device (editors); the answer holds its MQTT password, shown only now."""
     check_slug(name, "device")
     stored_key = keys.parse_public_key(public_key)
@@ -74,10 +82,10 @@ def register_device(
         _insert_key(connection, device_id, stored_key, now)
         audit(connection, actor, "device.register", device=uid, organisation=organisation)
         described = _describe(connection, _device_row(connection, uid))
-    return {**described, "mqtt_password": password}
+    return RegisteredDevice(**described.model_dump(), mqtt_password=password)
 
 
-def list_devices(site: Site, actor: Actor, organisation: str) -> list[dict[str, Any]]:
+def list_devices(site: Site, actor: Actor, organisation: str) -> list[DeviceSummary]:
     """An organisation's devices (its members)."""
     with site.engine.connect() as connection:
         owner = organisation_id(connection, organisation)
@@ -88,14 +96,14 @@ def list_devices(site: Site, actor: Actor, organisation: str) -> list[dict[str, 
         return [_summary(row) for row in rows]
 
 
-def get_device(site: Site, actor: Actor, uid: str) -> dict[str, Any]:
+def get_device(site: Site, actor: Actor, uid: str) -> Device:
     """A device with its keys, streams and refusal counts (members of its organisation)."""
     with site.engine.connect() as connection:
         row = device_row(connection, actor, uid, "device.view")
         return _describe(connection, row)
 
 
-def update_device(site: Site, actor: Actor, uid: str, changes: dict[str, Any]) -> dict[str, Any]:
+def update_device(site: Site, actor: Actor, uid: str, changes: dict[str, Any]) -> Device:
     """Rename a device or change its location or properties (editors)."""
     values: dict[str, Any] = {}
     if "name" in changes:
@@ -124,7 +132,7 @@ def add_key(
     public_key: str,
     *,
     old_keys_valid_until: datetime | None = None,
-) -> dict[str, Any]:
+) -> Device:
     """Rotate: add a new key; the device's other keys stay valid until the given time (or now)."""
     stored_key = keys.parse_public_key(public_key)
     now = utcnow()
@@ -151,7 +159,7 @@ def add_key(
         return _describe(connection, row)
 
 
-def revoke_key(site: Site, actor: Actor, uid: str, key_id: str) -> dict[str, Any]:
+def revoke_key(site: Site, actor: Actor, uid: str, key_id: str) -> Device:
     """Revoke one key of a device at once (editors)."""
     with site.writer.begin() as connection:
         row = device_row(connection, actor, uid, "device.manage")
@@ -167,7 +175,7 @@ def revoke_key(site: Site, actor: Actor, uid: str, key_id: str) -> dict[str, Any
         return _describe(connection, row)
 
 
-def revoke_device(site: Site, actor: Actor, uid: str) -> dict[str, Any]:
+def revoke_device(site: Site, actor: Actor, uid: str) -> Device:
     """Revoke a device: it can no longer send readings; what it sent stays, with provenance."""
     with site.writer.begin() as connection:
         row = device_row(connection, actor, uid, "device.manage")
@@ -179,7 +187,7 @@ def revoke_device(site: Site, actor: Actor, uid: str) -> dict[str, Any]:
         return _describe(connection, _device_row(connection, uid))
 
 
-def reset_mqtt_password(site: Site, actor: Actor, uid: str) -> dict[str, Any]:
+def reset_mqtt_password(site: Site, actor: Actor, uid: str) -> MqttPassword:
     """Give a device a new MQTT password (shown once); the old one stops working."""
     password = new_password()
     with site.writer.begin() as connection:
@@ -191,7 +199,7 @@ def reset_mqtt_password(site: Site, actor: Actor, uid: str) -> dict[str, Any]:
             .values(mqtt_password_hash=mosquitto_password_hash(password))
         )
         audit(connection, actor, "device.mqtt-password", device=uid)
-    return {"uid": uid, "mqtt_password": password}
+    return MqttPassword(uid=uid, mqtt_password=password)
 
 
 def device_row(connection: Connection, actor: Actor, uid: str, action: str) -> Row[Any]:
@@ -234,7 +242,11 @@ def _refuse_if_revoked(row: Row[Any]) -> None:
         raise Conflict(f"Device {row.uid} is revoked; register a new device instead.")
 
 
-def _summary(row: Row[Any]) -> dict[str, Any]:
+def _summary(row: Row[Any]) -> DeviceSummary:
+    return DeviceSummary.model_validate(_summary_fields(row))
+
+
+def _summary_fields(row: Row[Any]) -> dict[str, Any]:
     return {
         "uid": row.uid,
         "name": row.name,
@@ -247,7 +259,7 @@ def _summary(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def _describe(connection: Connection, row: Row[Any]) -> dict[str, Any]:
+def _describe(connection: Connection, row: Row[Any]) -> Device:
     key_rows = connection.execute(
         select(device_keys).where(device_keys.c.device_id == row.id).order_by(device_keys.c.id)
     ).all()
@@ -261,22 +273,24 @@ def _describe(connection: Connection, row: Row[Any]) -> dict[str, Any]:
         .where(ingest_refusals.c.device == row.uid)
         .group_by(ingest_refusals.c.reason)
     ).all()
-    return {
-        **_summary(row),
-        "keys": [_key(key) for key in key_rows],
-        "streams": [{"id": s.id, "name": s.name} for s in stream_rows],
-        "refusals": {reason: int(count) for reason, count in refusals},
-    }
+    return Device(
+        **_summary_fields(row),
+        keys=[_key(key) for key in key_rows],
+        streams=[DeviceStream(id=s.id, name=s.name) for s in stream_rows],
+        refusals={reason: int(count) for reason, count in refusals},
+    )
 
 
-def _key(row: Row[Any]) -> dict[str, Any]:
-    return {
-        "key_id": row.key_id,
-        "public_key": row.public_key,
-        "created_at": iso(row.created_at),
-        "valid_until": iso(row.valid_until),
-        "revoked_at": iso(row.revoked_at),
-    }
+def _key(row: Row[Any]) -> DeviceKey:
+    return DeviceKey.model_validate(
+        {
+            "key_id": row.key_id,
+            "public_key": row.public_key,
+            "created_at": iso(row.created_at),
+            "valid_until": iso(row.valid_until),
+            "revoked_at": iso(row.revoked_at),
+        }
+    )
 
 
 def _check_location(value: Any) -> dict[str, Any] | None:

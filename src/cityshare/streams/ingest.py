@@ -96,7 +96,9 @@ class Acknowledgement:
     duplicate: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        """The acknowledgement body; identical when a retried batch is acknowledged again."""
+        """The acknowledgement body; identical when a retried batch is acknowledged again.
+        A plain dictionary on this hot path, as :class:`cityshare.streams.models.IngestReceipt`
+        describes it."""
         return {
             "batch": self.batch_id,
             "device": self.device,

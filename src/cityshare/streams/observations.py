@@ -26,6 +26,7 @@ from cityshare.query.params import parse_limit
 from cityshare.site import Site
 from cityshare.storage.schema import datastreams, device_keys, devices, observations
 from cityshare.streams.datastreams import dataset_resource_of, stream_row
+from cityshare.streams.models import Latest
 from cityshare.streams.timefmt import MICROS, format_micros, parse_rfc3339
 
 AGGREGATES = ("avg", "min", "max", "count", "sum")
@@ -136,7 +137,9 @@ def audit_stream_read(
 
 
 def page(reader: Reader, stream: StreamView, query: ObservationQuery) -> dict[str, Any]:
-    """One JSON page of readings or buckets, with ``next`` when more follow."""
+    """One JSON page of readings or buckets, with ``next`` when more follow: a hot path,
+    so plain dictionaries, as :class:`~cityshare.streams.models.ObservationPage` or
+    :class:`~cityshare.streams.models.BucketPage` describe them."""
     site = reader.site
     limit = query.limit or site.settings.limits.default_page_rows
     statement = _statement(stream, query).limit(limit + 1)
@@ -162,7 +165,7 @@ def export(site: Site, stream: StreamView, query: ObservationQuery) -> Iterator[
     return csv_chunks(names, records)
 
 
-def latest(reader: Reader, actor: Actor, dataset: str) -> dict[str, Any]:
+def latest(reader: Reader, actor: Actor, dataset: str) -> Latest:
     """The newest reading of every stream of a sensor dataset."""
     with reader.site.query_reader.connect() as connection:
         owner = dataset_row(connection, actor, dataset, "dataset.read")
@@ -202,7 +205,9 @@ def latest(reader: Reader, actor: Actor, dataset: str) -> dict[str, Any]:
             grant=reading_grant(actor, dataset_resource(owner)),
         )
     )
-    return {"dataset": dataset, "streams": [_latest_record(row) for row in rows]}
+    return Latest.model_validate(
+        {"dataset": dataset, "streams": [_latest_record(row) for row in rows]}
+    )
 
 
 def _statement(stream: StreamView, query: ObservationQuery) -> Select[Any]:

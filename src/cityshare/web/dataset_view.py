@@ -109,11 +109,11 @@ def _table_parts(
 def _sensor_parts(reader: Reader, actor: Actor, name: str) -> dict[str, Any]:
     streams = list_streams(reader.site, actor, name)
     try:
-        latest = observations.latest(reader, actor, name)["streams"]
+        latest = observations.latest(reader, actor, name).streams
     except Forbidden:
         return {"streams": streams, "readable": False}
-    located = any(stream["device"].get("location") for stream in latest)
-    links = [(f"{stream['name']} (CSV)", _stream_csv(stream["id"])) for stream in streams]
+    located = any(stream.device.location for stream in latest)
+    links = [(f"{stream.name} (CSV)", _stream_csv(stream.id)) for stream in streams]
     return {
         "streams": streams,
         "latest": latest,

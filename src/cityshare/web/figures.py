@@ -178,12 +178,12 @@ def table_map(reader: Reader, actor: Actor, name: str, schema: dict[str, Any]) -
 
 def sensor_map(reader: Reader, actor: Actor, name: str) -> PointMap:
     """Where the devices of a sensor dataset's streams are."""
-    streams = observations.latest(reader, actor, name)["streams"]
+    streams = observations.latest(reader, actor, name).streams
     located = []
     for stream in streams:
-        spot = _coordinates((stream["device"] or {}).get("location"))
+        spot = _coordinates(stream.device.location)
         if spot is not None:
-            located.append((*spot, str(stream["device"]["name"])))
+            located.append((*spot, stream.device.name))
     return point_map(f"Where the sensors of {name} are", located)
 
 

@@ -70,7 +70,7 @@ async def latest(name: str, reader: ReaderDep, actor: ActorDep) -> Response:
     """The latest reading of each stream of a sensor dataset, for the page's live table
     (the API's ``/latest`` for a browser session, which the API itself never reads)."""
     found = await run_in_threadpool(observations.latest, reader, actor, name)
-    return JSON(found)
+    return JSON(found.model_dump(mode="json"))
 
 
 @router.get("/dataset/{name}/chart.svg")

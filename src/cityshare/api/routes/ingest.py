@@ -18,6 +18,7 @@ from cityshare.http.responses import JSON, problem_response
 from cityshare.runtime import Runtime
 from cityshare.site import Site
 from cityshare.streams.ingest import Acknowledgement, IngestRefused, prepare, prepare_known
+from cityshare.streams.models import IngestReceipt
 from cityshare.streams.refusals import UNKNOWN_DEVICE, record_refusals
 
 router = APIRouter(tags=["ingest"])
@@ -43,9 +44,19 @@ _BODY_DOC = {
         },
     ],
 }
+# Written by the hot path itself (Acknowledgement.as_dict), not through pydantic.
+_ANSWERS: dict[int | str, dict[str, Any]] = {
+    201: {"model": IngestReceipt, "description": "Stored durably: the acknowledgement."},
+    200: {
+        "model": IngestReceipt,
+        "description": "The very same batch was stored before: its acknowledgement again.",
+    },
+}
 
 
-@router.post("/ingest", response_model=None, status_code=201, openapi_extra=_BODY_DOC)
+@router.post(
+    "/ingest", response_model=None, status_code=201, responses=_ANSWERS, openapi_extra=_BODY_DOC
+)
 async def ingest(request: Request, runtime: RuntimeDep) -> Response:
     """Store a device's signed batch of readings; answered only once they are durable.
     (Requests are answered by :func:`ingest_app`; this route describes them in OpenAPI.)"""

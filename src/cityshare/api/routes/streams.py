@@ -14,6 +14,7 @@ from cityshare.errors import BadRequest
 from cityshare.http.deps import ActorDep, ReaderDep, SiteDep
 from cityshare.http.responses import JSON
 from cityshare.streams import datastreams, observations
+from cityshare.streams.models import BucketPage, Latest, ObservationPage, Stream
 
 router = APIRouter(tags=["streams"])
 
@@ -32,28 +33,38 @@ _PARAMETERS = [
     {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
     for name, d in _DOC.items()
 ]
+# The answers observations sends, written by the hot path itself (not through pydantic).
+_EXPORT = {"schema": {"type": "string"}}
+_OBSERVATIONS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ObservationPage | BucketPage,
+        "description": "A page of readings, or of buckets with _bucket (JSON); with "
+        "_format=csv or ndjson, every matching one, streamed.",
+        "content": {"text/csv": _EXPORT, "application/x-ndjson": _EXPORT},
+    }
+}
 
 
-@router.get("/datasets/{name}/streams")
-def list_streams(name: str, site: SiteDep, actor: ActorDep) -> list[dict[str, Any]]:
+@router.get("/datasets/{name}/streams", response_model=list[Stream])
+def list_streams(name: str, site: SiteDep, actor: ActorDep) -> list[Stream]:
     """A sensor dataset's datastreams."""
     return datastreams.list_streams(site, actor, name)
 
 
-@router.post("/datasets/{name}/streams", status_code=201)
-def create_stream(name: str, body: StreamCreate, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+@router.post("/datasets/{name}/streams", status_code=201, response_model=Stream)
+def create_stream(name: str, body: StreamCreate, site: SiteDep, actor: ActorDep) -> Stream:
     """Add a datastream fed by one of the organisation's devices (editors)."""
     return datastreams.create_stream(site, actor, name, **body.model_dump())
 
 
-@router.get("/datasets/{name}/latest")
-def latest(name: str, reader: ReaderDep, actor: ActorDep) -> dict[str, Any]:
+@router.get("/datasets/{name}/latest", response_model=Latest)
+def latest(name: str, reader: ReaderDep, actor: ActorDep) -> Latest:
     """The latest reading of every stream of a sensor dataset."""
     return observations.latest(reader, actor, name)
 
 
-@router.get("/streams/{stream_id}")
-def get_stream(stream_id: int, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+@router.get("/streams/{stream_id}", response_model=Stream)
+def get_stream(stream_id: int, site: SiteDep, actor: ActorDep) -> Stream:
     """One datastream's description."""
     return datastreams.get_stream(site, actor, stream_id)
 
@@ -61,6 +72,7 @@ def get_stream(stream_id: int, site: SiteDep, actor: ActorDep) -> dict[str, Any]
 @router.get(
     "/streams/{stream_id}/observations",
     response_model=None,
+    responses=_OBSERVATIONS,
     openapi_extra={"parameters": _PARAMETERS},
 )
 def list_observations(
