@@ -388,7 +388,7 @@ def throwaway_grant(suffix: str, **kwargs: Any) -> Prepare:
             "expires_at": datetime.now(UTC) + timedelta(days=1),
         }
         created = grants.create_grant(world.site, console_actor(world.site, "admin"), name, spec)
-        return f"/api/v1/datasets/{name}/grants/{created['id']}{suffix}", dict(kwargs)
+        return f"/api/v1/datasets/{name}/grants/{created.id}{suffix}", dict(kwargs)
 
     return prepare
 

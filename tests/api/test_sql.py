@@ -65,7 +65,7 @@ def grant(site: Site, dataset: str, **bounds: Any) -> int:
         **bounds,
     }
     created = create_grant(site, console_actor(site, "admin"), dataset, spec)
-    return int(created["id"])
+    return int(created.id)
 
 
 OPEN_ANSWERS = [

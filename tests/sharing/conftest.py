@@ -35,6 +35,6 @@ def unchanging(
             add_user(site, "stranger")
             made = create_grant(site, actor(site, ADMIN), "private-counts", spec())
             asked = create_request(site, actor(site, OUTSIDER), "shared-counts", purpose=PURPOSE)
-            yield Unchanging(world, made["id"], asked["id"])
+            yield Unchanging(world, made.id, asked.id)
         finally:
             site.close()

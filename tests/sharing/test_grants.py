@@ -23,6 +23,7 @@ from cityshare.sharing.grants import (
     revoke_grant,
     update_grant,
 )
+from cityshare.sharing.models import Grant, GranteeOrganisation, GranteeUser
 from cityshare.site import Site
 from cityshare.storage.schema import grants, organisations
 from tests.sharing.helpers import (
@@ -59,7 +60,7 @@ def organisation_id(site: Site, name: str) -> int:
         return int(found.scalar_one())
 
 
-def grant(site: Site, name: str = PRIVATE, **changes: Any) -> dict[str, Any]:
+def grant(site: Site, name: str = PRIVATE, **changes: Any) -> Grant:
     """A grant made by the owner's admin: to the partner organisation unless ``changes``
     name a user."""
     values = spec(**changes)
@@ -88,27 +89,27 @@ def test_a_grant_to_an_organisation_is_stored_described_and_audited(world: World
     made = create_grant(
         site, actor(site, ADMIN), PRIVATE, spec(expires_at=expires, terms="  No resale.  ")
     )
-    assert made["grantee"] == {"organisation": OTHER}
-    assert (made["purpose"], made["terms"], made["permissions"]) == (
+    assert made.grantee == GranteeOrganisation(organisation=OTHER)
+    assert (made.purpose, made.terms, made.permissions) == (
         PURPOSE,
         "No resale.",
         ["read"],
     )
-    assert (made["status"], made["created_by"], made["revoked_at"], made["request_id"]) == (
+    assert (made.status, made.created_by, made.revoked_at, made.request_id) == (
         "active",
         ADMIN,
         None,
         None,
     )
-    assert made["columns"] is None and made["row_filter"] is None and made["pseudonymised"] is None
-    assert made["expires_at"] == naive_utc(expires).isoformat(timespec="seconds") + "Z"
-    row = grant_row(site, made["id"])
+    assert made.columns is None and made.row_filter is None and made.pseudonymised is None
+    assert made.expires_at == naive_utc(expires).isoformat(timespec="seconds") + "Z"
+    row = grant_row(site, made.id)
     assert row.grantee_organisation_id == organisation_id(site, OTHER)
     assert row.grantee_user_id is None and row.created_by == user_id(site, ADMIN)
     assert row.expires_at == naive_utc(expires) and row.permissions == "read"
     [entry] = audit_entries(site, before)
     assert (entry["action"], entry["outcome"]) == ("grant.create", "allow")
-    assert entry["resource"] == {"dataset": PRIVATE, "grant": made["id"]}
+    assert entry["resource"] == {"dataset": PRIVATE, "grant": made.id}
     assert entry["actor"]["username"] == ADMIN and entry["detail"]["purpose"] == PURPOSE
 
 
@@ -124,11 +125,11 @@ def test_a_grant_to_a_user_with_bounds_keeps_every_bound(world: World) -> None:
         min_group_size=3,
         pseudonymised=["junction"],
     )
-    assert made["grantee"] == {"user": "analyst"}
-    assert made["columns"] == ["junction", "cars"]  # a repeated name is kept once
-    assert made["row_filter"] == {"junction": "J1", "cars__gte": "90"}
-    assert (made["min_group_size"], made["pseudonymised"]) == (3, ["junction"])
-    row = grant_row(site, made["id"])
+    assert made.grantee == GranteeUser(user="analyst")
+    assert made.columns == ["junction", "cars"]  # a repeated name is kept once
+    assert made.row_filter == {"junction": "J1", "cars__gte": "90"}
+    assert (made.min_group_size, made.pseudonymised) == (3, ["junction"])
+    row = grant_row(site, made.id)
     assert row.grantee_user_id == user_id(site, "analyst") and row.grantee_organisation_id is None
     assert row.row_filter == [["junction", "J1"], ["cars__gte", "90"]]
     terms = actor(site, "analyst").grant_for(row.dataset_id)
@@ -137,18 +138,18 @@ def test_a_grant_to_a_user_with_bounds_keeps_every_bound(world: World) -> None:
 
 def test_permissions_are_stored_in_one_order(world: World) -> None:
     made = grant(world.site, permissions=["write", "read"])
-    assert made["permissions"] == ["read", "write"]
-    assert grant_row(world.site, made["id"]).permissions == "read,write"
+    assert made.permissions == ["read", "write"]
+    assert grant_row(world.site, made.id).permissions == "read,write"
 
 
 def test_a_site_administrator_may_grant_any_dataset(world: World) -> None:
     made = create_grant(world.site, console_actor(world.site, SITE_ADMIN), PRIVATE, spec())
-    assert made["created_by"] == SITE_ADMIN and made["status"] == "active"
+    assert made.created_by == SITE_ADMIN and made.status == "active"
 
 
 def test_a_sensor_dataset_is_granted_whole(world: World) -> None:
     made = grant(world.site, "private-air")
-    assert made["status"] == "active" and made["columns"] is None
+    assert made.status == "active" and made.columns is None
     before = snapshot(world.site)
     with pytest.raises(BadRequest) as refused:
         grant(world.site, "private-air", columns=["no2"])
@@ -166,7 +167,7 @@ def test_bounds_on_a_dataset_without_data_are_refused(world: World) -> None:
     with pytest.raises(Conflict, match="Upload the dataset's data first"):
         grant(site, "empty-counts", columns=["cars"])
     assert snapshot(site) == before
-    assert grant(site, "empty-counts")["status"] == "active"  # without bounds it may
+    assert grant(site, "empty-counts").status == "active"  # without bounds it may
 
 
 REFUSED_MAKERS = [
@@ -293,9 +294,9 @@ def test_pseudonyms_are_refused_to_a_grantee_who_writes_under_another_grant(worl
     with pytest.raises(Conflict, match="pseudonyms"):
         grant(site, columns=["junction"], pseudonymised=["junction"])
     assert snapshot(site) == before
-    revoke_grant(site, actor(site, ADMIN), PRIVATE, writer["id"])
+    revoke_grant(site, actor(site, ADMIN), PRIVATE, writer.id)
     made = grant(site, columns=["junction"], pseudonymised=["junction"])  # once it is revoked
-    assert made["pseudonymised"] == ["junction"]
+    assert made.pseudonymised == ["junction"]
 
 
 def test_write_is_refused_to_a_grantee_who_reads_pseudonyms_under_another_grant(
@@ -319,16 +320,16 @@ def test_admins_list_every_grant_and_grantees_their_own(world: World) -> None:
     to_partner = grant(site, SHARED)
     to_stranger = grant(site, SHARED, user="stranger")
     ids = {
-        username: [item["id"] for item in list_grants(site, actor(site, username), SHARED)]
+        username: [item.id for item in list_grants(site, actor(site, username), SHARED)]
         for username in (ADMIN, SITE_ADMIN, OUTSIDER, "analyst", "stranger", MEMBER)
     }
-    both = [to_partner["id"], to_stranger["id"]]
+    both = [to_partner.id, to_stranger.id]
     assert ids == {
         ADMIN: both,
         SITE_ADMIN: both,
-        OUTSIDER: [to_partner["id"]],
-        "analyst": [to_partner["id"]],  # a member of the grantee organisation
-        "stranger": [to_stranger["id"]],
+        OUTSIDER: [to_partner.id],
+        "analyst": [to_partner.id],  # a member of the grantee organisation
+        "stranger": [to_stranger.id],
         MEMBER: [],  # members of the owner organisation read the data, not its agreements
     }
     assert list_grants(site, actor(site, ADMIN, READ_ONLY), SHARED)[1] == to_stranger
@@ -348,7 +349,7 @@ def test_a_private_datasets_grants_are_invisible_to_others(world: World) -> None
     with pytest.raises(NotFound):
         list_grants(site, actor(site, OUTSIDER), PRIVATE)
     with pytest.raises(NotFound):
-        get_grant(site, actor(site, OUTSIDER), PRIVATE, made["id"])
+        get_grant(site, actor(site, OUTSIDER), PRIVATE, made.id)
     assert list_grants(site, actor(site, "stranger"), PRIVATE) == [made]
 
 
@@ -356,22 +357,22 @@ def test_one_grant_is_shown_to_its_admins_and_its_grantee_only(world: World) -> 
     site = world.site
     add_user(site, "stranger")
     made = grant(site, SHARED)
-    assert get_grant(site, actor(site, ADMIN), SHARED, made["id"]) == made
-    assert get_grant(site, actor(site, OUTSIDER), SHARED, made["id"]) == made
+    assert get_grant(site, actor(site, ADMIN), SHARED, made.id) == made
+    assert get_grant(site, actor(site, OUTSIDER), SHARED, made.id) == made
     for reader in (actor(site, "stranger"), actor(site, MEMBER)):
         with pytest.raises(NotFound):  # invisible, not merely forbidden
-            get_grant(site, reader, SHARED, made["id"])
+            get_grant(site, reader, SHARED, made.id)
     with pytest.raises(NotFound):
-        get_grant(site, ANONYMOUS, SHARED, made["id"])
+        get_grant(site, ANONYMOUS, SHARED, made.id)
 
 
 def test_a_grant_is_found_only_on_its_own_dataset(world: World) -> None:
     made = grant(world.site, SHARED)
     admin = actor(world.site, ADMIN)
     with pytest.raises(NotFound):
-        get_grant(world.site, admin, OPEN, made["id"])
+        get_grant(world.site, admin, OPEN, made.id)
     with pytest.raises(NotFound):
-        get_grant(world.site, admin, SHARED, made["id"] + 100)
+        get_grant(world.site, admin, SHARED, made.id + 100)
 
 
 def test_a_grant_on_a_private_dataset_makes_it_visible_to_its_grantee_until_it_expires(
@@ -379,11 +380,11 @@ def test_a_grant_on_a_private_dataset_makes_it_visible_to_its_grantee_until_it_e
 ) -> None:
     site = world.site
     made = grant(site, PRIVATE)
-    assert get_grant(site, actor(site, OUTSIDER), PRIVATE, made["id"])["status"] == "active"
-    expire(site, made["id"])
-    assert get_grant(site, actor(site, ADMIN), PRIVATE, made["id"])["status"] == "expired"
+    assert get_grant(site, actor(site, OUTSIDER), PRIVATE, made.id).status == "active"
+    expire(site, made.id)
+    assert get_grant(site, actor(site, ADMIN), PRIVATE, made.id).status == "expired"
     with pytest.raises(NotFound):
-        get_grant(site, actor(site, OUTSIDER), PRIVATE, made["id"])
+        get_grant(site, actor(site, OUTSIDER), PRIVATE, made.id)
 
 
 # --- update_grant -----------------------------------------------------------------------
@@ -398,19 +399,19 @@ def test_a_change_applies_at_once_and_audits_only_what_changed(world: World) -> 
         site,
         actor(site, ADMIN),
         PRIVATE,
-        made["id"],
+        made.id,
         {"purpose": "A narrower purpose", "expires_at": expires, "columns": ["cars"]},
     )
-    assert (changed["purpose"], changed["columns"]) == ("A narrower purpose", ["cars"])
-    assert changed["terms"] == made["terms"] and changed["permissions"] == ["read"]
-    row = grant_row(site, made["id"])
+    assert (changed.purpose, changed.columns) == ("A narrower purpose", ["cars"])
+    assert changed.terms == made.terms and changed.permissions == ["read"]
+    row = grant_row(site, made.id)
     assert (row.purpose, row.columns, row.expires_at) == (
         "A narrower purpose",
         ["cars"],
         naive_utc(expires),
     )
     [entry] = audit_entries(site, before)
-    assert entry["action"] == "grant.update" and entry["resource"]["grant"] == made["id"]
+    assert entry["action"] == "grant.update" and entry["resource"]["grant"] == made.id
     assert set(entry["detail"]) == {"purpose", "expires_at", "columns"}
     terms = actor(site, OUTSIDER).grant_for(row.dataset_id)
     assert terms is not None and terms.columns == ("cars",)
@@ -442,7 +443,7 @@ def test_only_the_owners_admins_change_or_revoke_a_grant(
         revoke_grant(site, someone, PRIVATE, grant_id)
     assert type(changing.value) is error and type(revoking.value) is error
     assert snapshot(site) == before
-    assert get_grant(site, actor(site, ADMIN), PRIVATE, grant_id)["status"] == "active"
+    assert get_grant(site, actor(site, ADMIN), PRIVATE, grant_id).status == "active"
 
 
 BAD_CHANGES = [
@@ -484,22 +485,22 @@ def test_a_change_cannot_make_a_grant_both_write_and_pseudonymised(world: World)
     writer = grant(site, permissions=["read", "write"], columns=["junction", "cars"])
     before = snapshot(site)
     with pytest.raises(Conflict):
-        update_grant(site, admin, PRIVATE, writer["id"], {"pseudonymised": ["junction"]})
+        update_grant(site, admin, PRIVATE, writer.id, {"pseudonymised": ["junction"]})
     assert snapshot(site) == before
     reader = grant(site, OPEN, columns=["junction"], pseudonymised=["junction"])
     before = snapshot(site)
     with pytest.raises(Conflict):
-        update_grant(site, admin, OPEN, reader["id"], {"permissions": ["read", "write"]})
+        update_grant(site, admin, OPEN, reader.id, {"permissions": ["read", "write"]})
     assert snapshot(site) == before
 
 
 def test_a_revoked_grant_cannot_be_changed(world: World) -> None:
     made = grant(world.site)
     admin = actor(world.site, ADMIN)
-    revoke_grant(world.site, admin, PRIVATE, made["id"])
+    revoke_grant(world.site, admin, PRIVATE, made.id)
     before = snapshot(world.site)
     with pytest.raises(Conflict, match="revoked"):
-        update_grant(world.site, admin, PRIVATE, made["id"], {"purpose": "Another try"})
+        update_grant(world.site, admin, PRIVATE, made.id, {"purpose": "Another try"})
     assert snapshot(world.site) == before
 
 
@@ -509,31 +510,29 @@ def test_a_revoked_grant_cannot_be_changed(world: World) -> None:
 def test_revoking_ends_the_grant_now(world: World) -> None:
     site = world.site
     made = grant(site, PRIVATE)
-    dataset_id = grant_row(site, made["id"]).dataset_id
+    dataset_id = grant_row(site, made.id).dataset_id
     assert actor(site, OUTSIDER).grant_for(dataset_id) is not None
     before = audit_seq(site)
-    revoked = revoke_grant(site, actor(site, ADMIN), PRIVATE, made["id"])
-    assert revoked["status"] == "revoked" and revoked["revoked_at"] is not None
-    row = grant_row(site, made["id"])
+    revoked = revoke_grant(site, actor(site, ADMIN), PRIVATE, made.id)
+    assert revoked.status == "revoked" and revoked.revoked_at is not None
+    row = grant_row(site, made.id)
     assert row.revoked_by == user_id(site, ADMIN) and row.revoked_at is not None
     [entry] = audit_entries(site, before)
-    assert entry["action"] == "grant.revoke" and entry["resource"]["grant"] == made["id"]
+    assert entry["action"] == "grant.revoke" and entry["resource"]["grant"] == made.id
     grantee = actor(site, OUTSIDER)
     assert grantee.grant_for(dataset_id) is None
     with pytest.raises(NotFound):  # the private dataset is gone for the former grantee
         list_grants(site, grantee, PRIVATE)
-    assert [item["status"] for item in list_grants(site, actor(site, ADMIN), PRIVATE)] == [
-        "revoked"
-    ]
+    assert [item.status for item in list_grants(site, actor(site, ADMIN), PRIVATE)] == ["revoked"]
 
 
 def test_revoking_twice_changes_nothing_the_second_time(world: World) -> None:
     site = world.site
     made = grant(site)
     admin = actor(site, ADMIN)
-    first = revoke_grant(site, admin, PRIVATE, made["id"])
+    first = revoke_grant(site, admin, PRIVATE, made.id)
     before = snapshot(site)
-    second = revoke_grant(site, admin, PRIVATE, made["id"])
+    second = revoke_grant(site, admin, PRIVATE, made.id)
     assert second == first
     assert snapshot(site) == before  # no second revocation time, no second audit entry
 
@@ -552,8 +551,8 @@ def test_every_grant_change_extends_one_whole_audit_chain(world: World) -> None:
     site = world.site
     admin = actor(site, ADMIN)
     made = grant(site)
-    update_grant(site, admin, PRIVATE, made["id"], {"terms": "Delete after use."})
-    revoke_grant(site, admin, PRIVATE, made["id"])
+    update_grant(site, admin, PRIVATE, made.id, {"terms": "Delete after use."})
+    revoke_grant(site, admin, PRIVATE, made.id)
     with site.engine.connect() as connection:
         verdict = verify_chain(connection)
     assert verdict.ok and verdict.entries == audit_seq(site)
@@ -575,13 +574,13 @@ def test_live_grants_are_those_to_the_user_or_their_organisations(world: World) 
     to_partner = grant(site, PRIVATE, columns=["junction"], row_filter={"cars__gte": 90})
     to_stranger = grant(site, SHARED, user="stranger", permissions=["read", "write"])
     ended = grant(site, OPEN)
-    revoke_grant(site, actor(site, ADMIN), OPEN, ended["id"])
+    revoke_grant(site, actor(site, ADMIN), OPEN, ended.id)
     expired = grant(site, SHARED)
-    expire(site, expired["id"])
+    expire(site, expired.id)
     add_user(site, "newcomer", OTHER)  # joined the grantee organisation after the grant
-    assert live_grant_ids(site, OUTSIDER) == [to_partner["id"]]
-    assert live_grant_ids(site, "newcomer") == [to_partner["id"]]
-    assert live_grant_ids(site, "stranger") == [to_stranger["id"]]
+    assert live_grant_ids(site, OUTSIDER) == [to_partner.id]
+    assert live_grant_ids(site, "newcomer") == [to_partner.id]
+    assert live_grant_ids(site, "stranger") == [to_stranger.id]
     assert live_grant_ids(site, MEMBER) == []
     with site.engine.connect() as connection:
         [terms] = live_grants(connection, user_id(site, OUTSIDER))

@@ -11,6 +11,7 @@ from cityshare.access import ANONYMOUS, Scope
 from cityshare.access.actor import ALL_SCOPES
 from cityshare.errors import BadRequest, CityshareError, Conflict, Forbidden, NotFound, Unauthorized
 from cityshare.sharing.grants import get_grant
+from cityshare.sharing.models import AccessRequest, GranteeUser
 from cityshare.sharing.requests import (
     approve_request,
     create_request,
@@ -49,7 +50,7 @@ PRIVATE = "private-counts"
 OPEN = "open-counts"
 
 
-def ask(site: Site, username: str = OUTSIDER, name: str = SHARED, **options: Any) -> dict[str, Any]:
+def ask(site: Site, username: str = OUTSIDER, name: str = SHARED, **options: Any) -> AccessRequest:
     """A request by ``username`` for ``name``."""
     return create_request(site, actor(site, username), name, purpose=PURPOSE, **options)
 
@@ -61,7 +62,7 @@ def test_a_request_is_stored_pending_and_audited(world: World) -> None:
     site = world.site
     before = audit_seq(site)
     made = create_request(site, actor(site, OUTSIDER), SHARED, purpose=f"  {PURPOSE}  ")
-    assert {key: made[key] for key in made if key not in ("id", "created_at")} == {
+    assert made.model_dump(exclude={"id", "created_at"}) == {
         "dataset": SHARED,
         "requester": OUTSIDER,
         "organisation": None,
@@ -71,7 +72,7 @@ def test_a_request_is_stored_pending_and_audited(world: World) -> None:
         "grant_id": None,
         "decided_at": None,
     }
-    row = request_row(site, made["id"])
+    row = request_row(site, made.id)
     assert (row.requester_id, row.status, row.organisation_id) == (
         user_id(site, OUTSIDER),
         "pending",
@@ -80,14 +81,14 @@ def test_a_request_is_stored_pending_and_audited(world: World) -> None:
     [entry] = audit_entries(site, before)
     assert (entry["action"], entry["resource"]) == (
         "access.request",
-        {"dataset": SHARED, "request": made["id"]},
+        {"dataset": SHARED, "request": made.id},
     )
     assert entry["detail"] == {"purpose": PURPOSE, "organisation": None}
 
 
 def test_an_organisations_admin_asks_on_its_behalf(world: World) -> None:
     made = ask(world.site, organisation=OTHER)
-    assert made["organisation"] == OTHER and made["requester"] == OUTSIDER
+    assert made.organisation == OTHER and made.requester == OUTSIDER
 
 
 REFUSED_ASKERS = [
@@ -151,11 +152,11 @@ def test_a_second_pending_request_is_refused_until_the_first_is_withdrawn(world:
     site = world.site
     first = ask(site)
     before = snapshot(site)
-    with pytest.raises(Conflict, match=f"pending request \\({first['id']}\\)"):
+    with pytest.raises(Conflict, match=f"pending request \\({first.id}\\)"):
         ask(site)
     assert snapshot(site) == before
-    withdraw_request(site, actor(site, OUTSIDER), SHARED, first["id"])
-    assert ask(site)["status"] == "pending"
+    withdraw_request(site, actor(site, OUTSIDER), SHARED, first.id)
+    assert ask(site).status == "pending"
 
 
 # --- list_requests, my_requests, get_request --------------------------------------------
@@ -167,14 +168,14 @@ def test_admins_list_every_request_and_requesters_their_own(world: World) -> Non
     mine = ask(site)
     theirs = ask(site, "stranger")
     listed = {
-        username: [item["id"] for item in list_requests(site, actor(site, username), SHARED)]
+        username: [item.id for item in list_requests(site, actor(site, username), SHARED)]
         for username in (ADMIN, SITE_ADMIN, OUTSIDER, "stranger", MEMBER, EDITOR)
     }
     assert listed == {
-        ADMIN: [mine["id"], theirs["id"]],
-        SITE_ADMIN: [mine["id"], theirs["id"]],
-        OUTSIDER: [mine["id"]],
-        "stranger": [theirs["id"]],
+        ADMIN: [mine.id, theirs.id],
+        SITE_ADMIN: [mine.id, theirs.id],
+        OUTSIDER: [mine.id],
+        "stranger": [theirs.id],
         MEMBER: [],
         EDITOR: [],
     }
@@ -186,12 +187,10 @@ def test_requests_are_listed_by_status(world: World) -> None:
     add_user(site, "stranger")
     pending = ask(site)
     declined = ask(site, "stranger")
-    decline_request(site, actor(site, ADMIN), SHARED, declined["id"], "Not for this purpose.")
+    decline_request(site, actor(site, ADMIN), SHARED, declined.id, "Not for this purpose.")
     admin = actor(site, ADMIN)
-    assert [item["id"] for item in list_requests(site, admin, SHARED, "pending")] == [pending["id"]]
-    assert [item["id"] for item in list_requests(site, admin, SHARED, "declined")] == [
-        declined["id"]
-    ]
+    assert [item.id for item in list_requests(site, admin, SHARED, "pending")] == [pending.id]
+    assert [item.id for item in list_requests(site, admin, SHARED, "declined")] == [declined.id]
     assert list_requests(site, admin, SHARED, "approved") == []
     with pytest.raises(BadRequest):
         list_requests(site, admin, SHARED, "lost")
@@ -220,13 +219,13 @@ def test_one_request_is_shown_to_its_requester_and_the_admins_only(world: World)
     site = world.site
     add_user(site, "stranger")
     made = ask(site)
-    assert get_request(site, actor(site, OUTSIDER), SHARED, made["id"]) == made
-    assert get_request(site, actor(site, ADMIN), SHARED, made["id"]) == made
+    assert get_request(site, actor(site, OUTSIDER), SHARED, made.id) == made
+    assert get_request(site, actor(site, ADMIN), SHARED, made.id) == made
     for other in (actor(site, "stranger"), actor(site, MEMBER)):
         with pytest.raises(NotFound):  # invisible, not merely forbidden
-            get_request(site, other, SHARED, made["id"])
+            get_request(site, other, SHARED, made.id)
     with pytest.raises(NotFound):  # the request exists only on its own dataset
-        get_request(site, actor(site, ADMIN), OPEN, made["id"])
+        get_request(site, actor(site, ADMIN), OPEN, made.id)
 
 
 # --- approve_request --------------------------------------------------------------------
@@ -240,20 +239,20 @@ def test_approval_makes_the_grant_on_the_admins_terms(world: World) -> None:
         site,
         actor(site, ADMIN),
         SHARED,
-        made["id"],
+        made.id,
         {"expires_at": later(90), "columns": ["junction", "cars"], "terms": "No resale."},
     )
-    assert approved["status"] == "approved" and approved["decided_at"] is not None
-    grant_id = approved["grant_id"]
+    assert approved.status == "approved" and approved.decided_at is not None
+    grant_id = approved.grant_id
     assert isinstance(grant_id, int)
     granted = get_grant(site, actor(site, OUTSIDER), SHARED, grant_id)
-    assert granted["grantee"] == {"user": OUTSIDER} and granted["request_id"] == made["id"]
-    assert (granted["purpose"], granted["columns"], granted["terms"]) == (
+    assert granted.grantee == GranteeUser(user=OUTSIDER) and granted.request_id == made.id
+    assert (granted.purpose, granted.columns, granted.terms) == (
         PURPOSE,
         ["junction", "cars"],
         "No resale.",
     )
-    row = request_row(site, made["id"])
+    row = request_row(site, made.id)
     assert (row.status, row.grant_id, row.decided_by) == (
         "approved",
         grant_id,
@@ -269,10 +268,9 @@ def test_approval_makes_the_grant_on_the_admins_terms(world: World) -> None:
 def test_approval_on_behalf_grants_the_organisation(world: World) -> None:
     site = world.site
     made = ask(site, organisation=OTHER)
-    approved = approve_request(
-        site, actor(site, ADMIN), SHARED, made["id"], {"expires_at": later()}
-    )
-    row = grant_row(site, approved["grant_id"])
+    approved = approve_request(site, actor(site, ADMIN), SHARED, made.id, {"expires_at": later()})
+    assert approved.grant_id is not None
+    row = grant_row(site, approved.grant_id)
     assert row.grantee_organisation_id is not None and row.grantee_user_id is None
 
 
@@ -281,8 +279,9 @@ def test_approval_terms_cannot_change_the_grantee(world: World) -> None:
     add_user(site, "stranger")
     made = ask(site)
     terms = {"expires_at": later(), "user": "stranger", "purpose": "Something else"}
-    approved = approve_request(site, actor(site, ADMIN), SHARED, made["id"], terms)
-    row = grant_row(site, approved["grant_id"])
+    approved = approve_request(site, actor(site, ADMIN), SHARED, made.id, terms)
+    assert approved.grant_id is not None
+    row = grant_row(site, approved.grant_id)
     assert row.grantee_user_id == user_id(site, OUTSIDER)
     assert row.purpose == "Something else"  # the admin may word the purpose anew
 
@@ -349,14 +348,14 @@ def test_a_decided_request_cannot_be_decided_again(world: World) -> None:
     site = world.site
     admin = actor(site, ADMIN)
     made = ask(site)
-    approve_request(site, admin, SHARED, made["id"], {"expires_at": later()})
+    approve_request(site, admin, SHARED, made.id, {"expires_at": later()})
     before = snapshot(site)
     with pytest.raises(Conflict, match="approved already"):
-        approve_request(site, admin, SHARED, made["id"], {"expires_at": later()})
+        approve_request(site, admin, SHARED, made.id, {"expires_at": later()})
     with pytest.raises(Conflict, match="approved already"):
-        decline_request(site, admin, SHARED, made["id"], "Changed my mind.")
+        decline_request(site, admin, SHARED, made.id, "Changed my mind.")
     with pytest.raises(Conflict):
-        withdraw_request(site, actor(site, OUTSIDER), SHARED, made["id"])
+        withdraw_request(site, actor(site, OUTSIDER), SHARED, made.id)
     assert snapshot(site) == before
 
 
@@ -379,13 +378,13 @@ def test_a_declined_request_tells_its_requester_why(world: World) -> None:
     site = world.site
     made = ask(site)
     before = audit_seq(site)
-    declined = decline_request(site, actor(site, ADMIN), SHARED, made["id"], " Too broad. ")
-    assert (declined["status"], declined["reason"], declined["grant_id"]) == (
+    declined = decline_request(site, actor(site, ADMIN), SHARED, made.id, " Too broad. ")
+    assert (declined.status, declined.reason, declined.grant_id) == (
         "declined",
         "Too broad.",
         None,
     )
-    assert get_request(site, actor(site, OUTSIDER), SHARED, made["id"])["reason"] == "Too broad."
+    assert get_request(site, actor(site, OUTSIDER), SHARED, made.id).reason == "Too broad."
     [entry] = audit_entries(site, before)
     assert entry["action"] == "access.request.declined"
     assert entry["detail"] == {"reason": "Too broad.", "grant": None}
@@ -395,7 +394,7 @@ def test_a_decline_needs_a_reason(world: World) -> None:
     made = ask(world.site)
     before = snapshot(world.site)
     with pytest.raises(BadRequest) as refused:
-        decline_request(world.site, actor(world.site, ADMIN), SHARED, made["id"], "  ")
+        decline_request(world.site, actor(world.site, ADMIN), SHARED, made.id, "  ")
     assert refused.value.extra["parameter"] == "reason"
     assert snapshot(world.site) == before
 
@@ -404,13 +403,13 @@ def test_the_requester_withdraws_a_pending_request(world: World) -> None:
     site = world.site
     made = ask(site)
     before = audit_seq(site)
-    withdrawn = withdraw_request(site, actor(site, OUTSIDER), SHARED, made["id"])
-    assert withdrawn["status"] == "withdrawn" and withdrawn["grant_id"] is None
-    assert request_row(site, made["id"]).decided_by == user_id(site, OUTSIDER)
+    withdrawn = withdraw_request(site, actor(site, OUTSIDER), SHARED, made.id)
+    assert withdrawn.status == "withdrawn" and withdrawn.grant_id is None
+    assert request_row(site, made.id).decided_by == user_id(site, OUTSIDER)
     [entry] = audit_entries(site, before)
     assert entry["action"] == "access.request.withdrawn"
     with pytest.raises(Conflict, match="withdrawn already"):
-        withdraw_request(site, actor(site, OUTSIDER), SHARED, made["id"])
+        withdraw_request(site, actor(site, OUTSIDER), SHARED, made.id)
 
 
 @pytest.mark.parametrize(
@@ -437,5 +436,5 @@ def test_a_read_only_token_cannot_withdraw_a_request(world: World) -> None:
     made = ask(site)
     before = snapshot(site)
     with pytest.raises(Forbidden):
-        withdraw_request(site, actor(site, OUTSIDER, READ_ONLY), SHARED, made["id"])
+        withdraw_request(site, actor(site, OUTSIDER, READ_ONLY), SHARED, made.id)
     assert snapshot(site) == before

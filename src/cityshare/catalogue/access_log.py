@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
+from pydantic import Field
 from sqlalchemy import select
 
 from cityshare.access import Actor, SiteResource, ensure_allowed
 from cityshare.catalogue.datasets import dataset_row
 from cityshare.errors import BadRequest
+from cityshare.resource import Resource
 from cityshare.site import Site
 from cityshare.storage.rows import iso
 from cityshare.storage.schema import audit_log
@@ -24,9 +26,32 @@ MAX_PAGE = 1000
 EXPORT_CHUNK = 2000
 
 
+class AccessLogEntry(Resource):
+    """One entry of a dataset's access log: who did what to it, when, under which grant."""
+
+    seq: int = Field(description="The entry's sequence number in the audit log.")
+    at: str = Field(description="RFC 3339, UTC.")
+    action: str = Field(description="What was done, e.g. dataset.read or grant.create.")
+    outcome: str = Field(description="allow, deny, hidden or error.")
+    who: str | None = Field(description="The username, or the kind of actor without one.")
+    token_id: int | None = Field(description="The API token used, if any.")
+    grant: int | None = Field(description="The grant it concerns or ran under; null for none.")
+    resource: dict[str, Any] | None = Field(description="What was acted on, as audited.")
+    detail: dict[str, Any] = Field(description="The action's details, as audited.")
+
+
+class AccessLog(Resource):
+    """A page of a dataset's access log, oldest first."""
+
+    entries: list[AccessLogEntry]
+    next_after: int | None = Field(
+        description="Pass as ?after= for the next page; null when none follows."
+    )
+
+
 def access_log(
     site: Site, actor: Actor, name: str, *, after: int = 0, limit: int = 100
-) -> dict[str, Any]:
+) -> AccessLog:
     """Who read or changed dataset ``name``, when, how and under which grant (its admins)."""
     _check_page(after, limit)
     with site.engine.connect() as connection:
@@ -38,8 +63,8 @@ def access_log(
             .limit(limit + 1)
         ).all()
     entries = [_log_entry(orjson.loads(row.content)) for row in rows[:limit]]
-    following = entries[-1]["seq"] if len(rows) > limit else None
-    return {"entries": entries, "next_after": following}
+    following = entries[-1].seq if len(rows) > limit else None
+    return AccessLog(entries=entries, next_after=following)
 
 
 def export_log(site: Site, actor: Actor, *, after: int = 0) -> Iterator[bytes]:
@@ -67,20 +92,22 @@ def _export_lines(site: Site, after: int) -> Iterator[bytes]:
                 yield orjson.dumps(line) + b"\n"
 
 
-def _log_entry(content: dict[str, Any]) -> dict[str, Any]:
+def _log_entry(content: dict[str, Any]) -> AccessLogEntry:
     actor = content.get("actor") or {}
     detail = content.get("detail") or {}
-    return {
-        "seq": content["seq"],
-        "at": content["at"],
-        "action": content["action"],
-        "outcome": content["outcome"],
-        "who": actor.get("username") or actor.get("kind"),
-        "token_id": actor.get("token_id"),
-        "grant": detail.get("grant", content.get("resource", {}).get("grant")),
-        "resource": content.get("resource"),
-        "detail": detail,
-    }
+    return AccessLogEntry.model_validate(
+        {
+            "seq": content["seq"],
+            "at": content["at"],
+            "action": content["action"],
+            "outcome": content["outcome"],
+            "who": actor.get("username") or actor.get("kind"),
+            "token_id": actor.get("token_id"),
+            "grant": detail.get("grant", content.get("resource", {}).get("grant")),
+            "resource": content.get("resource"),
+            "detail": detail,
+        }
+    )
 
 
 def _check_page(after: int, limit: int) -> None:

@@ -23,6 +23,7 @@ from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
 from cityshare.search.index import reindex_dataset
 from cityshare.sharing import terms as check
+from cityshare.sharing.models import Grant
 from cityshare.site import Site
 from cityshare.storage.rows import inserted_id, is_row_id, iso
 from cityshare.storage.schema import (
@@ -38,7 +39,7 @@ EDITABLE = frozenset({"purpose", "terms", "expires_at", "permissions", *check.BO
 REQUIRED = frozenset({"purpose", "expires_at", "permissions"})
 
 
-def create_grant(site: Site, actor: Actor, name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+def create_grant(site: Site, actor: Actor, name: str, spec: Mapping[str, Any]) -> Grant:
     """Grant dataset ``name`` as ``spec`` says (owner organisation's admins)."""
     with site.writer.begin() as connection:
         dataset = dataset_row(connection, actor, name, "grant.manage")
@@ -77,7 +78,7 @@ def insert_grant(
     return grant_id
 
 
-def list_grants(site: Site, actor: Actor, name: str) -> list[dict[str, Any]]:
+def list_grants(site: Site, actor: Actor, name: str) -> list[Grant]:
     """A dataset's grants: all of them for its admins, one's own for a grantee."""
     with site.engine.connect() as connection:
         dataset = dataset_row(connection, actor, name, "dataset.view")
@@ -88,7 +89,7 @@ def list_grants(site: Site, actor: Actor, name: str) -> list[dict[str, Any]]:
         return [describe(connection, row) for row in rows]
 
 
-def get_grant(site: Site, actor: Actor, name: str, grant_id: int) -> dict[str, Any]:
+def get_grant(site: Site, actor: Actor, name: str, grant_id: int) -> Grant:
     """One grant, to the dataset's admins and to its grantee; NotFound for anyone else."""
     with site.engine.connect() as connection:
         dataset = dataset_row(connection, actor, name, "dataset.view")
@@ -100,7 +101,7 @@ def get_grant(site: Site, actor: Actor, name: str, grant_id: int) -> dict[str, A
 
 def update_grant(
     site: Site, actor: Actor, name: str, grant_id: int, changes: Mapping[str, Any]
-) -> dict[str, Any]:
+) -> Grant:
     """Change a live grant's terms (the dataset's admins); it applies at once."""
     unknown = set(changes) - EDITABLE
     if unknown:
@@ -136,7 +137,7 @@ def update_grant(
         return describe(connection, _grant_row(connection, dataset.id, grant_id))
 
 
-def revoke_grant(site: Site, actor: Actor, name: str, grant_id: int) -> dict[str, Any]:
+def revoke_grant(site: Site, actor: Actor, name: str, grant_id: int) -> Grant:
     """End a grant now (the dataset's admins); the grantee's next request is refused."""
     with site.writer.begin() as connection:
         dataset = dataset_row(connection, actor, name, "grant.manage")
@@ -159,11 +160,11 @@ def revoke_grant(site: Site, actor: Actor, name: str, grant_id: int) -> dict[str
         return describe(connection, _grant_row(connection, dataset.id, grant_id))
 
 
-def describe(connection: Connection, row: Row[Any]) -> dict[str, Any]:
+def describe(connection: Connection, row: Row[Any]) -> Grant:
     """A grant as the API shows it."""
     now = utcnow()
     status = "revoked" if row.revoked_at else ("expired" if row.expires_at <= now else "active")
-    return {
+    shown = {
         "id": row.id,
         "grantee": _grantee_names(connection, row),
         **_spec_of(row),
@@ -174,6 +175,7 @@ def describe(connection: Connection, row: Row[Any]) -> dict[str, Any]:
         "revoked_at": iso(row.revoked_at),
         "request_id": row.request_id,
     }
+    return Grant.model_validate(shown)
 
 
 def current_table(connection: Connection, dataset: Row[Any]) -> VersionTable | None:

@@ -24,6 +24,7 @@ from cityshare.catalogue.datasets import dataset_resource, dataset_row
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, Forbidden, NotFound
 from cityshare.sharing.grants import insert_grant
+from cityshare.sharing.models import AccessRequest
 from cityshare.sharing.terms import MAX_PURPOSE_CHARS, checked_text
 from cityshare.site import Site
 from cityshare.storage.rows import inserted_id, is_row_id, iso
@@ -34,7 +35,7 @@ STATUSES = ("pending", "approved", "declined", "withdrawn")
 
 def create_request(
     site: Site, actor: Actor, name: str, *, purpose: str, organisation: str | None = None
-) -> dict[str, Any]:
+) -> AccessRequest:
     """Ask for access to dataset ``name`` (anyone signed in who can see it)."""
     purpose = checked_text(purpose, "purpose", MAX_PURPOSE_CHARS, required=True)
     with site.writer.begin() as connection:
@@ -70,7 +71,7 @@ def create_request(
 
 def list_requests(
     site: Site, actor: Actor, name: str, status: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[AccessRequest]:
     """A dataset's requests: all for its admins, one's own for anyone else."""
     if status is not None and status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}.", parameter="status")
@@ -85,7 +86,7 @@ def list_requests(
         return [describe(connection, row) for row in rows]
 
 
-def my_requests(site: Site, actor: Actor) -> list[dict[str, Any]]:
+def my_requests(site: Site, actor: Actor) -> list[AccessRequest]:
     """Every request the actor made, on any dataset, newest first."""
     if actor.user_id is None:
         return []
@@ -98,7 +99,7 @@ def my_requests(site: Site, actor: Actor) -> list[dict[str, Any]]:
         return [describe(connection, row) for row in rows]
 
 
-def get_request(site: Site, actor: Actor, name: str, request_id: int) -> dict[str, Any]:
+def get_request(site: Site, actor: Actor, name: str, request_id: int) -> AccessRequest:
     """One request, to the dataset's admins and its requester."""
     with site.engine.connect() as connection:
         dataset = dataset_row(connection, actor, name, "dataset.view")
@@ -107,7 +108,7 @@ def get_request(site: Site, actor: Actor, name: str, request_id: int) -> dict[st
 
 def approve_request(
     site: Site, actor: Actor, name: str, request_id: int, terms: Mapping[str, Any]
-) -> dict[str, Any]:
+) -> AccessRequest:
     """Approve a pending request: a grant to the requester (or the organisation they
     asked for) on ``terms`` — expiry, permissions and bounds the admin chose."""
     with site.writer.begin() as connection:
@@ -122,7 +123,7 @@ def approve_request(
 
 def decline_request(
     site: Site, actor: Actor, name: str, request_id: int, reason: str
-) -> dict[str, Any]:
+) -> AccessRequest:
     """Decline a pending request, with a reason the requester sees."""
     reason = checked_text(reason, "reason", MAX_PURPOSE_CHARS, required=True)
     with site.writer.begin() as connection:
@@ -132,7 +133,7 @@ def decline_request(
         return describe(connection, _request_row(connection, dataset.id, request_id))
 
 
-def withdraw_request(site: Site, actor: Actor, name: str, request_id: int) -> dict[str, Any]:
+def withdraw_request(site: Site, actor: Actor, name: str, request_id: int) -> AccessRequest:
     """The requester withdraws a request still pending (the right to ask: a read-only
     token may not)."""
     with site.writer.begin() as connection:
@@ -146,7 +147,7 @@ def withdraw_request(site: Site, actor: Actor, name: str, request_id: int) -> di
         return describe(connection, _request_row(connection, dataset.id, request_id))
 
 
-def describe(connection: Connection, row: Row[Any]) -> dict[str, Any]:
+def describe(connection: Connection, row: Row[Any]) -> AccessRequest:
     """A request as the API shows it."""
     names = connection.execute(
         select(datasets.c.name, users.c.username)
@@ -159,7 +160,7 @@ def describe(connection: Connection, row: Row[Any]) -> dict[str, Any]:
         organisation = connection.execute(
             select(organisations.c.name).where(organisations.c.id == row.organisation_id)
         ).scalar()
-    return {
+    shown = {
         "id": row.id,
         "dataset": names.name,
         "requester": names.username,
@@ -171,6 +172,7 @@ def describe(connection: Connection, row: Row[Any]) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "decided_at": iso(row.decided_at),
     }
+    return AccessRequest.model_validate(shown)
 
 
 def _on_behalf_of(connection: Connection, actor: Actor, organisation: str | None) -> int | None:

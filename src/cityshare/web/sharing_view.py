@@ -14,18 +14,19 @@ from cityshare.catalogue.datasets import dataset_resource, dataset_row, get_data
 from cityshare.catalogue.versions import get_version
 from cityshare.errors import BadRequest
 from cityshare.sharing import grants, requests
+from cityshare.sharing.models import AccessRequest
 from cityshare.site import Site
 
 LOG_ENTRIES = 100
 DEFAULT_GRANT_DAYS = 365
 
 
-def my_requests_for(site: Site, actor: Actor, name: str) -> list[dict[str, Any]]:
+def my_requests_for(site: Site, actor: Actor, name: str) -> list[AccessRequest]:
     """The signed-in actor's own requests for dataset ``name`` (none for anonymous)."""
     if actor.user_id is None:
         return []
     asked = requests.list_requests(site, actor, name)
-    return [item for item in asked if item["requester"] == actor.username]
+    return [item for item in asked if item.requester == actor.username]
 
 
 def manages_sharing(site: Site, actor: Actor, name: str) -> bool:
@@ -45,7 +46,7 @@ def access_part(site: Site, actor: Actor, name: str, readable: bool) -> dict[str
     if actor.username is None:
         return {"my_requests": [], "may_request": False, "on_behalf": [], "manages": False}
     mine = my_requests_for(site, actor, name)
-    pending = any(item["status"] == "pending" for item in mine)
+    pending = any(item.status == "pending" for item in mine)
     member_of = users.get_user(site, actor, actor.username)["memberships"]
     return {
         "my_requests": mine,
@@ -65,11 +66,11 @@ def sharing_page(site: Site, actor: Actor, name: str) -> dict[str, Any]:
     schema = get_version(site, actor, name, None)["schema"] if has_table else {}
     return {
         "columns": [str(field["name"]) for field in schema.get("fields") or []],
-        "pending": [r for r in all_requests if r["status"] == "pending"],
-        "decided": [r for r in all_requests if r["status"] != "pending"],
+        "pending": [r for r in all_requests if r.status == "pending"],
+        "decided": [r for r in all_requests if r.status != "pending"],
         "grants": found,
-        "log": log["entries"],
-        "more_log": log["next_after"] is not None,
+        "log": log.entries,
+        "more_log": log.next_after is not None,
         "default_expiry": (date.today() + timedelta(days=DEFAULT_GRANT_DAYS)).isoformat(),
     }
 
