@@ -1,4 +1,10 @@
-"""Datasets: metadata create, read, update, delete and listing."""
+"""Datasets: metadata create, read, update, delete and listing.
+
+:func:`get_dataset`, :func:`create_dataset` and :func:`update_dataset` return the
+dataset as a mapping, which the CKAN and DCAT mappings, harvesting and the command line
+read; :func:`read_dataset`, :func:`add_dataset` and :func:`edit_dataset` return it as the
+API shows it, a :class:`~cityshare.catalogue.models.Dataset`.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from cityshare.accounts.organisations import organisation_id
 from cityshare.audit.log import audit
 from cityshare.bounds.classes import checked_classes
 from cityshare.catalogue.metadata import check_visibility, clean_metadata
+from cityshare.catalogue.models import Dataset
 from cityshare.clock import utcnow
 from cityshare.errors import BadRequest, Conflict, NotFound
 from cityshare.names import check_slug
@@ -202,6 +209,24 @@ def update_dataset(site: Site, actor: Actor, name: str, changes: dict[str, Any])
             connection.execute(update(datasets).where(datasets.c.id == row.id).values(values))
             reindex_dataset(connection, row.id)
         return describe(dataset_row(connection, actor, name, "dataset.view"), actor)
+
+
+def read_dataset(site: Site, actor: Actor, name: str) -> Dataset:
+    """:func:`get_dataset`, as a :class:`Dataset`."""
+    return Dataset.model_validate(get_dataset(site, actor, name))
+
+
+def add_dataset(
+    site: Site, actor: Actor, *, organisation: str, name: str, **metadata: Any
+) -> Dataset:
+    """:func:`create_dataset`, answering with a :class:`Dataset`."""
+    created = create_dataset(site, actor, organisation=organisation, name=name, **metadata)
+    return Dataset.model_validate(created)
+
+
+def edit_dataset(site: Site, actor: Actor, name: str, changes: dict[str, Any]) -> Dataset:
+    """:func:`update_dataset`, answering with a :class:`Dataset`."""
+    return Dataset.model_validate(update_dataset(site, actor, name, changes))
 
 
 def delete_dataset(site: Site, actor: Actor, name: str) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Connection, Row, Select, func, select
 from cityshare.access import Actor, SiteResource, ensure_allowed, visible_datasets
 from cityshare.catalogue.datasets import KINDS, describe, with_organisation
 from cityshare.catalogue.metadata import VISIBILITIES
+from cityshare.catalogue.models import DatasetPage
 from cityshare.errors import BadRequest
 from cityshare.search.facets import FACET_LIMIT as FACET_LIMIT
 from cityshare.search.facets import kept_counts, matched_counts, top
@@ -73,6 +74,17 @@ class SearchResult:
     count: int
     datasets: list[dict[str, Any]]
     facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def page(self, following: str | None) -> DatasetPage:
+        """This result as the API shows it, ``following`` the next page's URL if any."""
+        return DatasetPage.model_validate(
+            {
+                "count": self.count,
+                "datasets": self.datasets,
+                "facets": self.facets,
+                "next": following,
+            }
+        )
 
 
 def search_datasets(site: Site, actor: Actor, query: SearchQuery) -> SearchResult:

@@ -1,4 +1,8 @@
-"""Dataset versions: publish a file as a new immutable version; open one for querying."""
+"""Dataset versions: publish a file as a new immutable version; open one for querying.
+
+:func:`list_versions` and :func:`get_version` return mappings, which the services above
+read; :func:`read_versions` and :func:`read_version` return the resources the API shows.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from cityshare.catalogue.datasets import (
     no_dataset,
     table_dataset_row,
 )
+from cityshare.catalogue.models import Version, VersionDetail
 from cityshare.catalogue.reader import VersionTableCache
 from cityshare.catalogue.version_figures import rows_are_bounded, shown_figures, within_bounds
 from cityshare.clock import utcnow
@@ -163,6 +168,16 @@ def get_version(site: Site, actor: Actor, name: str, number: int | None) -> dict
     summary = within_bounds(summary, shown_figures(actor, dataset, schema, classes))
     summary["schema"] = visible_schema(actor, dataset, schema, classes)
     return summary
+
+
+def read_versions(site: Site, actor: Actor, name: str) -> list[Version]:
+    """:func:`list_versions`, as :class:`Version` resources (a figure not shown is unset)."""
+    return [Version.model_validate(summary) for summary in list_versions(site, actor, name)]
+
+
+def read_version(site: Site, actor: Actor, name: str, number: int | None) -> VersionDetail:
+    """:func:`get_version`, as a :class:`VersionDetail`."""
+    return VersionDetail.model_validate(get_version(site, actor, name, number))
 
 
 def open_version(

@@ -13,10 +13,10 @@ from urllib.parse import quote, urlencode
 
 from cityshare.access import Actor
 from cityshare.accounts.organisations import get_organisation
-from cityshare.catalogue.datasets import get_dataset
+from cityshare.catalogue.datasets import read_dataset
 from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.table_reads import read_json
-from cityshare.catalogue.versions import get_version, list_versions
+from cityshare.catalogue.versions import get_version, read_versions
 from cityshare.errors import BadRequest, Forbidden
 from cityshare.streams import observations
 from cityshare.streams.datastreams import list_streams
@@ -56,16 +56,16 @@ def dataset_page(
 ) -> dict[str, Any]:
     """What the page of dataset ``name`` shows ``actor`` (NotFound when invisible)."""
     site = reader.site
-    dataset = get_dataset(site, actor, name)
-    has_data = dataset["current_version"] is not None
+    dataset = read_dataset(site, actor, name)
+    has_data = dataset.current_version is not None
     schema = get_version(site, actor, name, None)["schema"] if has_data else None
     fields: list[dict[str, Any]] = (schema or {}).get("fields") or []
     page: dict[str, Any] = {
         "dataset": dataset,
-        "organisation": get_organisation(site, actor, dataset["organisation"]),
+        "organisation": get_organisation(site, actor, dataset.organisation),
         "fields": fields,
-        "classes": dataset.get("column_classes") or {},
-        "versions": list_versions(site, actor, name) if has_data else [],
+        "classes": dataset.column_classes or {},
+        "versions": read_versions(site, actor, name) if has_data else [],
         "operators": OPERATORS,
         "preview": None,
         "streams": [],
@@ -73,11 +73,11 @@ def dataset_page(
         "readable": False,
         "chart": None,
         "map": False,
-        "downloads": _downloads(name, dataset["kind"], schema),
+        "downloads": _downloads(name, dataset.kind, schema),
         "stream_links": [],
-        "examples": _examples(base_url, name, needs_token=dataset["visibility"] != "open"),
+        "examples": _examples(base_url, name, needs_token=dataset.visibility != "open"),
     }
-    if dataset["kind"] == "sensor":
+    if dataset.kind == "sensor":
         page.update(_sensor_parts(reader, actor, name))
     elif has_data:
         page.update(_table_parts(reader, actor, name, params, fields, schema))

@@ -6,12 +6,22 @@ from fastapi import APIRouter, Query
 from starlette.responses import StreamingResponse
 
 from cityshare.catalogue import access_log as reading
+from cityshare.catalogue.models import AuditExportLine
 from cityshare.http.deps import ActorDep, SiteDep
 
 router = APIRouter(tags=["audit"])
 
 
-@router.get("/audit/export", response_class=StreamingResponse)
+@router.get(
+    "/audit/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "NDJSON: one entry a line, each an AuditExportLine.",
+            "content": {"application/x-ndjson": {"schema": AuditExportLine.model_json_schema()}},
+        }
+    },
+)
 def export_audit_log(
     site: SiteDep,
     actor: ActorDep,

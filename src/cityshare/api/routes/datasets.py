@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
@@ -10,6 +10,14 @@ from cityshare.api.models import DatasetCreate, DatasetFields
 from cityshare.bounds.classes import checked_carry
 from cityshare.catalogue import datasets as service
 from cityshare.catalogue import search, versions
+from cityshare.catalogue.models import (
+    DataPackage,
+    Dataset,
+    DatasetPage,
+    TableSchema,
+    Version,
+    VersionDetail,
+)
 from cityshare.http.deps import ActorDep, SiteDep
 from cityshare.http.upload import receive_upload
 from cityshare.interop import datapackage
@@ -17,7 +25,7 @@ from cityshare.interop import datapackage
 router = APIRouter(tags=["datasets"])
 
 
-@router.get("/datasets")
+@router.get("/datasets", response_model=DatasetPage)
 def search_datasets(
     request: Request,
     site: SiteDep,
@@ -51,7 +59,7 @@ def search_datasets(
     facets: str = Query(
         "", description=f"Facets to count, comma-separated, or 'all': {', '.join(search.FACETS)}."
     ),
-) -> dict[str, Any]:
+) -> DatasetPage:
     """Search the datasets you may see, with facets; ``next`` is the next page's URL."""
     query = search.SearchQuery(
         text=q,
@@ -69,35 +77,30 @@ def search_datasets(
     result = search.search_datasets(site, actor, query)
     following = offset + limit
     more = limit > 0 and following < result.count and following <= search.MAX_OFFSET
-    return {
-        "count": result.count,
-        "datasets": result.datasets,
-        "facets": result.facets,
-        "next": str(request.url.include_query_params(offset=following)) if more else None,
-    }
+    return result.page(str(request.url.include_query_params(offset=following)) if more else None)
 
 
-@router.post("/datasets", status_code=201)
-def create_dataset(body: DatasetCreate, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+@router.post(
+    "/datasets", status_code=201, response_model=Dataset, response_model_exclude_unset=True
+)
+def create_dataset(body: DatasetCreate, site: SiteDep, actor: ActorDep) -> Dataset:
     """Create a dataset in an organisation (its editors and admins). Private by default."""
     fields = body.changes()
     name = fields.pop("name")
     organisation = fields.pop("organisation")
-    return service.create_dataset(site, actor, organisation=organisation, name=name, **fields)
+    return service.add_dataset(site, actor, organisation=organisation, name=name, **fields)
 
 
-@router.get("/datasets/{name}")
-def get_dataset(name: str, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
-    """A dataset's metadata."""
-    return service.get_dataset(site, actor, name)
+@router.get("/datasets/{name}", response_model=Dataset, response_model_exclude_unset=True)
+def get_dataset(name: str, site: SiteDep, actor: ActorDep) -> Dataset:
+    """A dataset's metadata; ``column_classes`` only for those who read all of it."""
+    return service.read_dataset(site, actor, name)
 
 
-@router.patch("/datasets/{name}")
-def update_dataset(
-    name: str, body: DatasetFields, site: SiteDep, actor: ActorDep
-) -> dict[str, Any]:
+@router.patch("/datasets/{name}", response_model=Dataset, response_model_exclude_unset=True)
+def update_dataset(name: str, body: DatasetFields, site: SiteDep, actor: ActorDep) -> Dataset:
     """Change metadata (editors); visibility too (admins)."""
-    return service.update_dataset(site, actor, name, body.changes())
+    return service.edit_dataset(site, actor, name, body.changes())
 
 
 @router.delete("/datasets/{name}", status_code=204)
@@ -106,35 +109,50 @@ def delete_dataset(name: str, site: SiteDep, actor: ActorDep) -> None:
     service.delete_dataset(site, actor, name)
 
 
-@router.get("/datasets/{name}/versions")
-def list_versions(name: str, site: SiteDep, actor: ActorDep) -> list[dict[str, Any]]:
+@router.get(
+    "/datasets/{name}/versions",
+    response_model=list[Version],
+    response_model_exclude_unset=True,
+)
+def list_versions(name: str, site: SiteDep, actor: ActorDep) -> list[Version]:
     """Every version of the data, newest first; ``row_count``, ``byte_size`` and ``sha256``
     only as far as the reader's bounds allow (see the versions section of the API docs)."""
-    return versions.list_versions(site, actor, name)
+    return versions.read_versions(site, actor, name)
 
 
-@router.get("/datasets/{name}/versions/{number}")
-def get_version(name: str, number: int, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+@router.get(
+    "/datasets/{name}/versions/{number}",
+    response_model=VersionDetail,
+    response_model_exclude_unset=True,
+)
+def get_version(name: str, number: int, site: SiteDep, actor: ActorDep) -> VersionDetail:
     """One version with its Table Schema, both within the reader's bounds."""
-    return versions.get_version(site, actor, name, number)
+    return versions.read_version(site, actor, name, number)
 
 
-@router.get("/datasets/{name}/schema")
-def get_schema(name: str, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+@router.get(
+    "/datasets/{name}/schema", response_model=TableSchema, response_model_exclude_unset=True
+)
+def get_schema(name: str, site: SiteDep, actor: ActorDep) -> TableSchema:
     """The Frictionless Table Schema of the current version."""
-    schema: dict[str, Any] = versions.get_version(site, actor, name, None)["schema"]
-    return schema
+    return versions.read_version(site, actor, name, None).schema_
 
 
-@router.get("/datasets/{name}/datapackage.json")
-def get_data_package(name: str, request: Request, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+@router.get(
+    "/datasets/{name}/datapackage.json",
+    response_model=DataPackage,
+    response_model_exclude_unset=True,
+)
+def get_data_package(name: str, request: Request, site: SiteDep, actor: ActorDep) -> DataPackage:
     """The dataset as a Frictionless Data Package: metadata, Table Schema, CSV resource."""
-    return datapackage.data_package(site, actor, name, str(request.base_url))
+    package = datapackage.data_package(site, actor, name, str(request.base_url))
+    return DataPackage.model_validate(package)
 
 
 @router.put(
     "/datasets/{name}/data",
     status_code=201,
+    response_model=Version,
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -184,9 +202,9 @@ async def upload_data(
         "Without a decision for each such column the upload is refused (409).",
         max_length=100_000,
     ),
-) -> dict[str, Any]:
+) -> Version:
     """Publish a file as the dataset's new current version (editors and admins)."""
-    return await receive_upload(
+    summary = await receive_upload(
         request,
         site,
         actor,
@@ -195,3 +213,4 @@ async def upload_data(
         schema=schema,
         carry_classes=checked_carry(carry_classes),
     )
+    return Version.model_validate(summary)

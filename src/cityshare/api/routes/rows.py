@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from cityshare.access import Actor
+from cityshare.catalogue.models import GeoJsonFeatures, GroupsPage, RowsPage
 from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.table_reads import audit_read, limited_connection, plan_read
 from cityshare.errors import QueryTimeout
@@ -15,6 +18,7 @@ from cityshare.http.deps import ActorDep, ReaderDep
 from cityshare.http.middleware import actor_of
 from cityshare.http.responses import JSON
 from cityshare.query import export_next_cursor, run_json, stream_export
+from cityshare.query.spec import MEDIA_TYPES
 
 router = APIRouter(tags=["rows"])
 
@@ -44,6 +48,22 @@ _PARAMETERS = [
     for name, description in _DOC.items()
 ]
 
+# The answers, described for the OpenAPI document only: the route writes its own bytes.
+ROWS_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": RowsPage | GroupsPage,
+        "description": "A page of rows, or the groups of an aggregate (_group, _agg); "
+        "with _format=csv, ndjson or geojson, every matching row, streamed.",
+        "content": {
+            "text/csv": {"schema": {"type": "string", "description": "A header, a line a row."}},
+            MEDIA_TYPES["ndjson"]: {
+                "schema": {"type": "string", "description": "A row as a JSON object a line."}
+            },
+            MEDIA_TYPES["geojson"]: {"schema": GeoJsonFeatures.model_json_schema()},
+        },
+    }
+}
+
 
 @router.get(
     "/datasets/{name}/rows",
@@ -52,6 +72,7 @@ _PARAMETERS = [
     "ne, in (comma-separated), contains, startswith, isnull. Every parameter is checked "
     "against the dataset's own columns; see docs/query.md.",
     openapi_extra={"parameters": _PARAMETERS},
+    responses=ROWS_ANSWERS,
 )
 async def rows(name: str, request: Request, reader: ReaderDep, actor: ActorDep) -> Response:
     """Query a dataset's rows (anyone who may read its data)."""

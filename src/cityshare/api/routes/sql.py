@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from cityshare.catalogue.models import SqlResult
 from cityshare.http.deps import ActorDep, RuntimeDep
 from cityshare.http.responses import JSON
 from cityshare.query.export import csv_cell, neutralise
@@ -20,7 +21,17 @@ router = APIRouter(tags=["sql"])
 MAX_STATEMENT_CHARS = 20_000
 
 
-@router.get("/sql", response_model=None)
+@router.get(
+    "/sql",
+    response_model=None,
+    responses={
+        200: {
+            "model": SqlResult,
+            "description": "The result; with _format=csv, its columns and rows as CSV.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def sql(
     request: Request,
     runtime: RuntimeDep,
