@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.routing import Route
@@ -28,6 +29,7 @@ from cityshare.http.jsondepth import JsonDepthMiddleware
 from cityshare.http.middleware import AuthenticationMiddleware, BodyLimitMiddleware
 from cityshare.http.problems import StoreOutageMiddleware, install_problem_handlers
 from cityshare.http.ratelimit import RateLimitMiddleware
+from cityshare.resource import Resource
 from cityshare.runtime import Runtime
 from cityshare.storage.health import ping
 from cityshare.web import account as web_account
@@ -152,21 +154,30 @@ def guards(runtime: Runtime) -> list[Middleware]:
     ]
 
 
+class ApiIndex(Resource):
+    """What this site is and where its API lives."""
+
+    name: str = Field(description="cityshare.")
+    version: str = Field(description="The version of cityshare it runs.")
+    openapi: str = Field(description="The path of the OpenAPI document.")
+    datasets: str = Field(description="The path of the catalogue.")
+
+
 def _api_router() -> APIRouter:
     router = APIRouter()
 
-    @router.get("", tags=["site"])
-    def index(actor: ActorDep, site: SiteDep) -> dict[str, Any]:
+    @router.get("", tags=["site"], response_model=ApiIndex)
+    def index(actor: ActorDep, site: SiteDep) -> ApiIndex:
         """What this site is and where its API lives; 503 while its store cannot be
         reached (a readiness check for load balancers)."""
         ensure_allowed(actor, "site.view", SiteResource())
         ping(site.engine)
-        return {
-            "name": "cityshare",
-            "version": __version__,
-            "openapi": f"{API_PREFIX}/openapi.json",
-            "datasets": f"{API_PREFIX}/datasets",
-        }
+        return ApiIndex(
+            name="cityshare",
+            version=__version__,
+            openapi=f"{API_PREFIX}/openapi.json",
+            datasets=f"{API_PREFIX}/datasets",
+        )
 
     for module in (
         identity,

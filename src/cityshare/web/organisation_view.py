@@ -19,9 +19,8 @@ ROLES = ("member", "editor", "admin")
 def organisation_page(site: Site, actor: Actor, name: str) -> dict[str, Any]:
     """What the page of organisation ``name`` shows ``actor``."""
     organisation = get_organisation(site, actor, name)
-    found = search_datasets(
-        site, actor, SearchQuery(organisations=(name,), sort="name", limit=DATASETS_SHOWN)
-    )
+    query = SearchQuery(organisations=(name,), sort="name", limit=DATASETS_SHOWN)
+    found = search_datasets(site, actor, query).page(None)
     resource = OrganisationResource(int(organisation["id"]))
     return {
         "organisation": organisation,

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from cityshare.access import Actor
 from cityshare.accounts.organisations import get_organisations
+from cityshare.catalogue.models import FacetValue
 from cityshare.catalogue.search import FACETS, SearchQuery, search_datasets
 from cityshare.errors import BadRequest
 from cityshare.site import Site
@@ -58,10 +59,10 @@ def search_page(site: Site, actor: Actor, params: list[tuple[str, str]]) -> dict
         facets=FACETS,
         **{FILTERS[facet]: values for facet, values in chosen.items()},
     )
-    result = search_datasets(site, actor, query)
+    result = search_datasets(site, actor, query).page(None)
     pages = max(1, -(-result.count // PAGE_SIZE))
-    owners = {dataset["organisation"] for dataset in result.datasets} | {
-        str(item["name"]) for item in result.facets.get("organisation", [])
+    owners = {dataset.organisation for dataset in result.datasets} | {
+        item.name for item in result.facets.get("organisation", [])
     }
     found_owners = get_organisations(site, actor, owners)
     titles = {name: str(owner["title"]) for name, owner in found_owners.items()}
@@ -94,11 +95,11 @@ def search_page(site: Site, actor: Actor, params: list[tuple[str, str]]) -> dict
 def _facet_links(
     kept: list[tuple[str, str]],
     facet: str,
-    items: list[dict[str, Any]],
+    items: list[FacetValue],
     chosen: tuple[str, ...],
     labels: dict[str, str],
 ) -> list[FacetLink]:
-    counted = {str(item["name"]): int(item["count"]) for item in items}
+    counted = {item.name: item.count for item in items}
     names = [*chosen, *(name for name in counted if name not in chosen)][:FACET_ITEMS]
     if len(names) < len(chosen):
         names = list(chosen)
