@@ -42,7 +42,7 @@ def add_user(
     users.create_user(world.site, admin, username=username)
     if organisation is not None:
         organisations.set_member(world.site, admin, organisation, username, role)
-    token = tokens.create_token(world.site, admin, username=username, scopes=ALL_SCOPES)["token"]
+    token = tokens.create_token(world.site, admin, username=username, scopes=ALL_SCOPES).token
     world.tokens[username] = token
     return {"Authorization": f"Bearer {token}"}
 

@@ -37,11 +37,12 @@ def test_the_editor_is_made_once_and_keeps_its_password(demo_site: Site, tmp_pat
     assert password_file.read_text().strip() == password
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     admin = console_actor(demo_site, ADMIN)
-    everyone = [user["username"] for user in users.list_users(demo_site, admin)]
+    everyone = [user.username for user in users.list_users(demo_site, admin)]
     assert everyone.count(EDITOR) == 1
     editor = users.get_user(demo_site, admin, EDITOR)
     expected = [{"organisation": name, "role": "editor"} for name, _, _ in ORGANISATIONS]
-    assert sorted(editor["memberships"], key=str) == sorted(expected, key=str)
+    joined = [membership.model_dump() for membership in editor.memberships]
+    assert sorted(joined, key=str) == sorted(expected, key=str)
     signed_in = users.sign_in(demo_site, EDITOR, password)  # no second factor needed
     assert signed_in.username == EDITOR and not signed_in.is_site_admin
 

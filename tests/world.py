@@ -91,12 +91,12 @@ def build_world(site: Site, folder: Path, *, runtime: Runtime | None = None) -> 
         username = f"{kind}-user"
         users.create_user(site, admin, username=username)
         organisations.set_member(site, admin, organisation, username, role)
-        world.tokens[kind] = tokens.create_token(site, admin, username=username, scopes=ALL_SCOPES)[
-            "token"
-        ]
+        world.tokens[kind] = tokens.create_token(
+            site, admin, username=username, scopes=ALL_SCOPES
+        ).token
     world.tokens["readonly"] = tokens.create_token(
         site, admin, username="admin-user", scopes=frozenset({Scope.READ})
-    )["token"]
+    ).token
     for visibility in VISIBILITIES:
         world.datasets[visibility] = add_dataset(site, folder, f"{visibility}-counts", visibility)
     add_sensors(world)

@@ -55,7 +55,7 @@ class People:
     def token_actor(self, username: str, scopes: frozenset[Scope]) -> Actor:
         """``username`` behind a real new token with ``scopes`` (made by the site admin)."""
         secret = tokens.create_token(self.site, self.admin, username=username, scopes=scopes)
-        return tokens.authenticate_token(self.site, secret["token"])
+        return tokens.authenticate_token(self.site, secret.token)
 
 
 def build_people(site: Site) -> People:

@@ -35,7 +35,7 @@ def actor_kind(people: People, kind: str) -> Actor:
 
 def members(people: People, name: str = CITY) -> dict[str, str]:
     listed = organisations.list_members(people.site, people.admin, name)
-    return {member["username"]: member["role"] for member in listed}
+    return {member.username: member.role for member in listed}
 
 
 # --- create, list and view -----------------------------------------------------------------
@@ -46,8 +46,8 @@ def test_create_organisation_returns_and_stores_it(people: People) -> None:
     created = organisations.create_organisation(
         people.site, people.admin, name="water", title=" Northbridge Water ", description="Pipes"
     )
-    assert set(created) == ORGANISATION_FIELDS
-    assert (created["name"], created["title"], created["description"]) == (
+    assert set(created.model_dump()) == ORGANISATION_FIELDS
+    assert (created.name, created.title, created.description) == (
         "water",
         "Northbridge Water",
         "Pipes",
@@ -60,7 +60,7 @@ def test_create_organisation_returns_and_stores_it(people: People) -> None:
 
 def test_a_blank_title_becomes_the_name(people: People) -> None:
     created = organisations.create_organisation(people.site, people.admin, name="x1", title="  ")
-    assert created["title"] == "x1"
+    assert created.title == "x1"
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def test_an_overlong_title_is_a_bad_request(people: People) -> None:
 
 def test_anyone_lists_and_views_organisations(people: People) -> None:
     listed = organisations.list_organisations(people.site, ANONYMOUS)
-    assert [item["name"] for item in listed] == [CITY, PARTNER]
+    assert [item.name for item in listed] == [CITY, PARTNER]
     assert organisations.get_organisation(people.site, ANONYMOUS, PARTNER) == listed[1]
     with pytest.raises(NotFound, match="nowhere"):
         organisations.get_organisation(people.site, ANONYMOUS, "nowhere")
@@ -135,8 +135,7 @@ def test_a_nul_in_a_title_is_a_bad_request(people: People) -> None:
 
 def test_organisation_id_names_the_row_or_is_not_found(people: People) -> None:
     listed = {
-        item["name"]: item["id"]
-        for item in organisations.list_organisations(people.site, ANONYMOUS)
+        item.name: item.id for item in organisations.list_organisations(people.site, ANONYMOUS)
     }
     with people.site.engine.connect() as connection:
         assert organisations.organisation_id(connection, PARTNER) == listed[PARTNER]
@@ -149,7 +148,7 @@ def test_get_organisations_reads_the_named_ones_that_exist(people: People) -> No
         people.site, ANONYMOUS, [PARTNER, "nowhere", PARTNER, "сity"]
     )
     assert list(found) == [PARTNER]
-    assert found[PARTNER]["title"] == "Partner"
+    assert found[PARTNER].title == "Partner"
 
 
 # --- update --------------------------------------------------------------------------------
@@ -160,7 +159,7 @@ def test_an_organisation_admin_updates_title_and_description(people: People) -> 
     changed = organisations.update_organisation(
         people.site, people.actor("city-admin"), CITY, {"title": "City Hall", "description": "Us"}
     )
-    assert (changed["title"], changed["description"]) == ("City Hall", "Us")
+    assert (changed.title, changed.description) == ("City Hall", "Us")
     assert organisations.get_organisation(people.site, ANONYMOUS, CITY) == changed
     [entry] = audit_entries(people.site, before)
     assert entry["action"] == "organisation.update"
@@ -172,7 +171,7 @@ def test_a_description_of_none_is_emptied(people: People) -> None:
     changed = organisations.update_organisation(
         people.site, people.admin, CITY, {"description": None}
     )
-    assert changed["description"] == ""
+    assert changed.description == ""
 
 
 def test_no_changes_change_nothing(people: People) -> None:
@@ -204,7 +203,7 @@ def test_only_the_organisations_admins_update_it(
 
 def test_an_admin_with_a_write_token_updates(people: People) -> None:
     actor = actor_kind(people, "city-admin:write")
-    assert organisations.update_organisation(people.site, actor, CITY, {"title": "C"})["title"]
+    assert organisations.update_organisation(people.site, actor, CITY, {"title": "C"}).title
 
 
 def test_bad_updates_are_refused(people: People) -> None:
@@ -232,7 +231,7 @@ def test_changes_of_the_wrong_type_are_bad_requests(people: People) -> None:
 def test_members_see_the_members_with_their_roles(people: People) -> None:
     for viewer in ("city-member", "city-member:read"):
         listed = organisations.list_members(people.site, actor_kind(people, viewer), CITY)
-        assert listed == [
+        assert [member.model_dump() for member in listed] == [
             {"username": "city-admin", "display_name": "City-Admin", "role": "admin"},
             {"username": "city-editor", "display_name": "City-Editor", "role": "editor"},
             {"username": "city-member", "display_name": "City-Member", "role": "member"},
@@ -253,8 +252,8 @@ def test_an_admin_adds_a_member_and_changes_their_role(people: People) -> None:
     admin = people.actor("city-admin")
     before = last_audit_seq(people.site)
     added = organisations.set_member(people.site, admin, CITY, "loner", "member")
-    assert added == {"username": "loner", "role": "member"}
-    city_id = organisations.get_organisation(people.site, ANONYMOUS, CITY)["id"]
+    assert added.model_dump() == {"username": "loner", "role": "member"}
+    city_id = organisations.get_organisation(people.site, ANONYMOUS, CITY).id
     assert people.actor("loner").roles == {city_id: Role.MEMBER}
     organisations.set_member(people.site, admin, CITY, "loner", "editor")
     assert members(people)["loner"] == "editor"
@@ -314,7 +313,7 @@ def test_the_last_admin_is_kept(people: People) -> None:
 
 
 def test_a_removed_member_loses_the_role_but_keeps_account_and_tokens(people: People) -> None:
-    token = tokens.create_token(people.site, people.actor("city-editor"))["token"]
+    token = tokens.create_token(people.site, people.actor("city-editor")).token
     before = last_audit_seq(people.site)
     organisations.remove_member(people.site, people.actor("city-admin"), CITY, "city-editor")
     assert "city-editor" not in members(people)

@@ -46,10 +46,10 @@ class Enrolled:
 
 def enrol(site: Site, username: str) -> Enrolled:
     """Set up and confirm a second factor for ``username`` with the code of now."""
-    secret = second_factor.begin_setup(site, username, PASSWORD)["secret"]
+    secret = second_factor.begin_setup(site, username, PASSWORD).secret
     code = totp.code_at(secret, totp.current_step())
     codes = second_factor.confirm_setup(site, username, PASSWORD, code)
-    return Enrolled(username, secret, codes)
+    return Enrolled(username, secret, codes.recovery_codes)
 
 
 def next_code(site: Site, enrolled: Enrolled) -> str:
@@ -91,11 +91,11 @@ def assert_cleared(site: Site, username: str) -> None:
 def test_setup_gives_a_secret_kept_encrypted_and_not_yet_used(people: People) -> None:
     before = last_audit_seq(people.site)
     setup = second_factor.begin_setup(people.site, "city-member", PASSWORD)
-    assert set(setup) == {"secret", "otpauth_uri", "qr_svg"}
-    secret = setup["secret"]
+    assert set(setup.model_dump()) == {"secret", "otpauth_uri", "qr_svg"}
+    secret = setup.secret
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)
-    assert setup["otpauth_uri"].startswith("otpauth://totp/cityshare:city-member?secret=" + secret)
-    assert setup["qr_svg"].startswith("<svg") and setup["qr_svg"].rstrip().endswith("</svg>")
+    assert setup.otpauth_uri.startswith("otpauth://totp/cityshare:city-member?secret=" + secret)
+    assert setup.qr_svg.startswith("<svg") and setup.qr_svg.rstrip().endswith("</svg>")
     row = user_row(people.site, "city-member")
     assert secret not in row.totp_secret
     assert totp.decrypt_secret(people.site.secret_key, row.totp_secret) == secret
@@ -108,15 +108,16 @@ def test_setup_gives_a_secret_kept_encrypted_and_not_yet_used(people: People) ->
 
 
 def test_setup_again_replaces_the_pending_secret(people: People) -> None:
-    first = second_factor.begin_setup(people.site, "loner", PASSWORD)["secret"]
-    second = second_factor.begin_setup(people.site, "loner", PASSWORD)["secret"]
+    first = second_factor.begin_setup(people.site, "loner", PASSWORD).secret
+    second = second_factor.begin_setup(people.site, "loner", PASSWORD).secret
     assert first != second
     old_code = totp.code_at(first, totp.current_step())
     if old_code != totp.code_at(second, totp.current_step()):
         with pytest.raises(BadRequest):
             second_factor.confirm_setup(people.site, "loner", PASSWORD, old_code)
     new_code = totp.code_at(second, totp.current_step())
-    assert len(second_factor.confirm_setup(people.site, "loner", PASSWORD, new_code)) == 10
+    confirmed = second_factor.confirm_setup(people.site, "loner", PASSWORD, new_code)
+    assert len(confirmed.recovery_codes) == 10
 
 
 def test_confirm_enables_it_and_keeps_only_hashes_of_ten_recovery_codes(people: People) -> None:
@@ -134,13 +135,13 @@ def test_confirm_enables_it_and_keeps_only_hashes_of_ten_recovery_codes(people: 
             ).scalars()
         )
     assert stored == {totp.recovery_code_hash(code) for code in codes}
-    assert users.get_user(people.site, people.admin, "city-editor")["second_factor"] is True
+    assert users.get_user(people.site, people.admin, "city-editor").second_factor is True
     enabled = [e for e in audit_entries(people.site, before) if e["action"].endswith("enable")]
     assert [entry["detail"] for entry in enabled] == [{"recovery_codes": 10}]
 
 
 def test_confirm_refuses_a_code_that_does_not_match(people: People) -> None:
-    secret = second_factor.begin_setup(people.site, "city-member", PASSWORD)["secret"]
+    secret = second_factor.begin_setup(people.site, "city-member", PASSWORD).secret
     right = totp.code_at(secret, totp.current_step())
     full_width = right.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
     before = account_state(people.site)
@@ -168,12 +169,13 @@ def test_confirm_needs_a_pending_setup_and_setup_a_disabled_factor(people: Peopl
 
 
 def test_a_pending_setup_is_no_second_factor_yet(people: People) -> None:
-    secret = second_factor.begin_setup(people.site, "city-admin", PASSWORD)["secret"]
+    secret = second_factor.begin_setup(people.site, "city-admin", PASSWORD).secret
     code = totp.code_at(secret, totp.current_step())
     with pytest.raises(Forbidden, match="second factor"):
         users.sign_in(people.site, "city-admin", PASSWORD, code)
     # The code was not spent: it still confirms the setup.
-    assert len(second_factor.confirm_setup(people.site, "city-admin", PASSWORD, code)) == 10
+    confirmed = second_factor.confirm_setup(people.site, "city-admin", PASSWORD, code)
+    assert len(confirmed.recovery_codes) == 10
 
 
 # --- signing in ----------------------------------------------------------------------------
@@ -320,7 +322,7 @@ def test_new_recovery_codes_replace_the_old_ones(people: People) -> None:
     users.sign_in(people.site, "city-member", PASSWORD, enrolled.recovery_codes[0])
     fresh = second_factor.regenerate_recovery_codes(
         people.site, "city-member", PASSWORD, enrolled.recovery_codes[1]
-    )
+    ).recovery_codes
     assert len(fresh) == 10 and not set(fresh) & set(enrolled.recovery_codes)
     assert unused_recovery_codes(people.site, "city-member") == 10
     with pytest.raises(Unauthorized):

@@ -61,11 +61,11 @@ def test_second_factor_changes_spend_the_same_attempts_as_sign_in(site: Site) ->
         with pytest.raises(TooManyRequests):
             attempt()
     assert account_state(site) == before
-    assert second_factor.begin_setup(site, "bob", PASSWORD)["secret"]
+    assert second_factor.begin_setup(site, "bob", PASSWORD).secret
 
 
 def test_a_throttled_right_code_is_not_spent(site: Site) -> None:
-    secret = second_factor.begin_setup(site, "bob", PASSWORD)["secret"]
+    secret = second_factor.begin_setup(site, "bob", PASSWORD).secret
     second_factor.confirm_setup(site, "bob", PASSWORD, totp.code_at(secret, totp.current_step()))
     with pytest.raises(Unauthorized):
         users.sign_in(site, "bob", "wrong guess")

@@ -78,25 +78,25 @@ def test_a_new_token_is_shown_once_and_stored_as_its_hash(people: People) -> Non
     before = last_audit_seq(people.site)
     actor = people.actor("city-editor")
     created = tokens.create_token(people.site, actor, name="laptop", scopes=READ_WRITE)
-    secret = created["token"]
-    assert set(created) == LISTED_FIELDS - {"revoked_at", "last_used_at"} | {"token"}
-    assert created["name"] == "laptop" and created["scopes"] == ["read", "write"]
-    assert created["prefix"] == secret[:11] and secret.startswith("cs_") and len(secret) == 46
-    assert created["expires_at"] is None
-    row = token_row(people.site, created["id"])
+    secret = created.token
+    assert set(created.model_dump()) == LISTED_FIELDS - {"revoked_at", "last_used_at"} | {"token"}
+    assert created.name == "laptop" and created.scopes == ["read", "write"]
+    assert created.prefix == secret[:11] and secret.startswith("cs_") and len(secret) == 46
+    assert created.expires_at is None
+    row = token_row(people.site, created.id)
     assert secret not in row
     assert hashlib.sha256(secret.encode()).hexdigest() in row
     [entry] = audit_entries(people.site, before)
     assert entry["action"] == "token.create"
-    assert entry["resource"] == {"token_id": created["id"], "user_id": actor.user_id}
+    assert entry["resource"] == {"token_id": created.id, "user_id": actor.user_id}
 
 
 def test_a_token_expires_after_the_days_asked(people: People) -> None:
     created = tokens.create_token(people.site, people.admin, expires_in_days=30)
-    lifetime = parse_time(created["expires_at"]) - parse_time(created["created_at"])
+    lifetime = parse_time(created.expires_at) - parse_time(created.created_at)
     assert lifetime == timedelta(days=30)
     for days in (1, 3650):
-        assert tokens.create_token(people.site, people.admin, expires_in_days=days)["expires_at"]
+        assert tokens.create_token(people.site, people.admin, expires_in_days=days).expires_at
 
 
 def test_lifetimes_out_of_range_are_refused(people: People) -> None:
@@ -117,16 +117,16 @@ def test_a_token_without_scopes_is_refused(people: People) -> None:
 
 def test_a_long_name_is_cut_to_200_characters(people: People) -> None:
     created = tokens.create_token(people.site, people.admin, name="ň" * 500)
-    assert created["name"] == "ň" * 200
+    assert created.name == "ň" * 200
     listed = tokens.list_tokens(people.site, people.admin)
-    assert listed[-1]["name"] == "ň" * 200
+    assert listed[-1].name == "ň" * 200
 
 
 def test_site_admins_create_tokens_for_others(people: People) -> None:
     created = tokens.create_token(
         people.site, people.admin, username="city-member", scopes=READ_ONLY
     )
-    actor = tokens.authenticate_token(people.site, created["token"])
+    actor = tokens.authenticate_token(people.site, created.token)
     assert actor.username == "city-member" and actor.scopes == READ_ONLY
 
 
@@ -192,9 +192,9 @@ def test_tokens_are_listed_oldest_first_without_secrets(people: People) -> None:
         for name in ("one", "two")
     ]
     listed = tokens.list_tokens(people.site, actor)
-    assert [item["id"] for item in listed] == [item["id"] for item in made]
-    assert all(set(item) == LISTED_FIELDS for item in listed)
-    assert [item["scopes"] for item in listed] == [["read"], ["read"]]
+    assert [item.id for item in listed] == [item.id for item in made]
+    assert all(set(item.model_dump()) == LISTED_FIELDS for item in listed)
+    assert [item.scopes for item in listed] == [["read"], ["read"]]
     assert tokens.list_tokens(people.site, people.admin, "loner") == listed
     assert tokens.list_tokens(people.site, people.actor("city-member")) == []
 
@@ -206,12 +206,12 @@ def test_a_revoked_token_is_refused_and_revoking_twice_changes_nothing(people: P
     actor = people.actor("city-member")
     created = tokens.create_token(people.site, actor)
     before = last_audit_seq(people.site)
-    tokens.revoke_token(people.site, actor, created["id"])
+    tokens.revoke_token(people.site, actor, created.id)
     [listed] = tokens.list_tokens(people.site, actor)
-    assert listed["revoked_at"] is not None
+    assert listed.revoked_at is not None
     with pytest.raises(Unauthorized, match="revoked"):
-        tokens.authenticate_token(people.site, created["token"])
-    tokens.revoke_token(people.site, actor, created["id"])
+        tokens.authenticate_token(people.site, created.token)
+    tokens.revoke_token(people.site, actor, created.id)
     assert tokens.list_tokens(people.site, actor) == [listed]
     actions = [entry["action"] for entry in audit_entries(people.site, before)]
     assert actions == ["token.revoke", "token.revoke"]
@@ -219,9 +219,9 @@ def test_a_revoked_token_is_refused_and_revoking_twice_changes_nothing(people: P
 
 def test_site_admins_revoke_anyones_token(people: People) -> None:
     created = tokens.create_token(people.site, people.actor("loner"))
-    tokens.revoke_token(people.site, people.admin, created["id"])
+    tokens.revoke_token(people.site, people.admin, created.id)
     with pytest.raises(Unauthorized):
-        tokens.authenticate_token(people.site, created["token"])
+        tokens.authenticate_token(people.site, created.token)
 
 
 def test_another_users_token_cannot_be_revoked_or_seen(people: People) -> None:
@@ -229,12 +229,12 @@ def test_another_users_token_cannot_be_revoked_or_seen(people: People) -> None:
     before = account_state(people.site)
     for actor in (ANONYMOUS, people.actor("city-admin"), people.actor("loner")):
         with pytest.raises(NotFound) as hidden:
-            tokens.revoke_token(people.site, actor, created["id"])
-        assert hidden.value.detail == f"No token with id {created['id']}."
+            tokens.revoke_token(people.site, actor, created.id)
+        assert hidden.value.detail == f"No token with id {created.id}."
     with pytest.raises(NotFound):
         tokens.revoke_token(people.site, people.admin, 10**6)
     assert account_state(people.site) == before
-    assert tokens.authenticate_token(people.site, created["token"]).username == "city-member"
+    assert tokens.authenticate_token(people.site, created.token).username == "city-member"
 
 
 def test_a_token_id_out_of_range_is_not_found(people: People) -> None:
@@ -249,7 +249,7 @@ def test_a_read_only_token_cannot_revoke_its_owners_tokens(people: People) -> No
     created = tokens.create_token(people.site, people.actor("city-member"))
     reader = people.token_actor("city-member", READ_ONLY)
     before = account_state(people.site)
-    for token_id in (created["id"], reader.token_id):
+    for token_id in (created.id, reader.token_id):
         assert token_id is not None
         with pytest.raises(Forbidden, match="scope"):
             tokens.revoke_token(people.site, reader, token_id)
@@ -263,20 +263,20 @@ def test_a_live_token_stands_for_its_user_with_its_scopes(people: People) -> Non
     created = tokens.create_token(
         people.site, people.admin, username="city-editor", scopes=frozenset({Scope.WRITE})
     )
-    actor = tokens.authenticate_token(people.site, created["token"])
+    actor = tokens.authenticate_token(people.site, created.token)
     assert (actor.username, actor.token_id, actor.is_site_admin) == (
         "city-editor",
-        created["id"],
+        created.id,
         False,
     )
     assert actor.scopes == READ_WRITE
     assert list(actor.roles.values()) == [Role.EDITOR]
     [listed] = tokens.list_tokens(people.site, people.admin, "city-editor")
-    assert listed["last_used_at"] is not None
+    assert listed.last_used_at is not None
 
 
 def test_malformed_tokens_are_refused_before_any_lookup(people: People) -> None:
-    good = tokens.create_token(people.site, people.admin)["token"]
+    good = tokens.create_token(people.site, people.admin).token
     for secret in (
         "",
         "cs_",
@@ -294,7 +294,7 @@ def test_malformed_tokens_are_refused_before_any_lookup(people: People) -> None:
 
 
 def test_a_well_formed_unknown_token_is_refused(people: People) -> None:
-    good = tokens.create_token(people.site, people.admin)["token"]
+    good = tokens.create_token(people.site, people.admin).token
     twin = good[:-1] + ("A" if good[-1] != "A" else "B")
     with pytest.raises(Unauthorized, match="Unknown"):
         tokens.authenticate_token(people.site, twin)
@@ -302,21 +302,21 @@ def test_a_well_formed_unknown_token_is_refused(people: People) -> None:
 
 def test_an_expired_token_is_refused(people: People) -> None:
     created = tokens.create_token(people.site, people.actor("loner"), expires_in_days=1)
-    set_token(people.site, created["id"], expires_at=utcnow() - timedelta(seconds=1))
+    set_token(people.site, created.id, expires_at=utcnow() - timedelta(seconds=1))
     with pytest.raises(Unauthorized, match="expired"):
-        tokens.authenticate_token(people.site, created["token"])
+        tokens.authenticate_token(people.site, created.token)
 
 
 def test_last_use_is_written_at_most_once_a_minute(people: People) -> None:
     created = tokens.create_token(people.site, people.actor("loner"))
     recent = utcnow() - timedelta(seconds=10)
-    set_token(people.site, created["id"], last_used_at=recent)
-    tokens.authenticate_token(people.site, created["token"])
-    assert tokens.list_tokens(people.site, people.admin, "loner")[0]["last_used_at"] == (
+    set_token(people.site, created.id, last_used_at=recent)
+    tokens.authenticate_token(people.site, created.token)
+    assert tokens.list_tokens(people.site, people.admin, "loner")[0].last_used_at == (
         recent.isoformat(timespec="seconds") + "Z"
     )
     stale = utcnow() - timedelta(minutes=2)
-    set_token(people.site, created["id"], last_used_at=stale)
-    tokens.authenticate_token(people.site, created["token"])
-    used = tokens.list_tokens(people.site, people.admin, "loner")[0]["last_used_at"]
+    set_token(people.site, created.id, last_used_at=stale)
+    tokens.authenticate_token(people.site, created.token)
+    used = tokens.list_tokens(people.site, people.admin, "loner")[0].last_used_at
     assert parse_time(used) > stale + timedelta(seconds=60)

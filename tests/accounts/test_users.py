@@ -60,13 +60,13 @@ def test_create_user_returns_the_account_and_keeps_only_a_hash(people: People) -
         email="tom@example.org",
         display_name="Tom Nowak",
     )
-    assert set(created) == SHOWN_FIELDS
-    assert created["username"] == "tom.nowak"
-    assert created["email"] == "tom@example.org"
-    assert created["display_name"] == "Tom Nowak"
-    assert created["is_site_admin"] is False and created["second_factor"] is False
+    assert set(created.model_dump()) == SHOWN_FIELDS
+    assert created.username == "tom.nowak"
+    assert created.email == "tom@example.org"
+    assert created.display_name == "Tom Nowak"
+    assert created.is_site_admin is False and created.second_factor is False
     row = user_row(people.site, "tom.nowak")
-    assert row.id == created["id"]
+    assert row.id == created.id
     assert row.password_hash.startswith("$argon2id$") and "twelve" not in row.password_hash
     assert verify_password(row.password_hash, "twelve chars")
     [entry] = audit_entries(people.site, before)
@@ -76,7 +76,7 @@ def test_create_user_returns_the_account_and_keeps_only_a_hash(people: People) -
 
 def test_create_user_without_a_password_stores_none(people: People) -> None:
     created = users.create_user(people.site, people.admin, username="robot", is_site_admin=True)
-    assert created["is_site_admin"] is True
+    assert created.is_site_admin is True
     row = user_row(people.site, "robot")
     assert row.password_hash is None and row.is_site_admin
 
@@ -118,7 +118,7 @@ def test_bad_usernames_are_refused(people: People) -> None:
 
 def test_the_longest_username_is_accepted(people: People) -> None:
     name = "a" + "b" * 62 + "c"
-    assert users.create_user(people.site, people.admin, username=name)["username"] == name
+    assert users.create_user(people.site, people.admin, username=name).username == name
 
 
 def test_a_taken_username_is_a_conflict_and_keeps_the_account(people: People) -> None:
@@ -149,7 +149,7 @@ def test_an_overlong_display_name_is_a_bad_request(people: People) -> None:
 
 def test_site_admins_list_every_user_without_secrets(people: People) -> None:
     listed = users.list_users(people.site, people.token_actor("admin", READ_ONLY))
-    assert [user["username"] for user in listed] == [
+    assert [user.username for user in listed] == [
         "admin",
         "city-admin",
         "city-editor",
@@ -157,7 +157,7 @@ def test_site_admins_list_every_user_without_secrets(people: People) -> None:
         "loner",
         "partner-admin",
     ]
-    assert all(set(user) == SHOWN_FIELDS for user in listed)
+    assert all(set(user.model_dump()) == SHOWN_FIELDS for user in listed)
 
 
 @pytest.mark.parametrize(("kind", "error"), [("anonymous", Unauthorized), ("org-admin", Forbidden)])
@@ -171,8 +171,8 @@ def test_a_user_sees_their_own_account_and_memberships(people: People) -> None:
     organisations.set_member(people.site, people.admin, "partner", "busy", "editor")
     organisations.set_member(people.site, people.admin, CITY, "busy", "member")
     seen = users.get_user(people.site, people.actor("busy", READ_ONLY), "busy")
-    assert set(seen) == SHOWN_FIELDS | {"memberships"}
-    assert seen["memberships"] == [
+    assert set(seen.model_dump()) == SHOWN_FIELDS | {"memberships"}
+    assert seen.model_dump()["memberships"] == [
         {"organisation": "city", "role": "member"},
         {"organisation": "partner", "role": "editor"},
     ]
@@ -180,8 +180,8 @@ def test_a_user_sees_their_own_account_and_memberships(people: People) -> None:
 
 def test_site_admins_see_any_account(people: People) -> None:
     seen = users.get_user(people.site, people.admin, "city-admin")
-    assert seen["memberships"] == [{"organisation": "city", "role": "admin"}]
-    assert not SECRET_FIELDS & set(seen)
+    assert seen.model_dump()["memberships"] == [{"organisation": "city", "role": "admin"}]
+    assert not SECRET_FIELDS & set(seen.model_dump())
 
 
 def test_another_users_account_is_invisible(people: People) -> None:
@@ -210,8 +210,8 @@ def test_load_actor_reads_the_roles_the_admin_flag_and_the_credentials(people: P
         assert users.user_id_for(connection, "city-Editor") is None
         actor = users.load_actor(connection, editor_id, scopes=READ_ONLY, token_id=42)
         root = users.load_actor(connection, users.user_id_for(connection, "admin") or 0)
-    city = organisations.get_organisation(people.site, ANONYMOUS, CITY)["id"]
-    partner = organisations.get_organisation(people.site, ANONYMOUS, "partner")["id"]
+    city = organisations.get_organisation(people.site, ANONYMOUS, CITY).id
+    partner = organisations.get_organisation(people.site, ANONYMOUS, "partner").id
     assert actor.roles == {city: Role.EDITOR, partner: Role.MEMBER}
     assert (actor.user_id, actor.username, actor.scopes, actor.token_id) == (
         editor_id,

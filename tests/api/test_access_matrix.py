@@ -144,7 +144,7 @@ def throwaway_token(world: World, _v: str | None) -> tuple[str, dict[str, Any]]:
     """A fresh token of member-user, to revoke."""
     admin = console_actor(world.site, "admin")
     created = tokens.create_token(world.site, admin, username="member-user")
-    return f"/api/v1/tokens/{created['id']}", {}
+    return f"/api/v1/tokens/{created.id}", {}
 
 
 def on_sensor_dataset(

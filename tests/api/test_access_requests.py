@@ -320,7 +320,7 @@ def test_a_read_only_token_cannot_withdraw_its_users_request(
     admin = console_actor(world.site, "admin")
     read_only = tokens.create_token(
         world.site, admin, username="cautious", scopes=frozenset({Scope.READ})
-    )["token"]
+    ).token
     refused = client.delete(
         requests_url(shared, asked["id"]), headers={"Authorization": f"Bearer {read_only}"}
     )

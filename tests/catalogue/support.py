@@ -40,7 +40,7 @@ def add_user(world: World, username: str, organisation: str | None = None) -> Ac
     if organisation is not None:
         organisations.set_member(world.site, admin, organisation, username, "member")
     created = tokens.create_token(world.site, admin, username=username, scopes=ALL_SCOPES)
-    world.tokens[username] = created["token"]
+    world.tokens[username] = created.token
     return actor(world, username)
 
 

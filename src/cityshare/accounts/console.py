@@ -34,6 +34,6 @@ def initialise(site: Site, username: str) -> str:
                 email=None,
                 display_name="Site administrator",
                 is_site_admin=True,
-            )["id"]
+            ).id
         created = insert_token(connection, user_id, "init", ALL_SCOPES, None)
-    return str(created["token"])
+    return created.token

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cityshare.access import Actor, OrganisationResource, SiteResource, allowed, ensure_allowed
 from cityshare.access.actions import Role
+from cityshare.accounts.models import Member, Membership, Organisation
 from cityshare.accounts.users import user_id_for
 from cityshare.audit.log import audit
 from cityshare.clock import utcnow
@@ -25,7 +26,7 @@ TITLE_CHARS = 200  # the length of its column
 
 def create_organisation(
     site: Site, actor: Actor, *, name: str, title: str, description: str = ""
-) -> dict[str, Any]:
+) -> Organisation:
     """Create an organisation (site administrators)."""
     ensure_allowed(actor, "organisation.create", SiteResource())
     with site.writer.begin() as connection:
@@ -36,7 +37,7 @@ def create_organisation(
 
 def insert_organisation(
     connection: Connection, *, name: str, title: str, description: str
-) -> dict[str, Any]:
+) -> Organisation:
     """Insert an organisation row; used by the service and by the demo loader."""
     check_slug(name, "organisation")
     values = {
@@ -52,33 +53,33 @@ def insert_organisation(
             ).one()
     except IntegrityError:
         raise Conflict(f"The organisation name {name!r} is taken.") from None
-    return as_dict(row)
+    return _organisation(row)
 
 
-def list_organisations(site: Site, actor: Actor) -> list[dict[str, Any]]:
+def list_organisations(site: Site, actor: Actor) -> list[Organisation]:
     """All organisations (their existence is public)."""
     ensure_allowed(actor, "organisation.list", SiteResource())
     with site.engine.connect() as connection:
         rows = connection.execute(select(organisations).order_by(organisations.c.name)).all()
-    return [as_dict(row) for row in rows]
+    return [_organisation(row) for row in rows]
 
 
-def get_organisation(site: Site, actor: Actor, name: str) -> dict[str, Any]:
+def get_organisation(site: Site, actor: Actor, name: str) -> Organisation:
     """One organisation."""
     with site.engine.connect() as connection:
         row = _organisation_row(connection, name)
     ensure_allowed(actor, "organisation.view", OrganisationResource(row.id))
-    return as_dict(row)
+    return _organisation(row)
 
 
-def get_organisations(site: Site, actor: Actor, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+def get_organisations(site: Site, actor: Actor, names: Iterable[str]) -> dict[str, Organisation]:
     """The organisations called ``names`` that ``actor`` may view, by name, in one read."""
     with site.engine.connect() as connection:
         rows = connection.execute(
             select(organisations).where(organisations.c.name.in_(sorted(set(names))))
         ).all()
     return {
-        row.name: as_dict(row)
+        row.name: _organisation(row)
         for row in rows
         if allowed(actor, "organisation.view", OrganisationResource(row.id))
     }
@@ -86,7 +87,7 @@ def get_organisations(site: Site, actor: Actor, names: Iterable[str]) -> dict[st
 
 def update_organisation(
     site: Site, actor: Actor, name: str, changes: dict[str, Any]
-) -> dict[str, Any]:
+) -> Organisation:
     """Change an organisation's title or description (its admins)."""
     unknown = set(changes) - {"title", "description"}
     if unknown:
@@ -109,10 +110,10 @@ def update_organisation(
             )
             audit(connection, actor, "organisation.update", organisation=name, detail=changes)
             reindex_organisation(connection, row.id)
-        return as_dict(_organisation_row(connection, name))
+        return _organisation(_organisation_row(connection, name))
 
 
-def list_members(site: Site, actor: Actor, name: str) -> list[dict[str, Any]]:
+def list_members(site: Site, actor: Actor, name: str) -> list[Member]:
     """An organisation's members and roles (visible to its members)."""
     with site.engine.connect() as connection:
         organisation = _organisation_row(connection, name)
@@ -123,10 +124,10 @@ def list_members(site: Site, actor: Actor, name: str) -> list[dict[str, Any]]:
             .where(memberships.c.organisation_id == organisation.id)
             .order_by(users.c.username)
         ).all()
-    return [dict(row._mapping) for row in rows]
+    return [Member.model_validate(dict(row._mapping)) for row in rows]
 
 
-def set_member(site: Site, actor: Actor, name: str, username: str, role: str) -> dict[str, Any]:
+def set_member(site: Site, actor: Actor, name: str, username: str, role: str) -> Membership:
     """Add ``username`` to the organisation or change their role (its admins)."""
     member_role = _role(role)
     with site.writer.begin() as connection:
@@ -144,7 +145,7 @@ def set_member(site: Site, actor: Actor, name: str, username: str, role: str) ->
             user=username,
             detail={"role": member_role.value},
         )
-    return {"username": username, "role": member_role.value}
+    return Membership(username=username, role=member_role.value)
 
 
 def set_membership(connection: Connection, organisation_id: int, user_id: int, role: Role) -> None:
@@ -204,6 +205,11 @@ def _keep_an_admin(connection: Connection, organisation_id: int, user_id: int) -
 def organisation_id(connection: Connection, name: str) -> int:
     """The id of the organisation called ``name``; NotFound otherwise."""
     return int(_organisation_row(connection, name).id)
+
+
+def _organisation(row: Any) -> Organisation:
+    """An organisation row as shown."""
+    return Organisation.model_validate(as_dict(row))
 
 
 def _organisation_row(connection: Connection, name: str) -> Any:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from cityshare.access import Actor, SiteResource, ensure_allowed, totp
 from cityshare.access.passwords import verify_password
+from cityshare.accounts.models import RecoveryCodes, SecondFactorSetup
 from cityshare.audit.log import Event, audit, record
 from cityshare.clock import utcnow
 from cityshare.errors import (
@@ -131,7 +132,7 @@ def sign_in_with_code(site: Site, account: Account, code: str | None) -> str:
     return _with_code(site, account, code, SIGN_IN, lambda _connection: None)[0]
 
 
-def begin_setup(site: Site, username: str, password: str) -> dict[str, str]:
+def begin_setup(site: Site, username: str, password: str) -> SecondFactorSetup:
     """Start enrolment: a new secret (stored encrypted, not enabled yet), its ``otpauth://``
     URI and that URI as a QR code (SVG). Confirm with :func:`confirm_setup`."""
     account = check_password(site, username, password, action=SETUP)
@@ -147,10 +148,10 @@ def begin_setup(site: Site, username: str, password: str) -> dict[str, str]:
             raise _already_enabled()
         audit(connection, account.as_actor(), SETUP, username=account.username)
     uri = totp.provisioning_uri(secret, account.username)
-    return {"secret": secret, "otpauth_uri": uri, "qr_svg": qr_svg(uri)}
+    return SecondFactorSetup(secret=secret, otpauth_uri=uri, qr_svg=qr_svg(uri))
 
 
-def confirm_setup(site: Site, username: str, password: str, code: str) -> list[str]:
+def confirm_setup(site: Site, username: str, password: str, code: str) -> RecoveryCodes:
     """Enable the pending second factor with a valid code; the new recovery codes (shown
     once: only their hashes are kept)."""
     account = check_password(site, username, password, action=ENABLE)
@@ -163,7 +164,7 @@ def confirm_setup(site: Site, username: str, password: str, code: str) -> list[s
             parameter="code",
         )
         raise refusal(site, wrong, ENABLE, account.username, "code")
-    return codes
+    return RecoveryCodes(recovery_codes=codes)
 
 
 def disable(site: Site, username: str, password: str, code: str) -> None:
@@ -172,16 +173,17 @@ def disable(site: Site, username: str, password: str, code: str) -> None:
     _with_code(site, account, code, DISABLE, lambda connection: _clear(connection, account.id))
 
 
-def regenerate_recovery_codes(site: Site, username: str, password: str, code: str) -> list[str]:
+def regenerate_recovery_codes(site: Site, username: str, password: str, code: str) -> RecoveryCodes:
     """New recovery codes (shown once); the old ones stop working."""
     account = _enabled_account(site, username, password, RECOVERY_CODES)
-    return _with_code(
+    _method, codes = _with_code(
         site,
         account,
         code,
         RECOVERY_CODES,
         lambda connection: _replace_recovery_codes(connection, account.id),
-    )[1]
+    )
+    return RecoveryCodes(recovery_codes=codes)
 
 
 def reset(site: Site, actor: Actor, username: str) -> bool:

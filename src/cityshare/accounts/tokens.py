@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.exc import OperationalError
@@ -12,6 +11,7 @@ from cityshare.access import Actor, UserResource, allowed, ensure_allowed, ensur
 from cityshare.access.actions import Scope
 from cityshare.access.actor import expand_scopes
 from cityshare.access.tokens import digests_match, looks_like_token, mint_token, token_digest
+from cityshare.accounts.models import NewToken, Token
 from cityshare.accounts.users import actor_for, user_id_for
 from cityshare.audit.log import audit
 from cityshare.clock import utcnow
@@ -24,7 +24,8 @@ from cityshare.storage.space import is_disk_full
 
 # Writing last_used_at on every request would turn reads into writes; a minute is enough.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-_LISTED = ("id", "name", "prefix", "scopes", "created_at", "expires_at", "revoked_at")
+# The columns a listed token shows: those its model names (never the hash).
+_LISTED = select(*(tokens.c[name] for name in Token.model_fields))
 
 
 def parse_scopes(raw: list[str] | str) -> frozenset[Scope]:
@@ -50,7 +51,7 @@ def create_token(
     name: str = "",
     scopes: frozenset[Scope] = frozenset({Scope.READ}),
     expires_in_days: int | None = None,
-) -> dict[str, Any]:
+) -> NewToken:
     """Mint a token for ``username`` (default: the actor). The secret is in the result only."""
     ensure_may_delegate(actor, scopes)
     if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
@@ -63,9 +64,9 @@ def create_token(
             connection,
             actor,
             "token.create",
-            token_id=created["id"],
+            token_id=created.id,
             user_id=user_id,
-            detail={"scopes": created["scopes"], "expires_at": created["expires_at"]},
+            detail={"scopes": created.scopes, "expires_at": created.expires_at},
         )
         return created
 
@@ -76,7 +77,7 @@ def insert_token(
     name: str,
     scopes: frozenset[Scope],
     expires_in_days: int | None,
-) -> dict[str, Any]:
+) -> NewToken:
     """Store a new token's hash and return its description with the secret."""
     if not scopes:
         raise BadRequest(
@@ -99,33 +100,28 @@ def insert_token(
         )
         .returning(tokens.c.id)
     ).scalar_one()
-    return {
-        "id": token_id,
-        "name": name[:200],
-        "prefix": new.prefix,
-        "scopes": scope_text.split(","),
-        "created_at": iso(now),
-        "expires_at": iso(expires),
-        "token": new.secret,
-    }
+    return NewToken.model_validate(
+        {
+            "id": token_id,
+            "name": name[:200],
+            "prefix": new.prefix,
+            "scopes": scope_text.split(","),
+            "created_at": iso(now),
+            "expires_at": iso(expires),
+            "token": new.secret,
+        }
+    )
 
 
-def list_tokens(site: Site, actor: Actor, username: str | None = None) -> list[dict[str, Any]]:
+def list_tokens(site: Site, actor: Actor, username: str | None = None) -> list[Token]:
     """The tokens of ``username`` (default: the actor), without their secrets."""
     with site.engine.connect() as connection:
         user_id = _user_id(connection, actor, username)
         ensure_allowed(actor, "token.manage", UserResource(user_id))
         rows = connection.execute(
-            select(*(tokens.c[name] for name in (*_LISTED, "last_used_at")))
-            .where(tokens.c.user_id == user_id)
-            .order_by(tokens.c.id)
+            _LISTED.where(tokens.c.user_id == user_id).order_by(tokens.c.id)
         ).all()
-    listed = []
-    for row in rows:
-        item = as_dict(row)
-        item["scopes"] = item["scopes"].split(",")
-        listed.append(item)
-    return listed
+    return [Token.model_validate({**as_dict(row), "scopes": row.scopes.split(",")}) for row in rows]
 
 
 def revoke_token(site: Site, actor: Actor, token_id: int) -> None:

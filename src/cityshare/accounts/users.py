@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -12,6 +12,7 @@ from cityshare.access.actions import Role, Scope
 from cityshare.access.actor import ALL_SCOPES
 from cityshare.access.passwords import MIN_PASSWORD_LENGTH, hash_password
 from cityshare.accounts import second_factor
+from cityshare.accounts.models import User, UserDetail
 from cityshare.accounts.second_factor import SIGN_IN
 from cityshare.audit.log import Event, audit, record
 from cityshare.bounds.live_grants import live_grants
@@ -25,8 +26,8 @@ from cityshare.storage.schema import memberships, organisations, users
 # The lengths of the columns that hold them.
 DISPLAY_NAME_CHARS = 200
 EMAIL_CHARS = 320
-# Never shown: hashes, and the second factor's secret and state (shown as ``second_factor``).
-_PRIVATE = ("password_hash", "totp_secret", "totp_enabled_at", "totp_last_step")
+
+_UserT = TypeVar("_UserT", bound=User)
 
 
 def create_user(
@@ -38,7 +39,7 @@ def create_user(
     email: str | None = None,
     display_name: str = "",
     is_site_admin: bool = False,
-) -> dict[str, Any]:
+) -> User:
     """Create a user account (site administrators only)."""
     ensure_allowed(actor, "user.create", SiteResource())
     with site.writer.begin() as connection:
@@ -62,7 +63,7 @@ def insert_user(
     email: str | None,
     display_name: str,
     is_site_admin: bool,
-) -> dict[str, Any]:
+) -> User:
     """Insert a user row; used by :func:`create_user` and by ``cityshare init``."""
     check_username(username)
     check_length(display_name, "display_name", DISPLAY_NAME_CHARS)
@@ -86,18 +87,18 @@ def insert_user(
             row = connection.execute(users.insert().values(values).returning(users)).one()
     except IntegrityError:
         raise Conflict(f"The username {username!r} is taken.") from None
-    return _public(row)
+    return _shown(User, row)
 
 
-def list_users(site: Site, actor: Actor) -> list[dict[str, Any]]:
+def list_users(site: Site, actor: Actor) -> list[User]:
     """All users (site administrators only)."""
     ensure_allowed(actor, "user.list", SiteResource())
     with site.engine.connect() as connection:
         rows = connection.execute(select(users).order_by(users.c.username)).all()
-    return [_public(row) for row in rows]
+    return [_shown(User, row) for row in rows]
 
 
-def get_user(site: Site, actor: Actor, username: str) -> dict[str, Any]:
+def get_user(site: Site, actor: Actor, username: str) -> UserDetail:
     """A user's account with memberships; visible to the user and site administrators."""
     with site.engine.connect() as connection:
         row = connection.execute(select(users).where(users.c.username == username)).first()
@@ -109,16 +110,16 @@ def get_user(site: Site, actor: Actor, username: str) -> dict[str, Any]:
             .where(memberships.c.user_id == row.id)
             .order_by(organisations.c.name)
         ).all()
-    user = _public(row)
-    user["memberships"] = [{"organisation": name, "role": role} for name, role in member_rows]
-    return user
+    joined = [{"organisation": name, "role": role} for name, role in member_rows]
+    return _shown(UserDetail, row, memberships=joined)
 
 
-def _public(row: Any) -> dict[str, Any]:
-    """A user row as shown: no secrets; whether a second factor is enabled."""
-    user = as_dict(row, exclude=_PRIVATE)
-    user["second_factor"] = row.totp_enabled_at is not None
-    return user
+def _shown(model: type[_UserT], row: Any, **more: Any) -> _UserT:
+    """A user row as ``model`` shows it: only the fields it names (never a hash or the
+    second factor's secret), and whether a second factor is turned on."""
+    return model.model_validate(
+        {**as_dict(row), "second_factor": row.totp_enabled_at is not None, **more}
+    )
 
 
 def user_id_for(connection: Connection, username: str) -> int | None:

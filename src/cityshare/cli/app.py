@@ -172,7 +172,7 @@ def org_create(
     created = organisations.create_organisation(
         site, console_actor(site, as_user), name=name, title=title or name, description=description
     )
-    console.print(f"Created organisation [bold]{created['name']}[/].")
+    console.print(f"Created organisation [bold]{created.name}[/].")
 
 
 @org_app.command("add-member")
@@ -259,11 +259,9 @@ def token_create(
         expires_in_days=expires_in_days,
     )
     if json_output:
-        typer.echo(orjson.dumps(created).decode())
+        typer.echo(orjson.dumps(created.model_dump()).decode())
         return
-    console.print(
-        f"Token {created['id']} ({','.join(created['scopes'])}): [green]{created['token']}[/]"
-    )
+    console.print(f"Token {created.id} ({','.join(created.scopes)}): [green]{created.token}[/]")
 
 
 @token_app.command("list")
@@ -279,13 +277,13 @@ def token_list(
     table = Table("id", "prefix", "name", "scopes", "expires", "revoked", "last used")
     for item in tokens.list_tokens(site, console_actor(site, as_user), user):
         table.add_row(
-            str(item["id"]),
-            item["prefix"],
-            item["name"],
-            ",".join(item["scopes"]),
-            item["expires_at"] or "-",
-            item["revoked_at"] or "-",
-            item["last_used_at"] or "-",
+            str(item.id),
+            item.prefix,
+            item.name,
+            ",".join(item.scopes),
+            item.expires_at or "-",
+            item.revoked_at or "-",
+            item.last_used_at or "-",
         )
     console.print(table)
 

@@ -76,7 +76,7 @@ def ensure_organisations(site: Site) -> None:
             if existing is None:
                 existing = insert_organisation(
                     connection, name=name, title=title, description=description
-                )["id"]
+                ).id
             set_membership(connection, existing, admin_id, Role.ADMIN)
 
 
@@ -92,12 +92,12 @@ def ensure_editor(site: Site) -> str | None:
     password = path.read_text().strip() if path.exists() else None
     admin = console_actor(site, ADMIN)
     try:
-        joined = get_user(site, admin, EDITOR)["memberships"]
+        joined = get_user(site, admin, EDITOR).memberships
     except NotFound:
         password = password or _new_password_file(path)
         create_user(site, admin, username=EDITOR, password=password, display_name="Demo editor")
         joined = []
-    _join_sample_owners(site, admin, {membership["organisation"] for membership in joined})
+    _join_sample_owners(site, admin, {membership.organisation for membership in joined})
     return password
 
 

@@ -70,7 +70,7 @@ def sign_in(site: Site, username: str, password: str, code: str | None) -> str:
     created = tokens.create_token(
         site, actor, name=SESSION_NAME, scopes=ALL_SCOPES, expires_in_days=SESSION_DAYS
     )
-    return str(created["token"])
+    return created.token
 
 
 def sign_out(site: Site, session: str | None) -> None:

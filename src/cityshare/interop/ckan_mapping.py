@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cityshare.access import Actor
+from cityshare.accounts.models import Organisation
 from cityshare.accounts.organisations import get_organisation, get_organisations
 from cityshare.catalogue.datasets import get_dataset as get_visible_dataset
 from cityshare.catalogue.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search_datasets
@@ -92,15 +93,15 @@ def ckan_time(value: str | None) -> str | None:
 # --- out: organisations ---------------------------------------------------------------
 
 
-def organization_dict(organisation: dict[str, Any], package_count: int | None) -> dict[str, Any]:
+def organization_dict(organisation: Organisation, package_count: int | None) -> dict[str, Any]:
     """An organisation as CKAN shows it (its id is its name)."""
     shown: dict[str, Any] = {
-        "id": organisation["name"],
-        "name": organisation["name"],
-        "title": organisation["title"],
-        "display_name": organisation["title"],
-        "description": organisation.get("description") or "",
-        "created": ckan_time(organisation.get("created_at")),
+        "id": organisation.name,
+        "name": organisation.name,
+        "title": organisation.title,
+        "display_name": organisation.title,
+        "description": organisation.description or "",
+        "created": ckan_time(organisation.created_at),
         "type": "organization",
         "is_organization": True,
         "state": "active",
@@ -264,7 +265,7 @@ def _offers(site: Site, actor: Actor, dataset: dict[str, Any], param: str) -> bo
 
 
 def package_dict(
-    dataset: dict[str, Any], organisation: dict[str, Any], resources: list[dict[str, Any]]
+    dataset: dict[str, Any], organisation: Organisation, resources: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """A dataset as a CKAN package."""
     licence = dataset.get("licence")
@@ -289,7 +290,7 @@ def package_dict(
         "visibility": dataset["visibility"],
         "state": "active",
         "type": "dataset",
-        "owner_org": organisation["name"],
+        "owner_org": organisation.name,
         "organization": organization_dict(organisation, None),
         "creator_user_id": None,
         "metadata_created": ckan_time(dataset.get("created_at")),
@@ -333,7 +334,7 @@ class OrganisationCache:
     def __init__(self, site: Site, actor: Actor) -> None:
         self.site = site
         self.actor = actor
-        self.found: dict[str, dict[str, Any]] = {}
+        self.found: dict[str, Organisation] = {}
 
     def load(self, names: Iterable[str]) -> None:
         """Look up all of ``names`` not yet known, in one read."""
@@ -341,7 +342,7 @@ class OrganisationCache:
         if missing:
             self.found.update(get_organisations(self.site, self.actor, missing))
 
-    def get(self, name: str) -> dict[str, Any]:
+    def get(self, name: str) -> Organisation:
         """The organisation called ``name`` (NotFound when invisible)."""
         if name not in self.found:
             self.found[name] = get_organisation(self.site, self.actor, name)

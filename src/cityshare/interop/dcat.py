@@ -285,7 +285,7 @@ class _Publishers:
         name: str = dataset["organisation"]
         if name not in self.titles:
             organisation = get_organisation(self.site, self.actor, name)
-            self.titles[name] = organisation["title"] or name
+            self.titles[name] = organisation.title or name
         return self.titles[name]
 
 

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from cityshare.accounts import second_factor, tokens, users
+from cityshare.accounts.models import Token
 from cityshare.errors import CityshareError, Forbidden
 from cityshare.http import session
 from cityshare.http.deps import ActorDep, SiteDep
@@ -87,7 +88,7 @@ def account(request: Request, site: SiteDep, actor: ActorDep) -> Response:
     seen = visit_of(request, site, actor)
     user = users.get_user(site, actor, actor.username)
     try:
-        mine: list[dict[str, Any]] | None = tokens.list_tokens(site, actor)
+        mine: list[Token] | None = tokens.list_tokens(site, actor)
     except Forbidden:
         mine = None  # a token without the admin scope may not manage tokens
     return remember(page("account.html", visit=seen, user=user, tokens=mine), request, seen)
@@ -120,8 +121,8 @@ async def second_factor_start(request: Request, site: SiteDep, actor: ActorDep) 
         seen,
         step="confirm",
         username=fields["username"],
-        secret=started["secret"],
-        qr=Markup(started["qr_svg"]),  # noqa: S704 - segno's SVG of the otpauth URI, no user text
+        secret=started.secret,
+        qr=Markup(started.qr_svg),  # noqa: S704 - segno's SVG of the otpauth URI, no user text
     )
 
 
@@ -144,7 +145,11 @@ async def second_factor_confirm(request: Request, site: SiteDep, actor: ActorDep
             request, seen, step="retry", username=fields.get("username", ""), error=error
         )
     return _second_factor_form(
-        request, seen, step="done", username=fields["username"], recovery_codes=codes
+        request,
+        seen,
+        step="done",
+        username=fields["username"],
+        recovery_codes=codes.recovery_codes,
     )
 
 

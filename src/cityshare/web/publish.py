@@ -150,8 +150,8 @@ def _form(
     choices: dict[str, str],
     error: CityshareError | None = None,
 ) -> Response:
-    member_of = users.get_user(site, actor, actor.username)["memberships"] if actor.username else []
-    places = [m["organisation"] for m in member_of if m["role"] in PUBLISHERS]
+    member_of = users.get_user(site, actor, actor.username).memberships if actor.username else []
+    places = [m.organisation for m in member_of if m.role in PUBLISHERS]
     shown = page(
         "publish.html",
         status=error.status if error else 200,

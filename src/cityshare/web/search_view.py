@@ -65,7 +65,7 @@ def search_page(site: Site, actor: Actor, params: list[tuple[str, str]]) -> dict
         item.name for item in result.facets.get("organisation", [])
     }
     found_owners = get_organisations(site, actor, owners)
-    titles = {name: str(owner["title"]) for name, owner in found_owners.items()}
+    titles = {name: owner.title for name, owner in found_owners.items()}
     return {
         "text": text,
         "sort": sort,

@@ -47,11 +47,11 @@ def access_part(site: Site, actor: Actor, name: str, readable: bool) -> dict[str
         return {"my_requests": [], "may_request": False, "on_behalf": [], "manages": False}
     mine = my_requests_for(site, actor, name)
     pending = any(item.status == "pending" for item in mine)
-    member_of = users.get_user(site, actor, actor.username)["memberships"]
+    member_of = users.get_user(site, actor, actor.username).memberships
     return {
         "my_requests": mine,
         "may_request": not readable and not pending,
-        "on_behalf": [m["organisation"] for m in member_of],
+        "on_behalf": [m.organisation for m in member_of],
         "manages": manages_sharing(site, actor, name),
     }
 

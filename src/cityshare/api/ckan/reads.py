@@ -86,21 +86,20 @@ def organization_list(call: CkanCall) -> list[Any]:
     organisations = list_organisations(call.site, call.actor)
     wanted = call.strings("organizations", split=True)
     if wanted is not None:
-        organisations = [org for org in organisations if org["name"] in set(wanted)]
+        organisations = [org for org in organisations if org.name in set(wanted)]
     field, descending = _org_sort(call)
     all_fields = call.flag("all_fields")
     counts = _dataset_counts(call) if all_fields or field == "package_count" else Counter()
     if field == "package_count":
-        organisations.sort(key=lambda org: (counts[org["name"]], org["name"]), reverse=descending)
+        organisations.sort(key=lambda org: (counts[org.name], org.name), reverse=descending)
     else:
-        organisations.sort(key=lambda org: str(org[field]), reverse=descending)
+        organisations.sort(key=lambda org: str(getattr(org, field)), reverse=descending)
     shown = _window(call, organisations)
     if not all_fields:
-        return [org["name"] for org in shown]
+        return [org.name for org in shown]
     with_counts = call.flag("include_dataset_count", True)
     return [
-        mapping.organization_dict(org, counts[org["name"]] if with_counts else None)
-        for org in shown
+        mapping.organization_dict(org, counts[org.name] if with_counts else None) for org in shown
     ]
 
 

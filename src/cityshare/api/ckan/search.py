@@ -224,5 +224,5 @@ def _answer(call: CkanCall, found: SearchResult, facets: list[str]) -> dict[str,
 
 def _display(organisations: mapping.OrganisationCache, facet: str, value: str) -> str:
     if facet == "organization":
-        return str(organisations.get(value)["title"])
+        return organisations.get(value).title
     return value

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
@@ -33,47 +31,44 @@ async def sign_in(body: SignIn, site: SiteDep) -> JSON:
         scopes=token_service.parse_scopes(body.scopes),
         expires_in_days=body.expires_in_days,
     )
-    return JSON(NewToken(**created).model_dump(), status_code=201)
+    return JSON(created.model_dump(), status_code=201)
 
 
 @router.get("/me", response_model=Me | AnonymousVisitor)
-def me(site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+def me(site: SiteDep, actor: ActorDep) -> Me | AnonymousVisitor:
     """Who you are: your account, memberships and your token's scopes."""
     if actor.username is None:
-        return {"anonymous": True}
+        return AnonymousVisitor()
     user = user_service.get_user(site, actor, actor.username)
-    user["scopes"] = sorted(scope.value for scope in actor.scopes)
-    return user
+    return Me(**dict(user), scopes=sorted(scope.value for scope in actor.scopes))
 
 
 @router.get("/users", response_model=list[User])
-def list_users(site: SiteDep, actor: ActorDep) -> list[dict[str, Any]]:
+def list_users(site: SiteDep, actor: ActorDep) -> list[User]:
     """All users (site administrators)."""
     return user_service.list_users(site, actor)
 
 
 @router.post("/users", status_code=201, response_model=User)
-def create_user(body: UserCreate, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+def create_user(body: UserCreate, site: SiteDep, actor: ActorDep) -> User:
     """Create a user (site administrators)."""
     return user_service.create_user(site, actor, **body.model_dump())
 
 
 @router.get("/users/{username}", response_model=UserDetail)
-def get_user(username: str, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+def get_user(username: str, site: SiteDep, actor: ActorDep) -> UserDetail:
     """A user's account (the user themself and site administrators)."""
     return user_service.get_user(site, actor, username)
 
 
 @router.get("/tokens", response_model=list[Token])
-def list_tokens(
-    site: SiteDep, actor: ActorDep, username: str | None = None
-) -> list[dict[str, Any]]:
+def list_tokens(site: SiteDep, actor: ActorDep, username: str | None = None) -> list[Token]:
     """Your API tokens (site administrators: anyone's with ``?username=``), without secrets."""
     return token_service.list_tokens(site, actor, username)
 
 
 @router.post("/tokens", status_code=201, response_model=NewToken)
-def create_token(body: TokenCreate, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+def create_token(body: TokenCreate, site: SiteDep, actor: ActorDep) -> NewToken:
     """Create an API token; its secret is in this response only."""
     return token_service.create_token(
         site,

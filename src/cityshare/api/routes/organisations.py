@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from cityshare.accounts import organisations as service
@@ -15,19 +13,19 @@ router = APIRouter(tags=["organisations"])
 
 
 @router.get("/organisations", response_model=list[Organisation])
-def list_organisations(site: SiteDep, actor: ActorDep) -> list[dict[str, Any]]:
+def list_organisations(site: SiteDep, actor: ActorDep) -> list[Organisation]:
     """All organisations."""
     return service.list_organisations(site, actor)
 
 
 @router.post("/organisations", status_code=201, response_model=Organisation)
-def create_organisation(body: OrganisationCreate, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+def create_organisation(body: OrganisationCreate, site: SiteDep, actor: ActorDep) -> Organisation:
     """Create an organisation (site administrators)."""
     return service.create_organisation(site, actor, **body.model_dump())
 
 
 @router.get("/organisations/{name}", response_model=Organisation)
-def get_organisation(name: str, site: SiteDep, actor: ActorDep) -> dict[str, Any]:
+def get_organisation(name: str, site: SiteDep, actor: ActorDep) -> Organisation:
     """One organisation."""
     return service.get_organisation(site, actor, name)
 
@@ -35,13 +33,13 @@ def get_organisation(name: str, site: SiteDep, actor: ActorDep) -> dict[str, Any
 @router.patch("/organisations/{name}", response_model=Organisation)
 def update_organisation(
     name: str, body: OrganisationUpdate, site: SiteDep, actor: ActorDep
-) -> dict[str, Any]:
+) -> Organisation:
     """Change an organisation's title or description (its admins)."""
     return service.update_organisation(site, actor, name, body.model_dump(exclude_unset=True))
 
 
 @router.get("/organisations/{name}/members", response_model=list[Member])
-def list_members(name: str, site: SiteDep, actor: ActorDep) -> list[dict[str, Any]]:
+def list_members(name: str, site: SiteDep, actor: ActorDep) -> list[Member]:
     """Members and their roles (visible to members)."""
     return service.list_members(site, actor, name)
 
@@ -49,7 +47,7 @@ def list_members(name: str, site: SiteDep, actor: ActorDep) -> list[dict[str, An
 @router.put("/organisations/{name}/members/{username}", response_model=Membership)
 def set_member(
     name: str, username: str, body: MemberSet, site: SiteDep, actor: ActorDep
-) -> dict[str, Any]:
+) -> Membership:
     """Add a member or change their role (the organisation's admins)."""
     return service.set_member(site, actor, name, username, body.role)
 

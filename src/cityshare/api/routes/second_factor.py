@@ -22,7 +22,7 @@ router = APIRouter(prefix="/auth/second-factor", tags=["identity"])
 async def setup(body: Credentials, site: SiteDep) -> JSON:
     """Start enrolment: a new secret, its otpauth:// URI and a QR code (SVG)."""
     started = await run_in_threadpool(service.begin_setup, site, body.username, body.password)
-    return JSON(SecondFactorSetup(**started).model_dump(), status_code=201)
+    return JSON(started.model_dump(), status_code=201)
 
 
 @router.post("/confirm", status_code=201, responses={201: {"model": RecoveryCodes}})
@@ -31,7 +31,7 @@ async def confirm(body: CredentialsWithCode, site: SiteDep) -> JSON:
     codes = await run_in_threadpool(
         service.confirm_setup, site, body.username, body.password, body.code
     )
-    return JSON(RecoveryCodes(recovery_codes=codes).model_dump(), status_code=201)
+    return JSON(codes.model_dump(), status_code=201)
 
 
 @router.post("/disable", status_code=204)
@@ -46,4 +46,4 @@ async def recovery_codes(body: CredentialsWithCode, site: SiteDep) -> JSON:
     codes = await run_in_threadpool(
         service.regenerate_recovery_codes, site, body.username, body.password, body.code
     )
-    return JSON(RecoveryCodes(recovery_codes=codes).model_dump(), status_code=201)
+    return JSON(codes.model_dump(), status_code=201)
