@@ -27,6 +27,7 @@ from cityshare.http.direct import DirectRoutes, guarded
 from cityshare.http.edge import wrap_edge
 from cityshare.http.jsondepth import JsonDepthMiddleware
 from cityshare.http.middleware import AuthenticationMiddleware, BodyLimitMiddleware
+from cityshare.http.openapi import REFUSALS, tidy_document
 from cityshare.http.problems import StoreOutageMiddleware, install_problem_handlers
 from cityshare.http.ratelimit import RateLimitMiddleware
 from cityshare.resource import Resource
@@ -42,26 +43,6 @@ from cityshare.web.figures import FigureCache
 
 API_PREFIX = "/api/v1"
 INGEST_PATH = f"{API_PREFIX}/ingest"
-_PROBLEM = {
-    "description": "An RFC 9457 problem",
-    "content": {
-        "application/problem+json": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "type": {"type": "string"},
-                    "title": {"type": "string"},
-                    "status": {"type": "integer"},
-                    "detail": {"type": "string"},
-                    "instance": {"type": "string"},
-                },
-            }
-        }
-    },
-}
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: _PROBLEM for status in (400, 401, 403, 404, 409, 413, 415, 429, 503)
-}
 
 
 class CityshareApp(FastAPI):
@@ -76,6 +57,12 @@ class CityshareApp(FastAPI):
         direct = guarded(ingest.ingest_app(runtime), guards(runtime))
         routes = DirectRoutes(super().build_middleware_stack(), {("POST", INGEST_PATH): direct})
         return wrap_edge(routes, runtime.site.settings)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document with every refusal described as a problem (http/openapi)."""
+        if self.openapi_schema is None:
+            self.openapi_schema = tidy_document(super().openapi())
+        return self.openapi_schema
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -103,9 +90,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.site = site
     # Charts drawn from published versions, by the reader's whole view (see web/figures).
     app.state.figures = FigureCache()
-    app.include_router(_api_router(), prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(_api_router(), prefix=API_PREFIX, responses=REFUSALS)
     # DCAT-AP at the site root, where harvesters look for /catalog.ttl.
-    app.include_router(dcat_routes.router, responses=ERROR_RESPONSES)
+    app.include_router(dcat_routes.router, responses=REFUSALS)
     # The CKAN Action API v3 at /api/3/action/ and /api/action/ (see docs/ckan.md).
     app.include_router(ckan_router)
     # The web catalogue's pages (see docs/web.md) and their own styles and scripts.
