@@ -201,6 +201,16 @@ def test_only_the_organisations_admins_update_it(
     assert account_state(people.site) == before
 
 
+def test_a_refusal_names_the_organisation_and_the_callers_role(people: People) -> None:
+    editor = people.actor("city-editor")
+    with pytest.raises(Forbidden) as refused:
+        organisations.set_member(people.site, editor, CITY, "city-member", "admin")
+    assert refused.value.detail == (
+        "Only admins of city can add, change or remove this organisation's members; "
+        "you are an editor."
+    )
+
+
 def test_an_admin_with_a_write_token_updates(people: People) -> None:
     actor = actor_kind(people, "city-admin:write")
     assert organisations.update_organisation(people.site, actor, CITY, {"title": "C"}).title

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, Row, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cityshare.access import Actor, OrganisationResource, SiteResource, allowed, ensure_allowed
@@ -68,7 +68,7 @@ def get_organisation(site: Site, actor: Actor, name: str) -> Organisation:
     """One organisation."""
     with site.engine.connect() as connection:
         row = _organisation_row(connection, name)
-    ensure_allowed(actor, "organisation.view", OrganisationResource(row.id))
+    ensure_allowed(actor, "organisation.view", _resource(row))
     return _organisation(row)
 
 
@@ -81,7 +81,7 @@ def get_organisations(site: Site, actor: Actor, names: Iterable[str]) -> dict[st
     return {
         row.name: _organisation(row)
         for row in rows
-        if allowed(actor, "organisation.view", OrganisationResource(row.id))
+        if allowed(actor, "organisation.view", _resource(row))
     }
 
 
@@ -103,7 +103,7 @@ def update_organisation(
         changes = {**changes, "description": ""}
     with site.writer.begin() as connection:
         row = _organisation_row(connection, name)
-        ensure_allowed(actor, "organisation.update", OrganisationResource(row.id))
+        ensure_allowed(actor, "organisation.update", _resource(row))
         if changes:
             connection.execute(
                 update(organisations).where(organisations.c.id == row.id).values(changes)
@@ -117,7 +117,7 @@ def list_members(site: Site, actor: Actor, name: str) -> list[Member]:
     """An organisation's members and roles (visible to its members)."""
     with site.engine.connect() as connection:
         organisation = _organisation_row(connection, name)
-        ensure_allowed(actor, "organisation.members.view", OrganisationResource(organisation.id))
+        ensure_allowed(actor, "organisation.members.view", _resource(organisation))
         rows = connection.execute(
             select(users.c.username, users.c.display_name, memberships.c.role)
             .join(memberships, memberships.c.user_id == users.c.id)
@@ -132,7 +132,7 @@ def set_member(site: Site, actor: Actor, name: str, username: str, role: str) ->
     member_role = _role(role)
     with site.writer.begin() as connection:
         organisation = _organisation_row(connection, name)
-        ensure_allowed(actor, "organisation.members.manage", OrganisationResource(organisation.id))
+        ensure_allowed(actor, "organisation.members.manage", _resource(organisation))
         user_id = _user_id(connection, username)
         if member_role is not Role.ADMIN:
             _keep_an_admin(connection, organisation.id, user_id)
@@ -167,7 +167,7 @@ def remove_member(site: Site, actor: Actor, name: str, username: str) -> None:
     """Remove ``username`` from the organisation (its admins)."""
     with site.writer.begin() as connection:
         organisation = _organisation_row(connection, name)
-        ensure_allowed(actor, "organisation.members.manage", OrganisationResource(organisation.id))
+        ensure_allowed(actor, "organisation.members.manage", _resource(organisation))
         user_id = _user_id(connection, username)
         _keep_an_admin(connection, organisation.id, user_id)
         removed = connection.execute(
@@ -233,3 +233,8 @@ def _role(role: str) -> Role:
         raise BadRequest(
             f"Unknown role {role[:40]!r}: use member, editor or admin.", parameter="role"
         ) from None
+
+
+def _resource(row: Row[Any]) -> OrganisationResource:
+    """The access-policy view of an organisation (its name is what refusals call it)."""
+    return OrganisationResource(row.id, row.name)

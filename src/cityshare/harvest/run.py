@@ -35,6 +35,7 @@ from cityshare.accounts.organisations import organisation_id
 from cityshare.audit.log import audit
 from cityshare.catalogue.datasets import create_dataset, delete_dataset, get_dataset, update_dataset
 from cityshare.catalogue.metadata import check_visibility
+from cityshare.catalogue.models import VersionDetail
 from cityshare.catalogue.versions import get_version, publish_version
 from cityshare.errors import BadRequest, CityshareError, Conflict, NotFound
 from cityshare.harvest.ckan import CkanSource
@@ -248,9 +249,14 @@ def _check_may_harvest(site: Site, actor: Actor, options: HarvestOptions) -> Non
     """The checks ``create_dataset`` makes, once, before anything is fetched."""
     with site.engine.connect() as connection:
         owner = organisation_id(connection, options.organisation)
-    ensure_allowed(actor, "dataset.create", OrganisationResource(owner))
+    ensure_allowed(actor, "dataset.create", OrganisationResource(owner, options.organisation))
     if options.visibility != "private":
-        draft = DatasetResource(id=0, organisation_id=owner, visibility="private")
+        draft = DatasetResource(
+            id=0,
+            organisation_id=owner,
+            visibility="private",
+            organisation_name=options.organisation,
+        )
         ensure_allowed(actor, "dataset.visibility", draft)
 
 
@@ -394,7 +400,7 @@ class _Run:
                     f"the data URL answered {plain(download.content_type, 60)}, not CSV"
                 )
             current = _current_version(self.site, self.actor, record.dataset_name)
-            if current is not None and current["sha256"] == download.sha256:
+            if current is not None and current.sha256 == download.sha256:
                 return "data unchanged", download.sha256, False
             version = publish_version(
                 self.site,
@@ -403,7 +409,7 @@ class _Run:
                 source=spool,
                 media_type="text/csv",
                 source_name=f"{item.name or record.dataset_name}.csv",
-                based_on=None if current is None else current["number"],
+                based_on=None if current is None else current.number,
             )
         finally:
             spool.unlink(missing_ok=True)
@@ -436,7 +442,7 @@ class _Run:
             self._report(Outcome(record.dataset_name, "deleted", reason))
 
 
-def _current_version(site: Site, actor: Actor, name: str) -> dict[str, Any] | None:
+def _current_version(site: Site, actor: Actor, name: str) -> VersionDetail | None:
     try:
         return get_version(site, actor, name, None)
     except NotFound:

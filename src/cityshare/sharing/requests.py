@@ -183,7 +183,7 @@ def _on_behalf_of(connection: Connection, actor: Actor, organisation: str | None
     ).scalar_one_or_none()
     if found is None:
         raise NotFound(f"No organisation named {organisation[:80]!r}.")
-    ensure_allowed(actor, "access.request.on-behalf", OrganisationResource(found))
+    ensure_allowed(actor, "access.request.on-behalf", OrganisationResource(found, organisation))
     return int(found)
 
 

@@ -62,7 +62,7 @@ def register_device(
     now = utcnow()
     with site.writer.begin() as connection:
         owner = organisation_id(connection, organisation)
-        ensure_allowed(actor, "device.manage", OrganisationResource(owner))
+        ensure_allowed(actor, "device.manage", OrganisationResource(owner, organisation))
         uid = UID_PREFIX + secrets.token_hex(10)
         row = {
             "uid": uid,
@@ -89,7 +89,7 @@ def list_devices(site: Site, actor: Actor, organisation: str) -> list[DeviceSumm
     """An organisation's devices (its members)."""
     with site.engine.connect() as connection:
         owner = organisation_id(connection, organisation)
-        ensure_allowed(actor, "device.view", OrganisationResource(owner))
+        ensure_allowed(actor, "device.view", OrganisationResource(owner, organisation))
         rows = connection.execute(
             _device_select().where(devices.c.organisation_id == owner).order_by(devices.c.name)
         ).all()
@@ -205,7 +205,9 @@ def reset_mqtt_password(site: Site, actor: Actor, uid: str) -> MqttPassword:
 def device_row(connection: Connection, actor: Actor, uid: str, action: str) -> Row[Any]:
     """The device ``uid`` after checking ``action``; NotFound unless its organisation's member."""
     row: Row[Any] | None = _device_row(connection, uid)
-    resource = OrganisationResource(row.organisation_id) if row is not None else None
+    resource = (
+        OrganisationResource(row.organisation_id, row.organisation) if row is not None else None
+    )
     if row is None or resource is None or not allowed(actor, "device.view", resource):
         raise NotFound(f"No device {uid[:60]!r}, or you may not see it.")
     ensure_allowed(actor, action, resource)

@@ -21,7 +21,7 @@ def organisation_page(site: Site, actor: Actor, name: str) -> dict[str, Any]:
     organisation = get_organisation(site, actor, name)
     query = SearchQuery(organisations=(name,), sort="name", limit=DATASETS_SHOWN)
     found = search_datasets(site, actor, query).page(None)
-    resource = OrganisationResource(organisation.id)
+    resource = OrganisationResource(organisation.id, organisation.name)
     return {
         "organisation": organisation,
         "count": found.count,
