@@ -123,7 +123,7 @@ def test_csv_and_ndjson_exports_hold_every_reading(client: TestClient, station: 
     [
         ("?since=2026-01-01T00:00:00Z", "since"),
         ("?from=yesterday", "from"),
-        ("?from=2026-01-01T00:00:00", "from"),
+        ("?from=2026-01-01T25:00:00", "from"),
         ("?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "from"),
         ("?_bucket=5x", "_bucket"),
         ("?_bucket=0m", "_bucket"),

@@ -91,6 +91,12 @@ async def _service_error(request: Request, error: CityshareError) -> Response:
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> Response:
+    if _body_not_sent_as_json(request, error):
+        detail = (
+            "The body was not read as JSON: send it with 'Content-Type: application/json' "
+            "(curl: -H 'Content-Type: application/json', or --json instead of -d)."
+        )
+        return problem_response(UnsupportedMediaType(detail), request.url.path)
     problems = []
     for item in error.errors()[:20]:
         location = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
@@ -99,6 +105,15 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     return problem_response(
         BadRequest(f"The request is invalid: {summary}.", errors=problems), request.url.path
     )
+
+
+def _body_not_sent_as_json(request: Request, error: RequestValidationError) -> bool:
+    """Whether the whole body was refused as not an object because it came without a JSON
+    Content-Type (FastAPI then reads it as text)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return False
+    return any(tuple(item.get("loc", ())) == ("body",) for item in error.errors())
 
 
 async def _http_error(request: Request, error: HTTPException) -> Response:

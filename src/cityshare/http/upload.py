@@ -20,6 +20,7 @@ from cityshare.errors import BadRequest, UnsupportedMediaType
 from cityshare.site import Site
 from cityshare.storage.space import SpaceGuard, SpoolMeter, disk_full_refused, space_guard
 from cityshare.tables import media_type_for_filename
+from cityshare.tables.formats import unknown_extension
 
 CHUNK = 1 << 20
 
@@ -68,9 +69,8 @@ async def _receive_and_publish(
 ) -> dict[str, Any]:
     media_type, table_schema, source_name = await _receive(request, spool, meter, filename)
     if schema == "current":
-        table_schema = (await run_in_threadpool(versions.get_version, site, actor, name, None))[
-            "schema"
-        ]
+        current = await run_in_threadpool(versions.get_version, site, actor, name, None)
+        table_schema = current.schema_.document()
     elif schema is not None:
         raise BadRequest("schema= accepts only 'current'.", parameter="schema")
     return await run_in_threadpool(
@@ -164,6 +164,7 @@ def _media_type(content_type: str, filename: str | None) -> str:
         guessed = media_type_for_filename(filename)
         if guessed:
             return guessed
+        raise UnsupportedMediaType(unknown_extension(filename))
     if not base:
         raise UnsupportedMediaType(
             "Send the file's media type in Content-Type (for example text/csv)."

@@ -162,11 +162,35 @@ def parse_bbox(version: VersionTable, raw: str) -> BBox:
         minx, miny, maxx, maxy = (parse_number(part.strip()) for part in parts)
     except ValueError:
         raise _bad_bbox(raw, "four finite numbers minx,miny,maxx,maxy") from None
+    box = BBox(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
+    if not _in_range(box) and _in_range(swapped(box)):
+        raise swapped_bbox(raw)
     if not (-180 <= minx <= maxx <= 180):
         raise _bad_bbox(raw, "longitudes in [-180, 180] with minx <= maxx")
     if not (-90 <= miny <= maxy <= 90):
         raise _bad_bbox(raw, "latitudes in [-90, 90] with miny <= maxy")
-    return BBox(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
+    return box
+
+
+def swapped(box: BBox) -> BBox:
+    """``box`` with longitude and latitude exchanged."""
+    return BBox(minx=box.miny, miny=box.minx, maxx=box.maxy, maxy=box.maxx)
+
+
+def swapped_bbox(raw: str) -> BadRequest:
+    """The refusal of a box given latitude first."""
+    return BadRequest(
+        f"Parameter 'bbox': '{shown(raw)}' looks like latitude before longitude. Give "
+        "longitude first: minLon,minLat,maxLon,maxLat (x before y, as in GeoJSON), e.g. "
+        "bbox=-0.20,51.45,-0.05,51.55.",
+        parameter="bbox",
+        value=shown(raw),
+        expected="minLon,minLat,maxLon,maxLat",
+    )
+
+
+def _in_range(box: BBox) -> bool:
+    return -180 <= box.minx <= box.maxx <= 180 and -90 <= box.miny <= box.maxy <= 90
 
 
 def _bad_bbox(raw: str, expected: str) -> BadRequest:

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, Select, Table, func, select
@@ -24,7 +24,7 @@ from cityshare.query.aggregate import (
     order_groups,
 )
 from cityshare.query.datetime_text import iso_datetime_text
-from cityshare.query.filters import where_clauses
+from cityshare.query.filters import swapped, swapped_bbox, where_clauses
 from cityshare.query.keyset import resolve_position, segments
 from cityshare.query.plan import QueryPlan
 from cityshare.query.spec import Position, SortKey
@@ -219,6 +219,8 @@ def run_json(connection: Connection, plan: QueryPlan) -> dict[str, Any]:
     view = projection(plan)
     limit = plan.limit if plan.limit is not None else 0
     rows = list(iter_rows(connection, plan, view, limit + 1))
+    if not rows and _only_the_swapped_box_matches(connection, plan):
+        raise swapped_bbox(_box_text(plan))
     body: dict[str, Any] = {
         "rows": view.records(rows[:limit]),
         "next": next_cursor(plan, view, rows),
@@ -226,6 +228,22 @@ def run_json(connection: Connection, plan: QueryPlan) -> dict[str, Any]:
     if plan.count:
         body["total"] = count_rows(connection, plan)
     return body
+
+
+def _only_the_swapped_box_matches(connection: Connection, plan: QueryPlan) -> bool:
+    """Whether a first page that found nothing under its bbox would find rows with the
+    box's longitude and latitude exchanged (a box given latitude first)."""
+    box = plan.bbox
+    if box is None or plan.position is not None or not -90 <= box.minx <= box.maxx <= 90:
+        return False
+    probe = replace(plan, bbox=swapped(box), limit=1, count=False)
+    return bool(list(iter_rows(connection, probe, projection(probe), 1)))
+
+
+def _box_text(plan: QueryPlan) -> str:
+    box = plan.bbox
+    assert box is not None
+    return ",".join(f"{value:g}" for value in (box.minx, box.miny, box.maxx, box.maxy))
 
 
 def aggregate_statement(connection: Connection, plan: QueryPlan) -> Select[Any]:

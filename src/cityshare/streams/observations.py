@@ -27,7 +27,7 @@ from cityshare.site import Site
 from cityshare.storage.schema import datastreams, device_keys, devices, observations
 from cityshare.streams.datastreams import dataset_resource_of, stream_row
 from cityshare.streams.models import Latest
-from cityshare.streams.timefmt import MICROS, format_micros, parse_rfc3339
+from cityshare.streams.timefmt import MICROS, format_micros, parse_query_time
 
 AGGREGATES = ("avg", "min", "max", "count", "sum")
 FORMATS = ("json", "csv", "ndjson")
@@ -307,10 +307,11 @@ def _time(params: Mapping[str, str], name: str) -> int | None:
     raw = params.get(name)
     if raw is None:
         return None
-    value = parse_rfc3339(raw)
+    value = parse_query_time(raw)
     if value is None:
         raise BadRequest(
-            f"'{name}' must be an RFC 3339 time with an offset, e.g. 2026-11-28T08:00:00Z.",
+            f"'{name}' must be a date and time, e.g. 2026-11-28T08:00:00Z or "
+            "2026-11-28T09:00:00+01:00 (without an offset it is taken as UTC).",
             parameter=name,
             value=raw[:60],
         )

@@ -20,6 +20,22 @@ def parse_rfc3339(text: str) -> int | None:
         return None
     if moment.tzinfo is None:
         return None
+    return _micros(moment)
+
+
+def parse_query_time(text: str) -> int | None:
+    """Microseconds since the epoch of a time a reader asks for: RFC 3339, or a date and
+    time without an offset, taken as UTC (as the rows API takes it); None if neither."""
+    if not isinstance(text, str) or not 10 <= len(text) <= 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None
+    return _micros(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def _micros(moment: datetime) -> int:
     delta = moment - _EPOCH
     return (delta.days * 86400 + delta.seconds) * MICROS + delta.microseconds
 

@@ -66,6 +66,15 @@ def media_type_for_filename(name: str) -> str | None:
     return _EXTENSIONS.get(extension.strip().lower())
 
 
+def unknown_extension(filename: str) -> str:
+    """What to say of a file whose extension names no format cityshare reads."""
+    known = ", ".join(f".{extension}" for extension in _EXTENSIONS)
+    return (
+        f"cityshare cannot tell the format of {filename[:200]!r} from its name: it reads "
+        f"files ending in {known}. Rename the file, or send its media type in Content-Type."
+    )
+
+
 def parse_media_type(value: str) -> MediaType:
     """Parse ``value`` (``type/subtype; charset=...``); UnsupportedMediaType if not readable."""
     essence, _, parameters = value.partition(";")
