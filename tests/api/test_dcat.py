@@ -461,6 +461,9 @@ def test_the_iris_answer_in_the_syntax_asked_for(
         "/datasets/open-counts", headers={"Accept": "text/html,*/*;q=0.8"}, follow_redirects=False
     )
     assert (browser.status_code, browser.headers["location"]) == (303, "/dataset/open-counts")
+    assert "Accept" in browser.headers["vary"]  # a cache must not give it to an RDF client
+    home = client.get("/catalog", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert home.status_code == 303 and "Accept" in home.headers["vary"]
     xml = client.get("/datasets/open-counts", headers={"Accept": "application/rdf+xml"})
     assert xml.headers["content-location"] == "/datasets/open-counts.rdf"
     graph = Graph().parse(data=xml.content, format="xml")

@@ -43,11 +43,16 @@ _NEGOTIATED_HEADERS = {
         "description": "The URL of this syntax's document (/catalog.ttl?page=2).",
     },
 }
+# Caches must not give a browser's redirect to an RDF client, nor the other way round.
+_VARY = {"Vary": "Accept"}
 _SEE_OTHER: dict[int | str, dict[str, Any]] = {
     303: {
         "description": "A browser (whose Accept prefers text/html to every RDF syntax it "
         "names) is sent to the web page.",
-        "headers": {"Location": {**_HEADER, "description": "The web page's path."}},
+        "headers": {
+            "Location": {**_HEADER, "description": "The web page's path."},
+            "Vary": {**_HEADER, "description": "Accept: the answer depends on it."},
+        },
     }
 }
 
@@ -150,7 +155,7 @@ def negotiated_catalogue(
     """The catalogue in the RDF syntax the ``Accept`` header asks for (Turtle by default);
     a browser is sent to the catalogue's web page."""
     if dcat.prefers_html(request.headers.get("accept")):
-        return RedirectResponse("/", status_code=303)
+        return RedirectResponse("/", status_code=303, headers=_VARY)
     rdf_format = dcat.negotiate(request.headers.get("accept"))
     graph = _catalogue(request, site, actor, page, page_size, "/catalog")
     return _rdf(graph, rdf_format, negotiated=request)
@@ -161,7 +166,7 @@ def negotiated_dataset(name: str, request: Request, site: SiteDep, actor: ActorD
     """A dataset in the RDF syntax the ``Accept`` header asks for (Turtle by default):
     the IRI that names the dataset in the catalogue. A browser is sent to its web page."""
     if dcat.prefers_html(request.headers.get("accept")):
-        return RedirectResponse(f"/dataset/{quote(name, safe='')}", status_code=303)
+        return RedirectResponse(f"/dataset/{quote(name, safe='')}", status_code=303, headers=_VARY)
     rdf_format = dcat.negotiate(request.headers.get("accept"))
     graph = dcat.dataset_graph(site, actor, name, base_url=str(request.base_url))
     return _rdf(graph, rdf_format, negotiated=request)
