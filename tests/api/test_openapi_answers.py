@@ -50,6 +50,15 @@ def test_every_answer_is_described(client: TestClient) -> None:
     assert undescribed(document) == set()
 
 
+def test_the_document_says_how_to_authenticate(client: TestClient) -> None:
+    """Generated clients learn of bearer tokens, and that every call may go without one."""
+    document = client.get("/api/v1/openapi.json").json()
+    scheme = document["components"]["securitySchemes"]["bearerToken"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert document["security"] == [{}, {"bearerToken": []}]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
 def test_an_answer_without_fields_is_found() -> None:
     document = {
         "paths": {

@@ -50,9 +50,22 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API token (POST /api/v1/auth/token, or the account page), sent as "
+    "'Authorization: Bearer <token>'. Without one, a call is anonymous: it sees open data.",
+}
+
+
 def tidy_document(document: dict[str, Any]) -> dict[str, Any]:
-    """Add the ``Problem`` schema the refusals name and take out the answers never sent."""
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    """Add the ``Problem`` schema the refusals name and the bearer-token scheme (optional
+    on every operation: anonymous callers read open data), and take out the answers never
+    sent."""
+    components = document.setdefault("components", {})
+    components["securitySchemes"] = {"bearerToken": BEARER}
+    document["security"] = [{}, {"bearerToken": []}]
+    schemas = components.setdefault("schemas", {})
     definitions = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(definitions.pop("$defs", {}))
     schemas["Problem"] = definitions
