@@ -226,9 +226,9 @@ def test_resource_create_refusals(world: World, client: TestClient) -> None:
     failure(upload(client, world, "outsider", "private-counts", b"a\n1\n"), 404, "Not Found Error")
     failure(upload(client, world, "editor", "open-air", b"a\n1\n"), 409, "Validation Error")
     assert (
-        versions.list_versions(world.site, console_actor(world.site, "admin"), "open-counts")[0][
-            "number"
-        ]
+        versions.list_versions(world.site, console_actor(world.site, "admin"), "open-counts")[
+            0
+        ].number
         == 1
     )
 
@@ -427,7 +427,7 @@ def test_datastore_upsert_insert_update(world: World, client: TestClient) -> Non
     assert "primary_key" in failure(keyless, 409, "Validation Error")
     # Every change was a new version; the first ones are still there.
     numbers = [
-        v["number"]
+        v.number
         for v in versions.list_versions(
             world.site, console_actor(world.site, "admin"), "private-counts"
         )

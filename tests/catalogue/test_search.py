@@ -28,13 +28,13 @@ def found(world: World, who: str, **query: Any) -> list[str]:
     """The names of the datasets actor ``who`` finds, in order (one page of up to 100)."""
     result = search_datasets(world.site, actor(world, who), SearchQuery(limit=100, **query))
     assert result.count >= len(result.datasets)
-    return [dataset["name"] for dataset in result.datasets]
+    return [dataset.name for dataset in result.datasets]
 
 
 @pytest.mark.parametrize("who", sorted(VISIBLE))
 def test_each_reader_finds_exactly_what_it_may_see(world: World, who: str) -> None:
     result = search_datasets(world.site, actor(world, who), SearchQuery(limit=100))
-    assert {dataset["name"] for dataset in result.datasets} == VISIBLE[who]
+    assert {dataset.name for dataset in result.datasets} == VISIBLE[who]
     assert result.count == len(VISIBLE[who])
 
 
@@ -45,7 +45,7 @@ def test_words_of_a_private_dataset_find_nothing_for_outsiders(world: World, who
     datasets.update_dataset(world.site, admin, "private-counts", changes)
     for text in ("confidential", "zebra", "private"):
         result = search_datasets(world.site, actor(world, who), SearchQuery(text=text))
-        assert "private-counts" not in [d["name"] for d in result.datasets], text
+        assert "private-counts" not in [d.name for d in result.datasets], text
     assert found(world, who, text="confidential survey") == []
     assert found(world, "member", text="confidential survey") == ["private-counts"]
 
@@ -53,7 +53,7 @@ def test_words_of_a_private_dataset_find_nothing_for_outsiders(world: World, who
 def test_a_grant_makes_a_private_dataset_findable_by_its_grantee(world: World) -> None:
     grantee = grant_to(world, "private-counts", "grantee")
     result = search_datasets(world.site, grantee, SearchQuery(text="counts", limit=100))
-    assert {d["name"] for d in result.datasets} == {
+    assert {d.name for d in result.datasets} == {
         "open-counts",
         "shared-counts",
         "private-counts",
@@ -64,10 +64,10 @@ def test_a_grant_makes_a_private_dataset_findable_by_its_grantee(world: World) -
 def test_a_result_describes_the_dataset_with_its_formats(world: World) -> None:
     result = search_datasets(world.site, actor(world, "anonymous"), SearchQuery(text="counts"))
     (dataset,) = result.datasets
-    assert dataset["name"] == "open-counts" and dataset["organisation"] == "city"
-    assert dataset["formats"] == ["CSV", "JSON", "NDJSON"]
-    assert dataset["current_version"] == 1
-    assert "column_classes" not in dataset  # search results never carry them
+    assert dataset.name == "open-counts" and dataset.organisation == "city"
+    assert dataset.formats == ["CSV", "JSON", "NDJSON"]
+    assert dataset.current_version == 1
+    assert "column_classes" not in dataset.model_dump()  # search results never carry them
 
 
 def test_words_match_title_tags_description_and_columns(world: World) -> None:
@@ -186,7 +186,7 @@ def test_sorting_and_paging_by_name(world: World) -> None:
     member = actor(world, "member")
     page = search_datasets(world.site, member, SearchQuery(sort="name", offset=2, limit=2))
     assert page.count == 6
-    assert [d["name"] for d in page.datasets] == names[2:4]
+    assert [d.name for d in page.datasets] == names[2:4]
     past = search_datasets(world.site, member, SearchQuery(sort="name", offset=10))
     assert (past.count, past.datasets) == (6, [])
 

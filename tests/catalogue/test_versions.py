@@ -203,20 +203,20 @@ def test_versions_are_listed_newest_first_with_figures_for_owners(
 ) -> None:
     publish(world, "editor", "shared-counts", write_file(tmp_path, "v2.csv", CSV_V2))
     listed = versions.list_versions(world.site, actor(world, "member"), "shared-counts")
-    assert [version["number"] for version in listed] == [2, 1]
-    assert [version["row_count"] for version in listed] == [2, 3]
-    assert all(set(version) >= FIGURES for version in listed)
-    assert all("schema" not in version for version in listed)
+    assert [version.number for version in listed] == [2, 1]
+    assert [version.row_count for version in listed] == [2, 3]
+    assert all(version.model_fields_set >= FIGURES for version in listed)
+    assert all("schema" not in version.model_dump(by_alias=True) for version in listed)
 
 
 def test_who_sees_the_whole_table_figures(world: World) -> None:
     """Readers of every row and column (an open dataset) see them; one who may see a
     shared dataset but not read its data sees none."""
     anonymous = versions.list_versions(world.site, actor(world, "anonymous"), "open-counts")
-    assert set(anonymous[0]) >= FIGURES
+    assert anonymous[0].model_fields_set >= FIGURES
     outsider = versions.get_version(world.site, actor(world, "outsider"), "shared-counts", 1)
-    assert not FIGURES & set(outsider)
-    assert next(field["name"] for field in outsider["schema"]["fields"]) == "junction"
+    assert not FIGURES & outsider.model_fields_set
+    assert next(field.name for field in outsider.schema_.fields) == "junction"
 
 
 def test_the_public_do_not_see_a_personal_column(world: World) -> None:
@@ -226,19 +226,22 @@ def test_the_public_do_not_see_a_personal_column(world: World) -> None:
     )
     public = versions.get_version(world.site, actor(world, "anonymous"), "open-counts", None)
     owned = versions.get_version(world.site, actor(world, "member"), "open-counts", None)
-    assert "note" not in [field["name"] for field in public["schema"]["fields"]]
-    assert "byte_size" not in public and public["row_count"] == 3  # rows yes, the file no
-    assert {"name": "note", "type": "string", "classification": "personal"} in owned["schema"][
-        "fields"
-    ]
+    assert "note" not in [field.name for field in public.schema_.fields]
+    # rows yes, the file no
+    assert "byte_size" not in public.model_fields_set and public.row_count == 3
+    assert {
+        "name": "note",
+        "type": "string",
+        "classification": "personal",
+    } in owned.schema_.document()["fields"]
 
 
 def test_get_version_defaults_to_the_current_one(world: World, tmp_path: Path) -> None:
     publish(world, "editor", "open-counts", write_file(tmp_path, "v2.csv", CSV_V2))
     editor = actor(world, "editor")
-    assert versions.get_version(world.site, editor, "open-counts", None)["number"] == 2
+    assert versions.get_version(world.site, editor, "open-counts", None).number == 2
     first = versions.get_version(world.site, editor, "open-counts", 1)
-    assert first["number"] == 1 and first["row_count"] == 3
+    assert first.number == 1 and first.row_count == 3
 
 
 @pytest.mark.parametrize("number", [0, 2, 99, -1])

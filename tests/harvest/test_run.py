@@ -120,8 +120,8 @@ def test_the_first_run_creates_the_public_datasets_only(site: Site, source: Fake
     assert summary.not_public == 3 and summary.complete
     admin = console_actor(site, "admin")
     roads = datasets.get_dataset(site, admin, "roads")
-    assert (roads["visibility"], roads["organisation"], roads["title"]) == ("open", ORG, "Roads")
-    assert (roads["licence"], roads["tags"], roads["description"]) == (
+    assert (roads.visibility, roads.organisation, roads.title) == ("open", ORG, "Roads")
+    assert (roads.licence, roads.tags, roads.description) == (
         "CC-BY-4.0",
         ["roads", "city"],
         "About roads.",
@@ -130,11 +130,11 @@ def test_the_first_run_creates_the_public_datasets_only(site: Site, source: Fake
         {"segment": "A1", "lanes": 2, "length_km": 1.5, "opened": "2020-01-02"},
         {"segment": "B7", "lanes": 4, "length_km": 0.25, "opened": "2021-06-30"},
     ]
-    assert datasets.get_dataset(site, admin, "plans")["update_frequency"] == "monthly"
+    assert datasets.get_dataset(site, admin, "plans").update_frequency == "monthly"
     assert "no data (no CSV resource)" in detail(summary, "plans")
     assert "2 CSV resources" in detail(summary, "two-files")
     odd = datasets.get_dataset(site, admin, "odd")
-    assert odd["spatial"] is None and odd["temporal"]["start"] == "2024-01-01"
+    assert odd.spatial is None and odd.temporal.start == "2024-01-01"
     assert "licence left out" in detail(summary, "odd") and "spatial left out" in detail(
         summary, "odd"
     )
@@ -161,7 +161,7 @@ def test_running_again_updates_and_never_duplicates(site: Site, source: FakeCkan
     assert detail(changed, "plans").startswith("metadata: description")
     assert version_count(site, "roads") == 2 and len(rows(site, "roads")) == 3
     admin = console_actor(site, "admin")
-    assert datasets.get_dataset(site, admin, "roads")["title"] == "Roads of the city"
+    assert datasets.get_dataset(site, admin, "roads").title == "Roads of the city"
     assert run(site, source.url).counts()["unchanged"] == 4
     assert version_count(site, "roads") == 2
 
@@ -191,7 +191,7 @@ def test_a_local_name_that_is_taken_is_never_overwritten(site: Site, source: Fak
     assert statuses(summary)["roads"] == "skipped"
     assert "a local dataset named 'roads' exists that was not harvested" in detail(summary, "roads")
     ours = datasets.get_dataset(site, admin, "roads")
-    assert (ours["title"], ours["visibility"], ours["current_version"]) == (
+    assert (ours.title, ours.visibility, ours.current_version) == (
         "Our roads",
         "private",
         None,
@@ -219,7 +219,7 @@ def test_one_bad_dataset_never_stops_the_run(site: Site, source: FakeCkan) -> No
         ("not-csv", "answered text/html, not CSV"),
     ):
         assert statuses(summary)[name] == "failed" and reason in detail(summary, name)
-        assert datasets.get_dataset(site, console_actor(site, "admin"), name)["title"]
+        assert datasets.get_dataset(site, console_actor(site, "admin"), name).title
     source.files["gone"] = b"a\n2\n"
     assert statuses(run(site, source.url))["gone"] == "updated"  # the data is tried again
 
@@ -243,7 +243,7 @@ def test_only_those_who_may_open_datasets_harvest_open_ones(site: Site, source: 
     assert source.seen.requests == []
     summary = run(site, source.url, user="erin", visibility="private")
     assert statuses(summary)["roads"] == "created"
-    assert datasets.get_dataset(site, admin, "roads")["visibility"] == "private"
+    assert datasets.get_dataset(site, admin, "roads").visibility == "private"
 
 
 def test_a_token_goes_to_the_api_only_and_never_with_data(site: Site, source: FakeCkan) -> None:
@@ -257,9 +257,7 @@ def test_metadata_only(site: Site, source: FakeCkan) -> None:
     summary = run(site, source.url, with_data=False)
     assert statuses(summary)["roads"] == "created"
     assert not any(path.startswith("/files") for path in source.seen.paths)
-    assert (
-        datasets.get_dataset(site, console_actor(site, "admin"), "roads")["current_version"] is None
-    )
+    assert datasets.get_dataset(site, console_actor(site, "admin"), "roads").current_version is None
 
 
 def test_a_dcat_catalogue_is_harvested_and_matched_again(site: Site, source: FakeCkan) -> None:
@@ -272,7 +270,7 @@ def test_a_dcat_catalogue_is_harvested_and_matched_again(site: Site, source: Fak
     assert statuses(summary) == {"street-trees": "created", "bus-stops": "created"}
     assert summary.not_public == 1  # salaries: NON_PUBLIC
     trees = datasets.get_dataset(site, console_actor(site, "admin"), "street-trees")
-    assert (trees["title"], trees["licence"], trees["temporal"]["end"]) == (
+    assert (trees.title, trees.licence, trees.temporal.end) == (
         "Street trees",
         "CC-BY-4.0",
         "2024-12-31",

@@ -47,7 +47,7 @@ def test_the_csv_resource_carries_the_schema_the_reader_gets(world: World) -> No
     for who in ("anonymous", "member"):
         reader = actor(world, who)
         package = ckan_mapping.show_package(world.site, reader, "open-counts", BASE)
-        expected = versions.get_version(world.site, reader, "open-counts", None)["schema"]
+        expected = versions.get_version(world.site, reader, "open-counts", None).schema_.document()
         assert package["resources"][0]["schema"] == expected, who
     public = ckan_mapping.show_package(world.site, actor(world, "anonymous"), "open-counts", BASE)
     assert "note" not in [f["name"] for f in public["resources"][0]["schema"]["fields"]]
@@ -132,14 +132,14 @@ def test_all_visible_datasets_lists_what_the_reader_sees_by_name(
     found = ckan_mapping.all_visible_datasets(
         world.site, actor(world, who), "city", visibilities=visibilities
     )
-    assert [dataset["name"] for dataset in found] == expected
+    assert [dataset.name for dataset in found] == expected
 
 
 def test_packages_of_a_search_use_its_formats(world: World) -> None:
     reader = actor(world, "outsider")
     found = ckan_mapping.all_visible_datasets(world.site, reader)
     packages = ckan_mapping.packages_of(world.site, reader, found, BASE)
-    assert [package["name"] for package in packages] == [dataset["name"] for dataset in found]
+    assert [package["name"] for package in packages] == [dataset.name for dataset in found]
     tables = [package for package in packages if package["extras"][-1]["value"] == "table"]
     assert all(package["num_resources"] == 3 for package in tables)
     assert all("schema" not in package["resources"][0] for package in tables)

@@ -32,13 +32,13 @@ def test_the_package_describes_the_current_version(world: World) -> None:
         "Hourly.",
     )
     assert package["keywords"] == ["traffic"]
-    assert package["version"] == "1" and package["created"] == version["created_at"]
+    assert package["version"] == "1" and package["created"] == version.created_at
     assert package["licenses"] == [
         {"name": "CC-BY-4.0", "path": "https://spdx.org/licenses/CC-BY-4.0.html"}
     ]
     assert package["contributors"] == [{"title": "city", "role": "publisher"}]
     (resource,) = package["resources"]
-    assert resource["schema"] == version["schema"]
+    assert resource["schema"] == version.schema_.document()
     assert [field["name"] for field in resource["schema"]["fields"]] == [
         "junction",
         "counted_at",

@@ -8,6 +8,7 @@ from typing import Any
 from cityshare.access import Actor
 from cityshare.accounts.console import console_actor
 from cityshare.catalogue import datasets
+from cityshare.catalogue.models import Dataset
 from cityshare.sharing import grants
 from tests.catalogue.support import actor, add_user
 from tests.world import OWNER, World
@@ -15,7 +16,7 @@ from tests.world import OWNER, World
 
 def make_dataset(
     world: World, name: str, *, visibility: str = "private", **metadata: Any
-) -> dict[str, Any]:
+) -> Dataset:
     """A dataset without data in the owner organisation, created by the site admin."""
     admin = console_actor(world.site, "admin")
     return datasets.create_dataset(

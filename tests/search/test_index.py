@@ -22,7 +22,7 @@ from tests.world import World
 def names_found(world: World, who: str, text: str) -> list[str]:
     """What actor ``who`` finds for ``text``."""
     result = search_datasets(world.site, actor(world, who), SearchQuery(text=text, limit=100))
-    return sorted(dataset["name"] for dataset in result.datasets)
+    return sorted(dataset.name for dataset in result.datasets)
 
 
 def test_a_metadata_change_is_searchable_at_once(world: World) -> None:
@@ -105,10 +105,10 @@ def test_a_personal_column_is_found_only_by_those_who_read_it(world: World) -> N
     ]
     named = grant_to(world, "shared-counts", "named", columns=["junction", "speed"])
     found = search_datasets(world.site, named, SearchQuery(text="speed"))
-    assert sorted(d["name"] for d in found.datasets) == ["open-counts", "shared-counts"]
+    assert sorted(d.name for d in found.datasets) == ["open-counts", "shared-counts"]
     # A grantee whose grant leaves out a public column does not find it either.
     found = search_datasets(world.site, named, SearchQuery(text="cars"))
-    assert [d["name"] for d in found.datasets] == ["open-counts"]
+    assert [d.name for d in found.datasets] == ["open-counts"]
 
 
 def test_terms_are_plain_words() -> None:

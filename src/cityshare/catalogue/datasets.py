@@ -1,9 +1,7 @@
 """Datasets: metadata create, read, update, delete and listing.
 
 :func:`get_dataset`, :func:`create_dataset` and :func:`update_dataset` return the
-dataset as a mapping, which the CKAN and DCAT mappings, harvesting and the command line
-read; :func:`read_dataset`, :func:`add_dataset` and :func:`edit_dataset` return it as the
-API shows it, a :class:`~cityshare.catalogue.models.Dataset`.
+dataset as the API shows it, a :class:`~cityshare.catalogue.models.Dataset`.
 """
 
 from __future__ import annotations
@@ -82,10 +80,18 @@ def table_dataset_row(connection: Connection, actor: Actor, name: str) -> Row[An
     return row
 
 
-def describe(row: Row[Any], actor: Actor | None = None) -> dict[str, Any]:
+def describe(row: Row[Any], actor: Actor) -> Dataset:
     """The description of a dataset; with its column classes for ``actor`` if an owner
     (the classes name personal columns, which others do not see)."""
-    described = {
+    described = metadata_of(row)
+    if reads_whole_dataset(actor, dataset_resource(row)):
+        described["column_classes"] = dict(row.column_classes or {})
+    return Dataset.model_validate(described)
+
+
+def metadata_of(row: Row[Any]) -> dict[str, Any]:
+    """A dataset's metadata as everyone who may see it sees it (no column classes)."""
+    return {
         "name": row.name,
         "title": row.title,
         "description": row.description,
@@ -101,9 +107,6 @@ def describe(row: Row[Any], actor: Actor | None = None) -> dict[str, Any]:
         "created_at": iso(row.created_at),
         "modified_at": iso(row.modified_at),
     }
-    if actor is not None and reads_whole_dataset(actor, dataset_resource(row)):
-        described["column_classes"] = dict(row.column_classes or {})
-    return described
 
 
 def check_new_dataset(
@@ -116,18 +119,24 @@ def check_new_dataset(
     check_visibility(visibility)
     with site.engine.connect() as connection:
         owner = organisation_id(connection, organisation)
-        ensure_allowed(actor, "dataset.create", OrganisationResource(owner))
-        if visibility != "private":
-            draft = DatasetResource(id=0, organisation_id=owner, visibility="private")
-            ensure_allowed(actor, "dataset.visibility", draft)
+        _check_may_publish(actor, owner, organisation, visibility)
         taken = connection.execute(select(datasets.c.id).where(datasets.c.name == name)).first()
     if taken is not None:
         raise Conflict(f"The dataset name {name!r} is taken.")
 
 
+def _check_may_publish(actor: Actor, owner: int, organisation: str, visibility: str) -> None:
+    """Refuse an actor who may not publish in the organisation, or open data up there:
+    opening data up is an admin's decision, at creation as later."""
+    ensure_allowed(actor, "dataset.create", OrganisationResource(owner))
+    if visibility != "private":
+        draft = DatasetResource(id=0, organisation_id=owner, visibility="private")
+        ensure_allowed(actor, "dataset.visibility", draft)
+
+
 def create_dataset(
     site: Site, actor: Actor, *, organisation: str, name: str, **metadata: Any
-) -> dict[str, Any]:
+) -> Dataset:
     """Create a dataset (no data yet) owned by ``organisation``; editors and admins."""
     check_slug(name, "dataset")
     kind = metadata.pop("kind", "table")
@@ -140,11 +149,7 @@ def create_dataset(
     values.setdefault("title", name)
     with site.writer.begin() as connection:
         owner = organisation_id(connection, organisation)
-        ensure_allowed(actor, "dataset.create", OrganisationResource(owner))
-        if values["visibility"] != "private":
-            # Opening data up is an admin's decision, at creation as later.
-            draft = DatasetResource(id=0, organisation_id=owner, visibility="private")
-            ensure_allowed(actor, "dataset.visibility", draft)
+        _check_may_publish(actor, owner, organisation, values["visibility"])
         now = utcnow()
         row = {
             "name": name,
@@ -175,13 +180,13 @@ def create_dataset(
         return describe(created, actor)
 
 
-def get_dataset(site: Site, actor: Actor, name: str) -> dict[str, Any]:
+def get_dataset(site: Site, actor: Actor, name: str) -> Dataset:
     """A dataset's metadata, if the actor may see it."""
     with site.engine.connect() as connection:
         return describe(dataset_row(connection, actor, name, "dataset.view"), actor)
 
 
-def update_dataset(site: Site, actor: Actor, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+def update_dataset(site: Site, actor: Actor, name: str, changes: dict[str, Any]) -> Dataset:
     """Change a dataset's metadata (editors); its visibility too (admins)."""
     unknown = set(changes) - EDITABLE - ADMIN_EDITABLE
     if unknown:
@@ -209,24 +214,6 @@ def update_dataset(site: Site, actor: Actor, name: str, changes: dict[str, Any])
             connection.execute(update(datasets).where(datasets.c.id == row.id).values(values))
             reindex_dataset(connection, row.id)
         return describe(dataset_row(connection, actor, name, "dataset.view"), actor)
-
-
-def read_dataset(site: Site, actor: Actor, name: str) -> Dataset:
-    """:func:`get_dataset`, as a :class:`Dataset`."""
-    return Dataset.model_validate(get_dataset(site, actor, name))
-
-
-def add_dataset(
-    site: Site, actor: Actor, *, organisation: str, name: str, **metadata: Any
-) -> Dataset:
-    """:func:`create_dataset`, answering with a :class:`Dataset`."""
-    created = create_dataset(site, actor, organisation=organisation, name=name, **metadata)
-    return Dataset.model_validate(created)
-
-
-def edit_dataset(site: Site, actor: Actor, name: str, changes: dict[str, Any]) -> Dataset:
-    """:func:`update_dataset`, answering with a :class:`Dataset`."""
-    return Dataset.model_validate(update_dataset(site, actor, name, changes))
 
 
 def delete_dataset(site: Site, actor: Actor, name: str) -> None:

@@ -117,6 +117,11 @@ class TableSchema(Resource):
     primaryKey: Any = None
     foreignKeys: Any = None
 
+    def document(self) -> dict[str, Any]:
+        """The schema as a JSON document: the properties given, by their Frictionless
+        names."""
+        return self.model_dump(by_alias=True, exclude_unset=True)
+
 
 class Version(Resource):
     """A version of a dataset's data; its whole-table figures only as far as the reader's

@@ -165,8 +165,9 @@ def delete_records(
                         spool.write(handle, record)
         kept = spool.written
         summary = _publish(site, actor, name, spool, schema, opened.number)
-    before = get_version(site, actor, name, opened.number)["row_count"]
-    return {**summary, "deleted": int(before) - kept}
+    # Whoever changes rows reads the whole table, so the version shows its row count.
+    before = get_version(site, actor, name, opened.number).row_count or 0
+    return {**summary, "deleted": before - kept}
 
 
 def _whole_current(site: Site, actor: Actor, name: str) -> tuple[OpenVersion, dict[str, Any]]:
@@ -179,7 +180,7 @@ def _whole_current(site: Site, actor: Actor, name: str) -> tuple[OpenVersion, di
             "Changing rows rewrites the whole table, and you may not read all of it: "
             "publish a whole file or new records instead."
         )
-    schema: dict[str, Any] = get_version(site, actor, name, opened.number)["schema"]
+    schema = get_version(site, actor, name, opened.number).schema_.document()
     return opened, schema
 
 

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, Select, func, select
 
 from cityshare.access import Actor, SiteResource, ensure_allowed, visible_datasets
-from cityshare.catalogue.datasets import KINDS, describe, with_organisation
+from cityshare.catalogue.datasets import KINDS, metadata_of, with_organisation
 from cityshare.catalogue.metadata import VISIBILITIES
-from cityshare.catalogue.models import DatasetPage
+from cityshare.catalogue.models import DatasetPage, ListedDataset
 from cityshare.errors import BadRequest
 from cityshare.search.facets import FACET_LIMIT as FACET_LIMIT
 from cityshare.search.facets import kept_counts, matched_counts, top
@@ -67,12 +67,12 @@ class SearchQuery:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One page of matches: ``count`` is the total; ``datasets`` are as
-    ``catalogue.datasets.describe`` gives them, each with its ``formats`` labels added;
-    ``facets`` maps each asked facet to ``[{"name": …, "count": …}, …]``, largest first."""
+    """One page of matches: ``count`` is the total; ``datasets`` are each dataset's
+    metadata with the ``formats`` the asker can read it in; ``facets`` maps each asked
+    facet to ``[{"name": …, "count": …}, …]``, largest first."""
 
     count: int
-    datasets: list[dict[str, Any]]
+    datasets: list[ListedDataset]
     facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def page(self, following: str | None) -> DatasetPage:
@@ -117,7 +117,10 @@ def search_datasets(site: Site, actor: Actor, query: SearchQuery) -> SearchResul
         expected = max(0, min(query.limit, count - query.offset))
         rows = _page_rows(connection, query, words, conditions, in_text, expected, views)
         formats = _formats_of(connection, [row.id for row in rows], views)
-    found = [describe(row) | {"formats": formats.get(row.id, [])} for row in rows]
+    found = [
+        ListedDataset.model_validate(metadata_of(row) | {"formats": formats.get(row.id, [])})
+        for row in rows
+    ]
     facets = {facet: top(values) for facet, values in counts.items()}
     return SearchResult(count=count, datasets=found, facets=facets)
 

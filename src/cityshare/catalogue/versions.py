@@ -1,7 +1,6 @@
 """Dataset versions: publish a file as a new immutable version; open one for querying.
 
-:func:`list_versions` and :func:`get_version` return mappings, which the services above
-read; :func:`read_versions` and :func:`read_version` return the resources the API shows.
+:func:`list_versions` and :func:`get_version` return the resources the API shows.
 """
 
 from __future__ import annotations
@@ -134,9 +133,10 @@ def publish_version(
         return _version_summary(connection, row.id, number)
 
 
-def list_versions(site: Site, actor: Actor, name: str) -> list[dict[str, Any]]:
+def list_versions(site: Site, actor: Actor, name: str) -> list[Version]:
     """All versions of a dataset, newest first (without schemas), each with the
-    whole-table figures the reader's bounds allow (see :mod:`.version_figures`)."""
+    whole-table figures the reader's bounds allow (see :mod:`.version_figures`; a figure
+    not shown is unset)."""
     with site.engine.connect() as connection:
         row = dataset_row(connection, actor, name, "dataset.view")
         dataset = dataset_resource(row)
@@ -153,11 +153,11 @@ def list_versions(site: Site, actor: Actor, name: str) -> list[dict[str, Any]]:
         summary = as_dict(version)
         schema = summary.pop("schema", None)
         shown = shown_figures(actor, dataset, schema, row.column_classes)
-        listed.append(within_bounds(summary, shown))
+        listed.append(Version.model_validate(within_bounds(summary, shown)))
     return listed
 
 
-def get_version(site: Site, actor: Actor, name: str, number: int | None) -> dict[str, Any]:
+def get_version(site: Site, actor: Actor, name: str, number: int | None) -> VersionDetail:
     """One version with its Table Schema (default: the current version), both as far as
     the reader's bounds allow."""
     with site.engine.connect() as connection:
@@ -167,17 +167,7 @@ def get_version(site: Site, actor: Actor, name: str, number: int | None) -> dict
     dataset, schema, classes = dataset_resource(row), summary["schema"], row.column_classes
     summary = within_bounds(summary, shown_figures(actor, dataset, schema, classes))
     summary["schema"] = visible_schema(actor, dataset, schema, classes)
-    return summary
-
-
-def read_versions(site: Site, actor: Actor, name: str) -> list[Version]:
-    """:func:`list_versions`, as :class:`Version` resources (a figure not shown is unset)."""
-    return [Version.model_validate(summary) for summary in list_versions(site, actor, name)]
-
-
-def read_version(site: Site, actor: Actor, name: str, number: int | None) -> VersionDetail:
-    """:func:`get_version`, as a :class:`VersionDetail`."""
-    return VersionDetail.model_validate(get_version(site, actor, name, number))
+    return VersionDetail.model_validate(summary)
 
 
 def open_version(

@@ -122,7 +122,7 @@ def _new_password_file(path: Path) -> str:
 def _load_sample(site: Site, sample: SampleDataset, path: Path) -> None:
     actor = console_actor(site, ADMIN)
     try:
-        if datasets.get_dataset(site, actor, sample.name)["current_version"] is not None:
+        if datasets.get_dataset(site, actor, sample.name).current_version is not None:
             return
     except NotFound:
         datasets.create_dataset(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cityshare.catalogue.metadata import UPDATE_FREQUENCIES, clean_metadata
+from cityshare.catalogue.models import DatasetBase
 from cityshare.errors import BadRequest
 from cityshare.harvest.text import plain
 
@@ -135,25 +136,24 @@ def _trimmed(key: str, value: Any) -> Any:
     return value
 
 
-def local_metadata(dataset: dict[str, Any]) -> dict[str, Any]:
+def local_metadata(dataset: DatasetBase) -> dict[str, Any]:
     """A local dataset's description in the shape of :func:`checked_metadata`'s fields."""
-    temporal = dataset.get("temporal") or {}
     return {
-        "title": dataset.get("title"),
-        "description": dataset.get("description") or "",
-        "tags": list(dataset.get("tags") or []),
-        "licence": dataset.get("licence"),
-        "update_frequency": dataset.get("update_frequency"),
-        "spatial": dataset.get("spatial"),
-        "temporal": {"start": temporal.get("start"), "end": temporal.get("end")},
+        "title": dataset.title,
+        "description": dataset.description or "",
+        "tags": list(dataset.tags),
+        "licence": dataset.licence,
+        "update_frequency": dataset.update_frequency,
+        "spatial": dataset.spatial,
+        "temporal": {"start": dataset.temporal.start, "end": dataset.temporal.end},
     }
 
 
-def metadata_changes(remote: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
+def metadata_changes(remote: dict[str, Any], local: DatasetBase) -> dict[str, Any]:
     """What to change locally so that ``local`` says what ``remote`` says; a field the
     source no longer gives is cleared (the title is always given)."""
     wanted = {
-        "title": remote.get("title") or local.get("title"),
+        "title": remote.get("title") or local.title,
         "description": remote.get("description", ""),
         "tags": remote.get("tags", []),
         "licence": remote.get("licence"),

@@ -35,6 +35,7 @@ from cityshare.access import Actor
 from cityshare.accounts.models import Organisation
 from cityshare.accounts.organisations import get_organisation, get_organisations
 from cityshare.catalogue.datasets import get_dataset as get_visible_dataset
+from cityshare.catalogue.models import Dataset, DatasetBase, ListedDataset
 from cityshare.catalogue.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search_datasets
 from cityshare.catalogue.versions import get_version
 from cityshare.errors import NotFound
@@ -76,7 +77,7 @@ def split_resource_id(identifier: str) -> tuple[str, str]:
     return dataset, suffix
 
 
-def get_dataset(site: Site, actor: Actor, name: str) -> dict[str, Any]:
+def get_dataset(site: Site, actor: Actor, name: str) -> Dataset:
     """The dataset ``name`` if ``actor`` may see it. A dataset that does not exist and
     one the actor may not see get the very same answer, so no message tells them apart."""
     try:
@@ -118,21 +119,21 @@ def organization_dict(organisation: Organisation, package_count: int | None) -> 
 
 
 def table_resources(
-    dataset: dict[str, Any],
+    dataset: DatasetBase,
     formats: Sequence[DataFormat],
     base_url: str,
     schema: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The resources of a dataset of tables: one per format of its rows export. The CSV
     one carries the Table Schema the reader would get, when ``schema`` is given."""
-    name = dataset["name"]
+    name = dataset.name
     rows_url = f"{base_url.rstrip('/')}/api/v1/datasets/{quote(name)}/rows"
     resources = []
     for position, data_format in enumerate(formats):
         resource = _resource(
             dataset,
             resource_id(name, data_format.param),
-            f"{dataset['title']} ({data_format.label})",
+            f"{dataset.title} ({data_format.label})",
             f"{rows_url}?_format={data_format.param}",
             data_format,
             position,
@@ -145,7 +146,7 @@ def table_resources(
 
 
 def stream_resources(
-    dataset: dict[str, Any], streams: Iterable[Stream], base_url: str
+    dataset: DatasetBase, streams: Iterable[Stream], base_url: str
 ) -> list[dict[str, Any]]:
     """The resources of a sensor dataset: each stream's observations, in each format."""
     base = base_url.rstrip("/")
@@ -157,7 +158,7 @@ def stream_resources(
             suffix = f"{STREAM_PREFIX}{stream.id}{SEPARATOR}{data_format.param}"
             resource = _resource(
                 dataset,
-                resource_id(dataset["name"], suffix),
+                resource_id(dataset.name, suffix),
                 f"{title} ({data_format.label})",
                 f"{url}?_format={data_format.param}",
                 data_format,
@@ -170,7 +171,7 @@ def stream_resources(
 
 
 def _resource(
-    dataset: dict[str, Any],
+    dataset: DatasetBase,
     identifier: str,
     title: str,
     url: str,
@@ -181,7 +182,7 @@ def _resource(
 ) -> dict[str, Any]:
     return {
         "id": identifier,
-        "package_id": dataset["name"],
+        "package_id": dataset.name,
         "name": title,
         "description": "",
         "format": data_format.label,
@@ -191,8 +192,8 @@ def _resource(
         "datastore_active": datastore,
         "state": "active",
         "position": position,
-        "created": ckan_time(dataset.get("created_at")),
-        "last_modified": ckan_time(dataset.get("modified_at")),
+        "created": ckan_time(dataset.created_at),
+        "last_modified": ckan_time(dataset.modified_at),
         "size": None,
         "hash": "",
         "resource_type": None,
@@ -202,16 +203,15 @@ def _resource(
 
 
 def dataset_resources(
-    site: Site, actor: Actor, dataset: dict[str, Any], base_url: str, *, with_schema: bool
+    site: Site, actor: Actor, dataset: DatasetBase, base_url: str, *, with_schema: bool
 ) -> list[dict[str, Any]]:
-    """The resources of ``dataset`` (a :func:`~cityshare.catalogue.datasets.describe`
-    dict, with ``formats`` labels when it comes from a search)."""
-    if dataset["kind"] == "sensor":
-        return stream_resources(dataset, list_streams(site, actor, dataset["name"]), base_url)
-    if dataset.get("current_version") is None:
+    """The resources of ``dataset`` (with its ``formats`` when it comes from a search)."""
+    if dataset.kind == "sensor":
+        return stream_resources(dataset, list_streams(site, actor, dataset.name), base_url)
+    if dataset.current_version is None:
         return []
-    if not with_schema and "formats" in dataset:
-        labels = {label.lower() for label in dataset["formats"]}
+    if not with_schema and isinstance(dataset, ListedDataset):
+        labels = {label.lower() for label in dataset.formats}
         formats = [f for f in ALL_FORMATS if f.label.lower() in labels]
         return table_resources(dataset, formats, base_url)
     schema = _current_schema(site, actor, dataset)
@@ -219,10 +219,9 @@ def dataset_resources(
     return table_resources(dataset, formats, base_url, schema if with_schema else None)
 
 
-def _current_schema(site: Site, actor: Actor, dataset: dict[str, Any]) -> dict[str, Any]:
+def _current_schema(site: Site, actor: Actor, dataset: DatasetBase) -> dict[str, Any]:
     """The Table Schema of a dataset's current version, as ``actor`` reads it."""
-    schema: dict[str, Any] = get_version(site, actor, dataset["name"], None)["schema"]
-    return schema
+    return get_version(site, actor, dataset.name, None).schema_.document()
 
 
 def show_resource(site: Site, actor: Actor, identifier: str, base_url: str) -> dict[str, Any]:
@@ -241,7 +240,7 @@ def datastore_dataset(site: Site, actor: Actor, identifier: str) -> str:
     a dataset of tables, or the dataset's name itself."""
     name, suffix = split_resource_id(identifier)
     dataset = get_dataset(site, actor, name)
-    if dataset["kind"] != "table":
+    if dataset.kind != "table":
         raise NotFound(
             f"Resource {identifier[:120]!r} is a sensor stream, not a datastore table: read "
             "it from its url."
@@ -251,12 +250,12 @@ def datastore_dataset(site: Site, actor: Actor, identifier: str) -> str:
     return name
 
 
-def _offers(site: Site, actor: Actor, dataset: dict[str, Any], param: str) -> bool:
+def _offers(site: Site, actor: Actor, dataset: DatasetBase, param: str) -> bool:
     """Whether a dataset of tables has (or, without data yet, may have) a resource in
     the format ``param``."""
     if param not in BY_PARAM:
         return False
-    if dataset.get("current_version") is None or BY_PARAM[param] in TABLE_FORMATS:
+    if dataset.current_version is None or BY_PARAM[param] in TABLE_FORMATS:
         return True
     return BY_PARAM[param] in dataset_formats("table", _current_schema(site, actor, dataset))
 
@@ -265,17 +264,17 @@ def _offers(site: Site, actor: Actor, dataset: dict[str, Any], param: str) -> bo
 
 
 def package_dict(
-    dataset: dict[str, Any], organisation: Organisation, resources: list[dict[str, Any]]
+    dataset: DatasetBase, organisation: Organisation, resources: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """A dataset as a CKAN package."""
-    licence = dataset.get("licence")
-    tags = [_tag(tag) for tag in dataset.get("tags") or []]
-    version = dataset.get("current_version")
+    licence = dataset.licence
+    tags = [_tag(tag) for tag in dataset.tags]
+    version = dataset.current_version
     return {
-        "id": dataset["name"],
-        "name": dataset["name"],
-        "title": dataset["title"],
-        "notes": dataset.get("description") or "",
+        "id": dataset.name,
+        "name": dataset.name,
+        "title": dataset.title,
+        "notes": dataset.description or "",
         "url": "",
         "version": None if version is None else str(version),
         "author": None,
@@ -286,15 +285,15 @@ def package_dict(
         "license_title": licence,
         "license_url": f"https://spdx.org/licenses/{quote(licence)}.html" if licence else None,
         "isopen": licence in OPEN_LICENCES,
-        "private": dataset["visibility"] == "private",
-        "visibility": dataset["visibility"],
+        "private": dataset.visibility == "private",
+        "visibility": dataset.visibility,
         "state": "active",
         "type": "dataset",
         "owner_org": organisation.name,
         "organization": organization_dict(organisation, None),
         "creator_user_id": None,
-        "metadata_created": ckan_time(dataset.get("created_at")),
-        "metadata_modified": ckan_time(dataset.get("modified_at")),
+        "metadata_created": ckan_time(dataset.created_at),
+        "metadata_modified": ckan_time(dataset.modified_at),
         "tags": tags,
         "num_tags": len(tags),
         "groups": [],
@@ -316,14 +315,14 @@ def _tag(name: str) -> dict[str, Any]:
     }
 
 
-def _extras(dataset: dict[str, Any]) -> list[dict[str, str]]:
-    temporal = dataset.get("temporal") or {}
+def _extras(dataset: DatasetBase) -> list[dict[str, str]]:
+    temporal = dataset.temporal
     values = {
-        "update_frequency": dataset.get("update_frequency"),
-        "spatial": json.dumps(dataset["spatial"]) if dataset.get("spatial") else None,
-        "temporal_start": temporal.get("start"),
-        "temporal_end": temporal.get("end"),
-        "kind": dataset.get("kind"),
+        "update_frequency": dataset.update_frequency,
+        "spatial": json.dumps(dataset.spatial) if dataset.spatial else None,
+        "temporal_start": temporal.start,
+        "temporal_end": temporal.end,
+        "kind": dataset.kind,
     }
     return [{"key": key, "value": str(value)} for key, value in values.items() if value]
 
@@ -353,24 +352,24 @@ def show_package(site: Site, actor: Actor, name: str, base_url: str) -> dict[str
     """The package ``name`` with its resources (NotFound when invisible)."""
     dataset = get_dataset(site, actor, name)
     resources = dataset_resources(site, actor, dataset, base_url, with_schema=True)
-    organisation = get_organisation(site, actor, dataset["organisation"])
+    organisation = get_organisation(site, actor, dataset.organisation)
     return package_dict(dataset, organisation, resources)
 
 
 def packages_of(
     site: Site,
     actor: Actor,
-    found: list[dict[str, Any]],
+    found: Sequence[DatasetBase],
     base_url: str,
     organisations: OrganisationCache | None = None,
 ) -> list[dict[str, Any]]:
     """Packages of datasets a search or a list returned (with ``formats`` from a search)."""
     organisations = organisations or OrganisationCache(site, actor)
-    organisations.load(dataset["organisation"] for dataset in found)
+    organisations.load(dataset.organisation for dataset in found)
     return [
         package_dict(
             dataset,
-            organisations.get(dataset["organisation"]),
+            organisations.get(dataset.organisation),
             dataset_resources(site, actor, dataset, base_url, with_schema=False),
         )
         for dataset in found
@@ -382,10 +381,10 @@ def all_visible_datasets(
     actor: Actor,
     organisation: str | None = None,
     visibilities: tuple[str, ...] = (),
-) -> list[dict[str, Any]]:
+) -> list[ListedDataset]:
     """Every dataset ``actor`` may see (of ``organisation``; of these visibilities), by
     name, through the catalogue's search: at most ``MAX_OFFSET + MAX_LIMIT`` of them."""
-    found: list[dict[str, Any]] = []
+    found: list[ListedDataset] = []
     owners = (organisation,) if organisation else ()
     offset = 0
     while offset <= MAX_OFFSET:

@@ -33,22 +33,22 @@ def data_package(site: Site, actor: Actor, name: str, base_url: str) -> dict[str
     package: dict[str, Any] = {
         "profile": PROFILE,
         "name": name,
-        "title": dataset["title"],
-        "description": dataset["description"],
-        "keywords": dataset["tags"],
+        "title": dataset.title,
+        "description": dataset.description,
+        "keywords": dataset.tags,
         "homepage": f"{base}/api/v1/datasets/{quote(name)}",
-        "contributors": [{"title": dataset["organisation"], "role": "publisher"}],
+        "contributors": [{"title": dataset.organisation, "role": "publisher"}],
     }
-    if dataset["kind"] == "table":
+    if dataset.kind == "table":
         version = get_version(site, actor, name, None)
-        package["version"] = str(version["number"])
-        package["created"] = version["created_at"]
+        package["version"] = str(version.number)
+        package["created"] = version.created_at
         rows_url = f"{base}/api/v1/datasets/{quote(name)}/rows?_format=csv"
-        package["resources"] = [_resource(name, name, rows_url, version["schema"])]
+        package["resources"] = [_resource(name, name, rows_url, version.schema_.document())]
     else:
         package["resources"] = _stream_resources(site, actor, name, base)
-    if dataset["licence"]:
-        package["licenses"] = [_licence(dataset["licence"])]
+    if dataset.licence:
+        package["licenses"] = [_licence(dataset.licence)]
     return package
 
 

@@ -32,6 +32,7 @@ from rdflib.term import Node
 from cityshare.access import Actor
 from cityshare.accounts.organisations import get_organisation
 from cityshare.catalogue.datasets import get_dataset
+from cityshare.catalogue.models import DatasetBase
 from cityshare.catalogue.search import MAX_OFFSET, SearchQuery, search_datasets
 from cityshare.catalogue.versions import get_version
 from cityshare.errors import BadRequest
@@ -185,7 +186,7 @@ def catalogue_graph(
     catalogue = _add_catalogue(graph, urls)
     publishers = _Publishers(site, actor)
     for dataset in result.datasets:
-        labels = (label.lower() for label in dataset.get("formats", []))
+        labels = (label.lower() for label in dataset.formats)
         formats = [BY_LABEL[label] for label in labels if label in BY_LABEL]
         distributions = _distributions(site, actor, dataset, formats, urls)
         node = _add_dataset(graph, urls, dataset, publishers.title(dataset), distributions)
@@ -198,9 +199,9 @@ def dataset_graph(site: Site, actor: Actor, name: str, *, base_url: str) -> Grap
     """Dataset ``name`` with its distributions, if ``actor`` may see it (else NotFound)."""
     dataset = get_dataset(site, actor, name)
     schema = None
-    if dataset["kind"] == "table" and dataset["current_version"] is not None:
-        schema = get_version(site, actor, name, None)["schema"]
-    formats = list(dataset_formats(dataset["kind"], schema))
+    if dataset.kind == "table" and dataset.current_version is not None:
+        schema = get_version(site, actor, name, None).schema_.document()
+    formats = list(dataset_formats(dataset.kind, schema))
     urls = _Urls(base_url.rstrip("/"))
     graph = _new_graph()
     distributions = _distributions(site, actor, dataset, formats, urls)
@@ -213,11 +214,11 @@ def dataset_graph(site: Site, actor: Actor, name: str, *, base_url: str) -> Grap
 
 
 def _distributions(
-    site: Site, actor: Actor, dataset: dict[str, Any], formats: list[DataFormat], urls: _Urls
+    site: Site, actor: Actor, dataset: DatasetBase, formats: list[DataFormat], urls: _Urls
 ) -> list[_Distribution]:
     """The ways to read a dataset's data: none until it has some."""
-    name = dataset["name"]
-    if dataset["kind"] == "sensor":
+    name = dataset.name
+    if dataset.kind == "sensor":
         found = _stream_distributions(list_streams(site, actor, name), formats, urls)
     else:
         found = [_table_distribution(name, data_format, urls) for data_format in formats]
@@ -281,8 +282,8 @@ class _Publishers:
         self.actor = actor
         self.titles: dict[str, str] = {}
 
-    def title(self, dataset: dict[str, Any]) -> str:
-        name: str = dataset["organisation"]
+    def title(self, dataset: DatasetBase) -> str:
+        name = dataset.organisation
         if name not in self.titles:
             organisation = get_organisation(self.site, self.actor, name)
             self.titles[name] = organisation.title or name
@@ -347,14 +348,14 @@ def _add_catalogue(graph: Graph, urls: _Urls) -> URIRef:
 def _add_dataset(
     graph: Graph,
     urls: _Urls,
-    dataset: dict[str, Any],
+    dataset: DatasetBase,
     publisher_title: str,
     distributions: list[_Distribution],
 ) -> URIRef:
     """A dataset's triples; returns its IRI."""
-    node = _typed(graph, urls.dataset(dataset["name"]), DCAT.Dataset)
+    node = _typed(graph, urls.dataset(dataset.name), DCAT.Dataset)
     _add_description(graph, urls, node, dataset)
-    _add_parties(graph, urls, node, dataset["organisation"], publisher_title)
+    _add_parties(graph, urls, node, dataset.organisation, publisher_title)
     licence = _add_terms(graph, node, dataset)
     _add_coverage(graph, node, dataset)
     for distribution in distributions:
@@ -363,24 +364,24 @@ def _add_dataset(
     return node
 
 
-def _add_description(graph: Graph, urls: _Urls, node: URIRef, dataset: dict[str, Any]) -> None:
-    name = dataset["name"]
-    title = dataset["title"] or name
+def _add_description(graph: Graph, urls: _Urls, node: URIRef, dataset: DatasetBase) -> None:
+    name = dataset.name
+    title = dataset.title or name
     graph.add((node, DCT.identifier, _text(name)))
     graph.add((node, DCT.title, _text(title)))
-    graph.add((node, DCT.description, _text(dataset["description"] or title)))
-    for tag in dataset["tags"]:
+    graph.add((node, DCT.description, _text(dataset.description or title)))
+    for tag in dataset.tags:
         graph.add((node, DCAT.keyword, _text(tag)))
-    for theme in vocab.themes_of(dataset["tags"]):
+    for theme in vocab.themes_of(dataset.tags):
         graph.add((node, DCAT.theme, _concept(graph, theme)))
         graph.add((theme.iri, SKOS.inScheme, vocab.DATA_THEME_SCHEME))
     landing = URIRef(urls.api(f"/datasets/{quote(name)}"))
     graph.add((node, DCAT.landingPage, _typed(graph, landing, FOAF.Document)))
-    for key, term in (("created_at", DCT.issued), ("modified_at", DCT.modified)):
-        if dataset.get(key):
-            graph.add((node, term, Literal(dataset[key], datatype=XSD.dateTime)))
-    if dataset.get("current_version") is not None:
-        graph.add((node, DCAT.version, Literal(str(dataset["current_version"]))))
+    for stamp, term in ((dataset.created_at, DCT.issued), (dataset.modified_at, DCT.modified)):
+        if stamp:
+            graph.add((node, term, Literal(stamp, datatype=XSD.dateTime)))
+    if dataset.current_version is not None:
+        graph.add((node, DCAT.version, Literal(str(dataset.current_version))))
 
 
 def _add_parties(graph: Graph, urls: _Urls, node: URIRef, organisation: str, title: str) -> None:
@@ -398,15 +399,15 @@ def _add_parties(graph: Graph, urls: _Urls, node: URIRef, organisation: str, tit
     graph.add((node, DCAT.contactPoint, contact))
 
 
-def _add_terms(graph: Graph, node: URIRef, dataset: dict[str, Any]) -> Node | None:
+def _add_terms(graph: Graph, node: URIRef, dataset: DatasetBase) -> Node | None:
     """Licence, access rights and update frequency; returns the licence node."""
-    access = vocab.ACCESS_RIGHTS.get(dataset.get("visibility") or "")
+    access = vocab.ACCESS_RIGHTS.get(dataset.visibility or "")
     if access is not None:
         graph.add((node, DCT.accessRights, _concept(graph, access, DCT.RightsStatement)))
-    frequency = vocab.FREQUENCIES.get(dataset.get("update_frequency") or "")
+    frequency = vocab.FREQUENCIES.get(dataset.update_frequency or "")
     if frequency is not None:
         graph.add((node, DCT.accrualPeriodicity, _concept(graph, frequency, DCT.Frequency)))
-    spdx = dataset.get("licence")
+    spdx = dataset.licence
     if not spdx:
         return None
     licence: Node = (
@@ -420,18 +421,18 @@ def _add_terms(graph: Graph, node: URIRef, dataset: dict[str, Any]) -> Node | No
     return licence
 
 
-def _add_coverage(graph: Graph, node: URIRef, dataset: dict[str, Any]) -> None:
+def _add_coverage(graph: Graph, node: URIRef, dataset: DatasetBase) -> None:
     """Spatial coverage (bounding box, centre, geometry) and the period covered."""
-    geometry = dataset.get("spatial")
+    geometry = dataset.spatial
     if geometry:
         graph.add((node, DCT.spatial, _location(graph, geometry)))
-    temporal = dataset.get("temporal") or {}
-    if temporal.get("start") or temporal.get("end"):
+    temporal = dataset.temporal
+    if temporal.start or temporal.end:
         period = BNode()
         graph.add((period, RDF.type, DCT.PeriodOfTime))
-        for key, term in (("start", DCAT.startDate), ("end", DCAT.endDate)):
-            if temporal.get(key):
-                graph.add((period, term, _date(temporal[key])))
+        for bound, term in ((temporal.start, DCAT.startDate), (temporal.end, DCAT.endDate)):
+            if bound:
+                graph.add((period, term, _date(bound)))
         graph.add((node, DCT.temporal, period))
 
 

@@ -13,10 +13,10 @@ from urllib.parse import quote, urlencode
 
 from cityshare.access import Actor
 from cityshare.accounts.organisations import get_organisation
-from cityshare.catalogue.datasets import read_dataset
+from cityshare.catalogue.datasets import get_dataset
 from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.table_reads import read_json
-from cityshare.catalogue.versions import get_version, read_versions
+from cityshare.catalogue.versions import get_version, list_versions
 from cityshare.errors import BadRequest, Forbidden
 from cityshare.streams import observations
 from cityshare.streams.datastreams import list_streams
@@ -56,16 +56,16 @@ def dataset_page(
 ) -> dict[str, Any]:
     """What the page of dataset ``name`` shows ``actor`` (NotFound when invisible)."""
     site = reader.site
-    dataset = read_dataset(site, actor, name)
+    dataset = get_dataset(site, actor, name)
     has_data = dataset.current_version is not None
-    schema = get_version(site, actor, name, None)["schema"] if has_data else None
+    schema = get_version(site, actor, name, None).schema_.document() if has_data else None
     fields: list[dict[str, Any]] = (schema or {}).get("fields") or []
     page: dict[str, Any] = {
         "dataset": dataset,
         "organisation": get_organisation(site, actor, dataset.organisation),
         "fields": fields,
         "classes": dataset.column_classes or {},
-        "versions": read_versions(site, actor, name) if has_data else [],
+        "versions": list_versions(site, actor, name) if has_data else [],
         "operators": OPERATORS,
         "preview": None,
         "streams": [],

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from cityshare.access import Actor
-from cityshare.catalogue.datasets import read_dataset
+from cityshare.catalogue.datasets import get_dataset
 from cityshare.catalogue.reader import Reader
 from cityshare.catalogue.versions import get_version
 from cityshare.errors import CityshareError, NotFound
@@ -99,7 +99,7 @@ def _chart(
 
 def _map(reader: Reader, actor: Actor, name: str) -> Response:
     site = reader.site
-    if read_dataset(site, actor, name).kind == "sensor":
+    if get_dataset(site, actor, name).kind == "sensor":
         return svg("map.svg", m=figures.sensor_map(reader, actor, name))
     schema = _table_schema(site, actor, name)
     return svg("map.svg", m=figures.table_map(reader, actor, name, schema))
@@ -107,11 +107,10 @@ def _map(reader: Reader, actor: Actor, name: str) -> Response:
 
 def _table_schema(site: Site, actor: Actor, name: str) -> dict[str, Any]:
     """The current version's schema as ``actor`` sees it; NotFound without data."""
-    found = read_dataset(site, actor, name)
+    found = get_dataset(site, actor, name)
     if found.kind != "table" or found.current_version is None:
         raise NotFound(f"Dataset {name!r} has no table to draw.")
-    schema: dict[str, Any] = get_version(site, actor, name, None)["schema"]
-    return schema
+    return get_version(site, actor, name, None).schema_.document()
 
 
 async def _rendered(seen: Visit, build: Callable[[], Response]) -> Response:

@@ -62,10 +62,10 @@ def sharing_page(site: Site, actor: Actor, name: str) -> dict[str, Any]:
     all_requests = requests.list_requests(site, actor, name)
     log = access_log(site, actor, name, after=0, limit=LOG_ENTRIES)
     dataset = get_dataset(site, actor, name)
-    has_table = dataset["kind"] == "table" and dataset["current_version"] is not None
-    schema = get_version(site, actor, name, None)["schema"] if has_table else {}
+    has_table = dataset.kind == "table" and dataset.current_version is not None
+    fields = get_version(site, actor, name, None).schema_.fields if has_table else []
     return {
-        "columns": [str(field["name"]) for field in schema.get("fields") or []],
+        "columns": [field.name for field in fields],
         "pending": [r for r in all_requests if r.status == "pending"],
         "decided": [r for r in all_requests if r.status != "pending"],
         "grants": found,

@@ -16,6 +16,7 @@ from cityshare import __version__
 from cityshare.access import SiteResource, ensure_allowed
 from cityshare.accounts.organisations import get_organisation, list_organisations
 from cityshare.api.ckan.params import CkanCall
+from cityshare.catalogue.models import ListedDataset
 from cityshare.catalogue.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, search_datasets
 from cityshare.http.ckan_envelope import invalid
 from cityshare.interop import ckan_mapping as mapping
@@ -45,7 +46,7 @@ def site_read(call: CkanCall) -> bool:
     return True
 
 
-def _listed(call: CkanCall, organisation: str | None = None) -> list[dict[str, Any]]:
+def _listed(call: CkanCall, organisation: str | None = None) -> list[ListedDataset]:
     """The datasets of the call's lists: without private ones unless include_private."""
     visibilities = () if call.flag("include_private") else PUBLIC
     return mapping.all_visible_datasets(call.site, call.actor, organisation, visibilities)
@@ -59,7 +60,7 @@ def _window(call: CkanCall, items: list[Any], default: int | None = None) -> lis
 
 def package_list(call: CkanCall) -> list[str]:
     """The names of the datasets the actor may see, by name (limit, offset)."""
-    return _window(call, [dataset["name"] for dataset in _listed(call)])
+    return _window(call, [dataset.name for dataset in _listed(call)])
 
 
 def package_show(call: CkanCall) -> dict[str, Any]:
@@ -114,7 +115,7 @@ def _org_sort(call: CkanCall) -> tuple[str, bool]:
 def _dataset_counts(call: CkanCall) -> Counter[str]:
     """How many datasets of each organisation the actor sees."""
     found = mapping.all_visible_datasets(call.site, call.actor)
-    return Counter(dataset["organisation"] for dataset in found)
+    return Counter(dataset.organisation for dataset in found)
 
 
 def organization_show(call: CkanCall) -> dict[str, Any]:
@@ -146,7 +147,7 @@ def tag_list(call: CkanCall) -> list[Any]:
         ensure_allowed(call.actor, "site.view", SiteResource())
         return []  # no vocabularies here: free tags only
     found = mapping.all_visible_datasets(call.site, call.actor)
-    tags = sorted({tag for dataset in found for tag in dataset["tags"]})
+    tags = sorted({tag for dataset in found for tag in dataset.tags})
     query = (call.text("query") or call.text("q") or "").lower()
     if query:
         tags = [tag for tag in tags if query in tag.lower()]

@@ -192,7 +192,7 @@ def _answer(call: CkanCall, found: SearchResult, facets: list[str]) -> dict[str,
     organisations = mapping.OrganisationCache(call.site, call.actor)
     organisations.load(
         [str(item["name"]) for item in found.facets.get("organisation", [])]
-        + [dataset["organisation"] for dataset in found.datasets]
+        + [dataset.organisation for dataset in found.datasets]
     )
     counted: dict[str, dict[str, int]] = {}
     described: dict[str, Any] = {}

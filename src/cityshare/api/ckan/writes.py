@@ -93,16 +93,16 @@ def _change(call: CkanCall, *, partial: bool) -> dict[str, Any]:
     if call.text("name") not in (None, name):
         raise invalid("name", "Dataset names never change (they are their ids).")
     owner = _owner(call)
-    if owner not in (None, current["organisation"]):
+    if owner not in (None, current.organisation):
         raise invalid("owner_org", "Datasets cannot move to another organisation.")
     kind = _extras(call).get("kind")
-    if kind not in (None, current["kind"]):
+    if kind not in (None, current.kind):
         raise invalid("extras", "A dataset's kind cannot change.")
     changes = _metadata(call)
     if not partial:
-        changes = {**CLEARED, "title": current["name"], **changes}
-    visibility = _visibility(call, current=current["visibility"])
-    if visibility is not None and visibility != current["visibility"]:
+        changes = {**CLEARED, "title": current.name, **changes}
+    visibility = _visibility(call, current=current.visibility)
+    if visibility is not None and visibility != current.visibility:
         changes["visibility"] = visibility
     if changes:
         update_dataset(call.site, call.actor, name, changes)

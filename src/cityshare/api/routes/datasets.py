@@ -88,19 +88,19 @@ def create_dataset(body: DatasetCreate, site: SiteDep, actor: ActorDep) -> Datas
     fields = body.changes()
     name = fields.pop("name")
     organisation = fields.pop("organisation")
-    return service.add_dataset(site, actor, organisation=organisation, name=name, **fields)
+    return service.create_dataset(site, actor, organisation=organisation, name=name, **fields)
 
 
 @router.get("/datasets/{name}", response_model=Dataset, response_model_exclude_unset=True)
 def get_dataset(name: str, site: SiteDep, actor: ActorDep) -> Dataset:
     """A dataset's metadata; ``column_classes`` only for those who read all of it."""
-    return service.read_dataset(site, actor, name)
+    return service.get_dataset(site, actor, name)
 
 
 @router.patch("/datasets/{name}", response_model=Dataset, response_model_exclude_unset=True)
 def update_dataset(name: str, body: DatasetFields, site: SiteDep, actor: ActorDep) -> Dataset:
     """Change metadata (editors); visibility too (admins)."""
-    return service.edit_dataset(site, actor, name, body.changes())
+    return service.update_dataset(site, actor, name, body.changes())
 
 
 @router.delete("/datasets/{name}", status_code=204)
@@ -117,7 +117,7 @@ def delete_dataset(name: str, site: SiteDep, actor: ActorDep) -> None:
 def list_versions(name: str, site: SiteDep, actor: ActorDep) -> list[Version]:
     """Every version of the data, newest first; ``row_count``, ``byte_size`` and ``sha256``
     only as far as the reader's bounds allow (see the versions section of the API docs)."""
-    return versions.read_versions(site, actor, name)
+    return versions.list_versions(site, actor, name)
 
 
 @router.get(
@@ -127,7 +127,7 @@ def list_versions(name: str, site: SiteDep, actor: ActorDep) -> list[Version]:
 )
 def get_version(name: str, number: int, site: SiteDep, actor: ActorDep) -> VersionDetail:
     """One version with its Table Schema, both within the reader's bounds."""
-    return versions.read_version(site, actor, name, number)
+    return versions.get_version(site, actor, name, number)
 
 
 @router.get(
@@ -135,7 +135,7 @@ def get_version(name: str, number: int, site: SiteDep, actor: ActorDep) -> Versi
 )
 def get_schema(name: str, site: SiteDep, actor: ActorDep) -> TableSchema:
     """The Frictionless Table Schema of the current version."""
-    return versions.read_version(site, actor, name, None).schema_
+    return versions.get_version(site, actor, name, None).schema_
 
 
 @router.get(
