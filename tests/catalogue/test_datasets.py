@@ -289,6 +289,17 @@ def test_an_outsider_changing_a_private_dataset_finds_nothing(world: World) -> N
     assert store_state(world.site) == before
 
 
+def test_a_refused_visibility_change_names_the_owner_organisation(world: World) -> None:
+    with pytest.raises(Forbidden) as refused:
+        datasets.update_dataset(
+            world.site, actor(world, "editor"), "private-counts", {"visibility": "open"}
+        )
+    assert refused.value.detail.startswith(f"Only admins of {OWNER} can ")
+    with pytest.raises(Forbidden) as at_creation:
+        create(world, "editor", visibility="open")
+    assert at_creation.value.detail.startswith(f"Only admins of {OWNER} can ")
+
+
 def test_only_an_admin_changes_the_visibility(world: World) -> None:
     before = store_state(world.site)
     with pytest.raises(Forbidden):

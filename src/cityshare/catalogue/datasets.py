@@ -41,9 +41,13 @@ KINDS = ("table", "sensor")
 
 
 def dataset_resource(row: Any) -> DatasetResource:
-    """The access-policy view of a dataset row."""
+    """The access-policy view of a dataset row; its owner named when the row has the
+    organisation's name as ``organisation`` (as :func:`with_organisation` rows do)."""
     return DatasetResource(
-        id=row.id, organisation_id=row.organisation_id, visibility=row.visibility
+        id=row.id,
+        organisation_id=row.organisation_id,
+        visibility=row.visibility,
+        organisation_name=getattr(row, "organisation", None),
     )
 
 
@@ -128,9 +132,11 @@ def check_new_dataset(
 def _check_may_publish(actor: Actor, owner: int, organisation: str, visibility: str) -> None:
     """Refuse an actor who may not publish in the organisation, or open data up there:
     opening data up is an admin's decision, at creation as later."""
-    ensure_allowed(actor, "dataset.create", OrganisationResource(owner))
+    ensure_allowed(actor, "dataset.create", OrganisationResource(owner, organisation))
     if visibility != "private":
-        draft = DatasetResource(id=0, organisation_id=owner, visibility="private")
+        draft = DatasetResource(
+            id=0, organisation_id=owner, visibility="private", organisation_name=organisation
+        )
         ensure_allowed(actor, "dataset.visibility", draft)
 
 
