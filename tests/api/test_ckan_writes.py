@@ -166,6 +166,22 @@ def test_package_update_refusals(world: World, client: TestClient) -> None:
     assert shared["visibility"] == "shared"
 
 
+def test_a_patch_changing_nothing_still_needs_the_right_to_edit(
+    world: World, client: TestClient
+) -> None:
+    for who in ("anonymous", "member", "outsider"):
+        failure(
+            post(client, world, who, "package_patch", id="open-counts"), 403, "Authorization Error"
+        )
+    failure(
+        post(client, world, "outsider", "package_patch", id="private-counts"),
+        404,
+        "Not Found Error",
+    )
+    unchanged = result(post(client, world, "editor", "package_patch", id="open-counts"))
+    assert (unchanged["name"], unchanged["visibility"]) == ("open-counts", "open")
+
+
 # --- resource_create with an upload ---------------------------------------------------------
 
 

@@ -104,8 +104,8 @@ def _change(call: CkanCall, *, partial: bool) -> dict[str, Any]:
     visibility = _visibility(call, current=current.visibility)
     if visibility is not None and visibility != current.visibility:
         changes["visibility"] = visibility
-    if changes:
-        update_dataset(call.site, call.actor, name, changes)
+    # Even with nothing to change, the caller must have the right to change it.
+    update_dataset(call.site, call.actor, name, changes)
     return mapping.show_package(call.site, call.actor, name, call.base_url)
 
 
