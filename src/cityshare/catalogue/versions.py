@@ -32,7 +32,7 @@ from cityshare.errors import Conflict, NotFound
 from cityshare.search.index import reindex_dataset
 from cityshare.site import Site
 from cityshare.storage.rows import as_dict
-from cityshare.storage.schema import dataset_versions, datasets
+from cityshare.storage.schema import dataset_versions, datasets, organisations
 from cityshare.tables import load_into_table
 from cityshare.tables.model import VersionTable, version_table
 
@@ -206,7 +206,8 @@ def open_version(
 
 
 def _open_statement(wanted_number: Any) -> Select[Any]:
-    """The dataset called :name joined to one version (built once: the query API's hot path)."""
+    """The dataset called :name joined to one version, with its organisation's name for
+    refusals (built once: the query API's hot path)."""
     return (
         select(
             datasets.c.id,
@@ -215,10 +216,12 @@ def _open_statement(wanted_number: Any) -> Select[Any]:
             datasets.c.visibility,
             datasets.c.current_version,
             datasets.c.column_classes,
+            organisations.c.name.label("organisation"),
             dataset_versions.c.number,
             dataset_versions.c.table_name,
             dataset_versions.c.created_at,
         )
+        .join(organisations, organisations.c.id == datasets.c.organisation_id)
         .outerjoin(
             dataset_versions,
             (dataset_versions.c.dataset_id == datasets.c.id)
