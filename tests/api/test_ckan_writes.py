@@ -543,7 +543,7 @@ def test_a_change_computed_from_an_old_version_is_refused(world: World, tmp_path
     summary = versions.publish_version(
         world.site, admin, "open-counts", source=source, media_type="text/csv", based_on=1
     )
-    assert summary["number"] == 2
+    assert summary.number == 2
 
 
 def test_a_primary_key_naming_a_hidden_column_is_not_shown(

@@ -62,7 +62,7 @@ def test_records_without_a_schema_get_one_inferred(world: World) -> None:
     published = records.publish_records(
         world.site, editor, "private-counts", records=given, schema=None
     )
-    assert published["number"] == 2 and published["row_count"] == 2
+    assert published.number == 2 and published.row_count == 2
     schema = stored_versions(world.site, "private-counts")[-1].schema
     assert [(f["name"], f["type"]) for f in schema["fields"]] == [
         ("stop", "string"),
@@ -83,7 +83,7 @@ def test_an_empty_table_needs_a_schema(world: World, bays: str) -> None:
         records.publish_records(world.site, editor, bays, records=[], schema=None)
     assert store_state(world.site) == before
     published = records.publish_records(world.site, editor, bays, records=[], schema=SCHEMA)
-    assert published["row_count"] == 0 and current_rows(world.site, bays) == []
+    assert published.row_count == 0 and current_rows(world.site, bays) == []
 
 
 BAD_RECORDS: list[tuple[list[Any], dict[str, Any] | None, str]] = [
@@ -111,7 +111,7 @@ def test_upsert_changes_and_adds_rows_by_key(world: World, bays: str) -> None:
     editor = actor(world, "editor")
     changes = [{"bay": "B2", "spaces": 5}, {"bay": "B3", "spaces": 1, "street": "Quay"}]
     changed = records.change_records(world.site, editor, bays, records=changes)
-    assert (changed["number"], changed["updated"], changed["inserted"]) == (2, 1, 1)
+    assert (changed.number, changed.updated, changed.inserted) == (2, 1, 1)
     assert current_rows(world.site, bays) == [
         FIRST[0],
         {"bay": "B2", "spaces": 5, "street": "Mill Lane"},  # fields not given keep their values
@@ -129,7 +129,7 @@ def test_a_key_given_as_text_finds_an_integer_key(world: World) -> None:
     changed = records.change_records(
         world.site, editor, "private-counts", records=[{"id": "1", "v": "b"}], method="update"
     )
-    assert changed["updated"] == 1
+    assert changed.updated == 1
     assert current_rows(world.site, "private-counts") == [{"id": 1, "v": "b"}]
 
 
@@ -163,7 +163,7 @@ def test_without_a_primary_key_only_insert_is_possible(world: World) -> None:
     changed = records.change_records(
         world.site, editor, "private-counts", records=[row], method="insert"
     )
-    assert (changed["inserted"], changed["row_count"]) == (1, 4)
+    assert (changed.inserted, changed.row_count) == (1, 4)
 
 
 # --- delete_records ------------------------------------------------------------------------
@@ -172,10 +172,10 @@ def test_without_a_primary_key_only_insert_is_possible(world: World) -> None:
 def test_delete_records_keeps_the_rows_not_matched(world: World, bays: str) -> None:
     editor = actor(world, "editor")
     deleted = records.delete_records(world.site, editor, bays, filters={"bay": ["B2", "B7"]})
-    assert (deleted["number"], deleted["deleted"], deleted["row_count"]) == (2, 1, 1)
+    assert (deleted.number, deleted.deleted, deleted.row_count) == (2, 1, 1)
     assert current_rows(world.site, bays) == [FIRST[0]]
     emptied = records.delete_records(world.site, editor, bays, filters=None)
-    assert (emptied["deleted"], emptied["row_count"]) == (1, 0)
+    assert (emptied.deleted, emptied.row_count) == (1, 0)
     assert [v.row_count for v in stored_versions(world.site, bays)] == [2, 1, 0]  # immutable
 
 
@@ -231,4 +231,4 @@ def test_a_write_grantee_publishes_records_but_changes_no_rows(world: World) -> 
     published = records.publish_records(
         world.site, writer, "shared-counts", records=[ROW], schema=None
     )
-    assert published["number"] == 2 and published["row_count"] == 1
+    assert published.number == 2 and published.row_count == 1

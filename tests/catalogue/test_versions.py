@@ -45,10 +45,10 @@ def publish(world: World, who: str, name: str, path: Path, **options: object) ->
 def test_an_editor_publishes_a_new_current_version(world: World, tmp_path: Path) -> None:
     path = write_file(tmp_path, "v2.csv", CSV_V2)
     published = publish(world, "editor", "private-counts", path, source_name="counts-v2.csv")
-    assert published["number"] == 2 and published["row_count"] == 2
-    assert published["sha256"] == hashlib.sha256(CSV_V2.encode()).hexdigest()
-    assert published["byte_size"] == len(CSV_V2.encode())
-    assert published["source_name"] == "counts-v2.csv"
+    assert published.number == 2 and published.row_count == 2
+    assert published.sha256 == hashlib.sha256(CSV_V2.encode()).hexdigest()
+    assert published.byte_size == len(CSV_V2.encode())
+    assert published.source_name == "counts-v2.csv"
     assert stored_dataset(world.site, "private-counts").current_version == 2
     stored = stored_versions(world.site, "private-counts")
     assert [row.number for row in stored] == [1, 2]  # version 1 stays
@@ -65,7 +65,7 @@ def test_an_editor_publishes_a_new_current_version(world: World, tmp_path: Path)
 def test_the_first_version_of_a_new_dataset_is_number_one(world: World, tmp_path: Path) -> None:
     datasets.create_dataset(world.site, actor(world, "editor"), organisation="city", name="fresh")
     published = publish(world, "editor", "fresh", write_file(tmp_path, "a.csv", SAMPLE_CSV))
-    assert published["number"] == 1 and published["row_count"] == 3
+    assert published.number == 1 and published.row_count == 3
     assert stored_dataset(world.site, "fresh").current_version == 1
 
 
@@ -175,7 +175,7 @@ def test_a_change_based_on_an_old_version_is_a_conflict(world: World, tmp_path: 
     third = publish(
         world, "editor", "open-counts", write_file(tmp_path, "v3.csv", CSV_V2), based_on=2
     )
-    assert third["number"] == 3
+    assert third.number == 3
 
 
 def test_a_classified_column_dropped_without_a_decision_is_a_conflict(
@@ -191,7 +191,7 @@ def test_a_classified_column_dropped_without_a_decision_is_a_conflict(
         publish(world, "admin", "open-counts", path)
     assert store_state(world.site) == before
     published = publish(world, "admin", "open-counts", path, carry_classes={"note": None})
-    assert published["number"] == 2
+    assert published.number == 2
     assert last_audit(world.site)["detail"]["carry_classes"] == {"note": None}
 
 

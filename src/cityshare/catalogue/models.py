@@ -136,6 +136,19 @@ class Version(Resource):
     created_at: str = Field(description="RFC 3339, UTC.")
 
 
+class RecordsChanged(Version):
+    """A version made by changing rows by primary key (CKAN's ``datastore_upsert``)."""
+
+    inserted: int
+    updated: int
+
+
+class RecordsDeleted(Version):
+    """A version made by deleting rows (CKAN's ``datastore_delete``)."""
+
+    deleted: int
+
+
 class VersionDetail(Version):
     """A version with its Table Schema."""
 

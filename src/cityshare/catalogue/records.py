@@ -28,6 +28,7 @@ import orjson
 
 from cityshare.access import Actor, reads_whole_dataset
 from cityshare.catalogue.datasets import table_dataset_row
+from cityshare.catalogue.models import RecordsChanged, RecordsDeleted, Version
 from cityshare.catalogue.versions import OpenVersion, get_version, open_version, publish_version
 from cityshare.errors import BadRequest, Forbidden
 from cityshare.query import plan_query
@@ -90,7 +91,7 @@ def publish_records(
     records: Sequence[Any],
     schema: dict[str, Any] | None,
     carry_classes: Mapping[str, str | None] | None = None,
-) -> dict[str, Any]:
+) -> Version:
     """Publish ``records`` as the dataset's new version: typed by ``schema``, or with a
     schema inferred from them when it is None (editors, admins and write grantees);
     ``carry_classes`` as for :func:`~cityshare.catalogue.versions.publish_version`."""
@@ -105,7 +106,7 @@ def publish_records(
 
 def change_records(
     site: Site, actor: Actor, name: str, *, records: Sequence[Any], method: str = "upsert"
-) -> dict[str, Any]:
+) -> RecordsChanged:
     """A new version: the current rows with ``records`` applied by primary key.
 
     ``insert`` adds them (refusing a key already there), ``update`` changes existing rows
@@ -145,12 +146,12 @@ def change_records(
             for record in incoming.values():
                 spool.write(handle, record)
         summary = _publish(site, actor, name, spool, schema, opened.number)
-    return {**summary, "updated": updated, "inserted": len(incoming)}
+    return RecordsChanged(**summary.model_dump(), updated=updated, inserted=len(incoming))
 
 
 def delete_records(
     site: Site, actor: Actor, name: str, *, filters: Mapping[str, Any] | None
-) -> dict[str, Any]:
+) -> RecordsDeleted:
     """A new version without the rows matching all ``filters`` (``{field: value}``, a
     list meaning any of its values); None or ``{}`` leaves no row."""
     opened, schema = _whole_current(site, actor, name)
@@ -167,7 +168,7 @@ def delete_records(
         summary = _publish(site, actor, name, spool, schema, opened.number)
     # Whoever changes rows reads the whole table, so the version shows its row count.
     before = get_version(site, actor, name, opened.number).row_count or 0
-    return {**summary, "deleted": before - kept}
+    return RecordsDeleted(**summary.model_dump(), deleted=before - kept)
 
 
 def _whole_current(site: Site, actor: Actor, name: str) -> tuple[OpenVersion, dict[str, Any]]:
@@ -209,7 +210,7 @@ def _publish(
     schema: dict[str, Any] | None,
     based_on: int | None,
     carry_classes: Mapping[str, str | None] | None = None,
-) -> dict[str, Any]:
+) -> Version:
     """Publish the spooled records as the new version (``based_on``: the version they were
     read from, which must still be current)."""
     media_type = spool.media_type()

@@ -67,7 +67,7 @@ def publish_version(
     progress: Callable[[int], None] | None = None,
     based_on: int | None = None,
     carry_classes: Mapping[str, str | None] | None = None,
-) -> dict[str, Any]:
+) -> Version:
     """Load ``source`` as the dataset's new current version, all or nothing.
 
     Rows go into a new typed table inside one transaction, so a failure of any kind
@@ -130,7 +130,7 @@ def publish_version(
                 **({"carry_classes": dict(carry_classes)} if carry_classes else {}),
             },
         )
-        return _version_summary(connection, row.id, number)
+        return Version.model_validate(_version_summary(connection, row.id, number))
 
 
 def list_versions(site: Site, actor: Actor, name: str) -> list[Version]:

@@ -343,9 +343,9 @@ def publish(
         console=console,
         carry_classes=carry_classes,
     )
-    rows = summary["row_count"]
+    rows = summary.row_count or 0
     console.print(
-        f"Published [bold]{dataset}[/] version {summary['number']}: "
+        f"Published [bold]{dataset}[/] version {summary.number}: "
         f"{rows:,} row{'' if rows == 1 else 's'}."
     )
 

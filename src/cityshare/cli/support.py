@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -27,6 +26,7 @@ from cityshare import runtime
 from cityshare.access import Actor
 from cityshare.bounds.classes import checked_carry
 from cityshare.catalogue import datasets, versions
+from cityshare.catalogue.models import Version
 from cityshare.config import Settings
 from cityshare.errors import CityshareError, NotFound
 from cityshare.site import Site
@@ -55,7 +55,7 @@ def publish_with_progress(
     schema_path: Path | None,
     console: Console,
     carry_classes: str | None = None,
-) -> dict[str, Any]:
+) -> Version:
     """Create the dataset if needed, then publish ``file`` with a progress bar;
     ``carry_classes`` is the JSON text of the decision on classified columns the file
     lacks (see :func:`~cityshare.bounds.classes.carried_classes`)."""

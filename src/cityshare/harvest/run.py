@@ -413,8 +413,8 @@ class _Run:
             )
         finally:
             spool.unlink(missing_ok=True)
-        rows = version["row_count"]
-        return f"data: version {version['number']}, {rows:,} rows", download.sha256, True
+        rows = version.row_count or 0
+        return f"data: version {version.number}, {rows:,} rows", download.sha256, True
 
     def _touch(self, record: Record, item: RemoteDataset, data_sha256: str | None) -> None:
         touch_record(

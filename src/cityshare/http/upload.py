@@ -16,6 +16,7 @@ from starlette.requests import Request
 from cityshare.access import Actor
 from cityshare.catalogue import versions
 from cityshare.catalogue.datasets import table_dataset_row
+from cityshare.catalogue.models import Version
 from cityshare.errors import BadRequest, UnsupportedMediaType
 from cityshare.site import Site
 from cityshare.storage.space import SpaceGuard, SpoolMeter, disk_full_refused, space_guard
@@ -34,7 +35,7 @@ async def receive_upload(
     filename: str | None,
     schema: str | None,
     carry_classes: Mapping[str, str | None] | None = None,
-) -> dict[str, Any]:
+) -> Version:
     """Handle ``PUT /datasets/{name}/data``: returns the new version's summary. A full
     disk, met or foreseen (:mod:`cityshare.storage.space`), is a 507 that changed
     nothing."""
@@ -66,7 +67,7 @@ async def _receive_and_publish(
     filename: str | None,
     schema: str | None,
     carry_classes: Mapping[str, str | None] | None,
-) -> dict[str, Any]:
+) -> Version:
     media_type, table_schema, source_name = await _receive(request, spool, meter, filename)
     if schema == "current":
         current = await run_in_threadpool(versions.get_version, site, actor, name, None)

@@ -340,8 +340,8 @@ def datastore_create(call: CkanCall) -> dict[str, Any]:
             for spec in (schema or {"fields": []})["fields"]
         ],
         "primary_key": key,
-        "version": summary["number"],
-        "records_loaded": summary["row_count"],
+        "version": summary.number,
+        "records_loaded": summary.row_count,
     }
 
 
@@ -401,9 +401,9 @@ def datastore_upsert(call: CkanCall) -> dict[str, Any]:
     return {
         "resource_id": call.text("resource_id") or mapping.resource_id(name, "csv"),
         "method": method,
-        "version": summary["number"],
-        "inserted": summary["inserted"],
-        "updated": summary["updated"],
+        "version": summary.number,
+        "inserted": summary.inserted,
+        "updated": summary.updated,
     }
 
 
@@ -415,6 +415,6 @@ def datastore_delete(call: CkanCall) -> dict[str, Any]:
     return {
         "resource_id": call.text("resource_id") or mapping.resource_id(name, "csv"),
         "filters": filters or {},
-        "version": summary["number"],
-        "deleted": summary["deleted"],
+        "version": summary.number,
+        "deleted": summary.deleted,
     }

@@ -230,7 +230,7 @@ def resource_create(call: CkanCall) -> dict[str, Any]:
     resources: list[dict[str, Any]] = package["resources"]
     wanted = (call.text("format") or "CSV").lower()
     chosen = [res for res in resources if res["format"].lower() == wanted] or resources
-    return {**chosen[0], "version": summary["number"]} if chosen else {"version": summary["number"]}
+    return {**chosen[0], "version": summary.number} if chosen else {"version": summary.number}
 
 
 def _carry_classes(call: CkanCall) -> dict[str, str | None] | None:
