@@ -82,12 +82,12 @@ def register_fleet(city: CitySite, devices: int) -> list[tuple[str, str, Any]]:
             city.site,
             city.admin,
             "fleet",
-            device=created["uid"],
+            device=created.uid,
             name="v",
             observed_property="vehicle_count",
             unit="vehicles",
         )
-        fleet.append((created["uid"], created["mqtt_password"], key))
+        fleet.append((created.uid, created.mqtt_password, key))
     return fleet
 
 

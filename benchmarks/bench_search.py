@@ -107,7 +107,7 @@ def prepare(city: CitySite, count: int) -> str:
     created = tokens.create_token(
         city.site, city.admin, username="reader", scopes=frozenset({Scope.READ})
     )
-    return str(created["token"])
+    return str(created.token)
 
 
 def check(server: Server, paths: dict[str, list[str]], token: str) -> set[str]:

@@ -85,7 +85,7 @@ def prepare(city: CitySite, folder: Path, rows: int) -> dict[str, str]:
         users.create_user(site, admin, username=role)
         organisations.set_member(site, admin, organisation, role, "member")
         created = tokens.create_token(site, admin, username=role, scopes=ALL_SCOPES)
-        found[role] = str(created["token"])
+        found[role] = str(created.token)
     spec: dict[str, Any] = {
         "organisation": "partner",
         "purpose": "benchmark",

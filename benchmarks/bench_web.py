@@ -191,7 +191,7 @@ def publish(city: CitySite, source: Path) -> dict[str, Any]:
         progress=progress,
     )
     log(f"published in {time.monotonic() - began:.1f} s")
-    return dict(summary)
+    return summary.model_dump()
 
 
 def prepare(folder: Path, rows: int) -> CitySite:
@@ -213,10 +213,11 @@ def check_dataset(city: CitySite, rows: int) -> None:
     from cityshare.catalogue.versions import get_version
 
     version = get_version(city.site, city.admin, DATASET, None)
-    if version.get("row_count") != rows:
-        raise RuntimeError(f"published {version.get('row_count')} rows, not {rows}")
-    if not version["schema"].get(POINT_PROPERTY):
-        raise RuntimeError(f"the published schema has no point: {version['schema']}")
+    if version.row_count != rows:
+        raise RuntimeError(f"published {version.row_count} rows, not {rows}")
+    schema = version.schema_.document()
+    if not schema.get(POINT_PROPERTY):
+        raise RuntimeError(f"the published schema has no point: {schema}")
 
 
 # --------------------------------------------------------------------------- serving

@@ -117,14 +117,14 @@ def build_fleet(
                 city.site,
                 city.admin,
                 dataset,
-                device=registered["uid"],
+                device=registered.uid,
                 name=name,
                 observed_property="no2",
                 unit="µg/m³",
                 value_type="number",
             )
-            ids.append(int(created["id"]))
-        uids.append(registered["uid"])
+            ids.append(int(created.id))
+        uids.append(registered.uid)
         pems.append(keys.private_key_pem(key))
         stream_ids.append(tuple(ids))
     with contextlib.closing(sqlite3.connect(city.data_dir / "cityshare.db")) as connection:
