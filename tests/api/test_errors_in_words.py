@@ -87,3 +87,20 @@ def test_a_stream_time_without_an_offset_is_taken_as_utc(world: World, client: T
     assert naive.json() == zoned.json()
     bad = assert_problem(client.get(url, params={"from": "yesterday"}), 400)
     assert "without an offset it is taken as UTC" in bad["detail"]
+
+
+def test_rows_of_a_sensor_dataset_say_where_its_readings_are(
+    world: World, client: TestClient
+) -> None:
+    name = world.sensor_datasets["open"]
+    detail = assert_problem(client.get(f"/api/v1/datasets/{name}/rows"), 404)["detail"]
+    assert "live sensor readings, not rows" in detail
+    assert f"/api/v1/datasets/{name}/latest" in detail and "/observations" in detail
+    created = client.post(
+        "/api/v1/datasets",
+        json={"name": "empty", "organisation": OWNER},
+        headers=world.headers("editor"),
+    )
+    assert created.status_code == 201, created.text
+    empty = client.get("/api/v1/datasets/empty/rows", headers=world.headers("editor"))
+    assert "has no data yet: upload a file first" in assert_problem(empty, 404)["detail"]

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from cityshare.accounts import organisations
 from cityshare.accounts.console import console_actor, initialise
 from cityshare.cli.app import app
+from cityshare.errors import CityshareError
 from cityshare.site import Site
 from tests.harvest.fake_sources import FakeCkan, fake_ckan
 from tests.world import make_site
@@ -69,3 +70,19 @@ def test_errors_before_the_run(site: Site, source: FakeCkan) -> None:
     status, output = harvest(site, "gopher://example.org/", "--allow-private-addresses")
     assert status == 1 and "the scheme 'gopher' is not allowed" in output
     assert source.seen.requests == []
+
+
+def test_publishing_a_file_of_unknown_extension_lists_the_extensions(
+    site: Site, tmp_path: Path
+) -> None:
+    notes = tmp_path / "counts.txt"
+    notes.write_text("junction,cars\nJ1,1\n")
+    options = ["--data-dir", str(site.settings.data_dir)]
+    options += ["--database-url", site.settings.resolved_database_url()]
+    args = [*options, "publish", str(notes), "--dataset", "notes", "--org", "mirror"]
+    done = CliRunner().invoke(app, args, env=ENV)
+    # run_cli (the console script) prints a CityshareError's detail as one line.
+    assert isinstance(done.exception, CityshareError) and done.exit_code != 0
+    detail = done.exception.detail
+    assert "counts.txt" in detail and ".csv, .tsv" in detail
+    assert "Rename the file." in detail and "text/csv" not in detail

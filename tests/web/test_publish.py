@@ -190,3 +190,13 @@ def test_a_file_for_a_place_one_may_not_publish_is_refused_unread(
     member = client.post("/publish", content=body, headers={**headers, **world.headers("member")})
     assert member.status_code in (403, 404)
     assert list((world.site.settings.data_dir / "uploads").glob("review-*")) == []
+
+
+def test_a_file_of_unknown_extension_is_refused_listing_the_extensions(
+    world: World, browser_client: TestClient
+) -> None:
+    refused = upload(browser_client, world, "editor", "notes-counts", filename="counts.txt")
+    page = refused.text  # type: ignore[attr-defined]
+    assert refused.status_code == 400  # type: ignore[attr-defined]
+    assert "counts.txt" in page and ".csv, .tsv" in page and "Rename the file." in page
+    assert "Content-Type" not in page and "text/csv" not in page

@@ -216,6 +216,7 @@ def _open_statement(wanted_number: Any) -> Select[Any]:
             datasets.c.visibility,
             datasets.c.current_version,
             datasets.c.column_classes,
+            datasets.c.kind,
             organisations.c.name.label("organisation"),
             dataset_versions.c.number,
             dataset_versions.c.table_name,
@@ -251,6 +252,13 @@ def _load_table(
 def _wanted_number(row: Any, number: int | None) -> int:
     if number is not None:
         return number
+    if row.current_version is None and row.kind == "sensor":
+        raise NotFound(
+            f"Dataset {row.name!r} holds live sensor readings, not rows: read them at "
+            f"/api/v1/datasets/{row.name}/latest, or per stream at "
+            "/api/v1/streams/{id}/observations (its streams are listed at "
+            f"/api/v1/datasets/{row.name}/streams)."
+        )
     if row.current_version is None:
         raise NotFound(f"Dataset {row.name!r} has no data yet: upload a file first.")
     return int(row.current_version)

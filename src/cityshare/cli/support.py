@@ -30,7 +30,8 @@ from cityshare.catalogue.models import Version
 from cityshare.config import Settings
 from cityshare.errors import CityshareError, NotFound
 from cityshare.site import Site
-from cityshare.tables import SUPPORTED_MEDIA_TYPES, media_type_for_filename
+from cityshare.tables import media_type_for_filename
+from cityshare.tables.formats import unknown_extension
 
 SETTINGS_KEY = "settings"
 
@@ -74,10 +75,7 @@ def publish_with_progress(
         )
     media_type = media_type_for_filename(file.name)
     if media_type is None:
-        raise CityshareError(
-            f"Cannot tell the format of {file.name} from its extension; cityshare reads "
-            f"{', '.join(SUPPORTED_MEDIA_TYPES)}."
-        )
+        raise CityshareError(unknown_extension(file.name, "Rename the file."))
     schema = json.loads(schema_path.read_text()) if schema_path else None
     with _progress(console) as progress:
         task = progress.add_task(f"Loading {file.name}", total=None)

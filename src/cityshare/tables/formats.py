@@ -66,12 +66,14 @@ def media_type_for_filename(name: str) -> str | None:
     return _EXTENSIONS.get(extension.strip().lower())
 
 
-def unknown_extension(filename: str) -> str:
+def unknown_extension(
+    filename: str, remedy: str = "Rename the file, or send its media type in Content-Type."
+) -> str:
     """What to say of a file whose extension names no format cityshare reads."""
     known = ", ".join(f".{extension}" for extension in _EXTENSIONS)
     return (
         f"cityshare cannot tell the format of {filename[:200]!r} from its name: it reads "
-        f"files ending in {known}. Rename the file, or send its media type in Content-Type."
+        f"files ending in {known}. {remedy}"
     )
 
 

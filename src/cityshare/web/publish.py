@@ -31,6 +31,7 @@ from cityshare.http.upload import upload_guard
 from cityshare.site import Site
 from cityshare.storage.space import disk_full_refused
 from cityshare.tables import media_type_for_filename
+from cityshare.tables.formats import unknown_extension
 from cityshare.web import staging
 from cityshare.web.render import page
 from cityshare.web.visits import checked_form, error_page, remember, visit_of
@@ -134,11 +135,7 @@ async def _receive(
         raise BadRequest("Choose a file to publish.", parameter="file")
     media_type = media_type_for_filename(form.filename)
     if media_type is None:
-        raise BadRequest(
-            "cityshare reads .csv, .tsv, .json, .ndjson, .geojson and .xlsx files: "
-            f"{form.filename!r} is none of them.",
-            parameter="file",
-        )
+        raise BadRequest(unknown_extension(form.filename, "Rename the file."), parameter="file")
     return choices, form.filename, media_type
 
 
